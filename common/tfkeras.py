@@ -1,0 +1,36 @@
+"""The one place where TensorFlow and Keras are imported.
+
+TFMOT 0.8.1 works only with Keras 2 (the ``tf_keras`` package). ``TF_USE_LEGACY_KERAS=1`` must be set before
+TensorFlow is first imported, otherwise ``tf.keras`` resolves to Keras 3 and TFMOT rejects the models
+(``../shared/reference/toolchain.md`` B.1). Every module of the suite imports from here::
+
+    from common.tfkeras import tf, keras, layers
+
+and, where it needs model optimisation, calls :func:`tfmot` (imported lazily, it costs seconds).
+"""
+import os
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+# oneDNN's reordering makes float results differ run to run in the last bits; keep tests reproducible.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+from tf_keras import layers  # noqa: E402
+
+if not tf.keras.__version__.startswith("2."):
+    raise ImportError(
+        f"tf.keras is Keras {tf.keras.__version__}, but TFMOT needs Keras 2: TensorFlow was imported before "
+        "common.tfkeras could set TF_USE_LEGACY_KERAS=1. Import TensorFlow through common.tfkeras."
+    )
+
+
+def tfmot():
+    """Return the ``tensorflow_model_optimization`` module (imported on first use)."""
+    import tensorflow_model_optimization
+
+    return tensorflow_model_optimization
+
+
+__all__ = ["tf", "keras", "layers", "tfmot"]
