@@ -13,16 +13,16 @@ import os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 # oneDNN's reordering makes float results differ run to run in the last bits; keep tests reproducible.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 from tf_keras import layers  # noqa: E402
 
-if not tf.keras.__version__.startswith("2."):
+if tf.keras.layers.Layer is not keras.layers.Layer:
     raise ImportError(
-        f"tf.keras is Keras {tf.keras.__version__}, but TFMOT needs Keras 2: TensorFlow was imported before "
-        "common.tfkeras could set TF_USE_LEGACY_KERAS=1. Import TensorFlow through common.tfkeras."
+        "tf.keras is not tf_keras (Keras 2), which TFMOT needs: TensorFlow was imported before common.tfkeras "
+        "could set TF_USE_LEGACY_KERAS=1. Import TensorFlow through common.tfkeras."
     )
 
 

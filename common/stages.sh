@@ -1,0 +1,92 @@
+# Numbered-stage driver shared by every reproductions/<name>/run.sh (ESPnet/asteroid recipe style).
+#
+# A run.sh sets its name and stage titles, defines one shell function per stage and sources this file:
+#
+#   recipe=icse
+#   stage_titles=([0]="data" [1]="train float FCN" [2]="evaluate")
+#   stage_0() { "$PYTHON" -m data_prep.build_mini; }
+#   stage_1() { "$PYTHON" -m reproductions.icse train --config "$config"; }
+#   ...
+#   source "$(dirname "${BASH_SOURCE[0]}")/../../common/stages.sh"
+#   run_stages "$@"
+#
+# Options understood by every run.sh: --config paper|mini|PATH, --stage N, --stop-stage N, --force, --help.
+# A stage that finished is recorded in exp/<recipe>/<config>/stages/ and skipped on the next run (so a rerun
+# continues where the last one stopped); --force redoes the selected stages. Each stage's time is printed
+# and appended to exp/<recipe>/<config>/stages/times.tsv.
+
+set -euo pipefail
+
+repository_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repository_root"
+if [[ -z "${PYTHON:-}" ]]; then
+  if [[ -x "$repository_root/.venv/bin/python" ]]; then PYTHON="$repository_root/.venv/bin/python"; else PYTHON=python3; fi
+fi
+export PYTHONUNBUFFERED=1
+
+log() {
+  echo "$(date '+%Y-%m-%d %H:%M:%S') [${recipe}] $*"
+}
+
+stage_usage() {
+  cat <<EOF
+Usage: bash reproductions/${recipe}/run.sh [--config paper|mini|PATH] [--stage N] [--stop-stage N] [--force]
+
+Runs the ${recipe} reproduction in numbered stages:
+EOF
+  local number
+  for number in "${!stage_titles[@]}"; do
+    printf '  stage %s  %s\n' "$number" "${stage_titles[$number]}"
+  done
+  cat <<EOF
+
+Options:
+  --config NAME    'mini' (default: trains in minutes on 2 CPU cores), 'paper', or a YAML file
+  --stage N        first stage to run (default: the first)
+  --stop-stage N   last stage to run (default: the last)
+  --force          redo stages even if they finished before
+  --set KEY=VALUE  configuration override passed to every python command (repeatable)
+  -h, --help       this message
+EOF
+}
+
+run_stages() {
+  config=mini
+  local stage=0 stop_stage=1000 force=0
+  set_arguments=()
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --config) config="$2"; shift 2 ;;
+      --stage) stage="$2"; shift 2 ;;
+      --stop-stage) stop_stage="$2"; shift 2 ;;
+      --set) set_arguments+=(--set "$2"); shift 2 ;;
+      --force) force=1; shift ;;
+      -h|--help) stage_usage; return 0 ;;
+      *) echo "error: unknown option '$1' (see --help)" >&2; return 2 ;;
+    esac
+  done
+  local config_name
+  config_name="$(basename "$config" .yaml)"
+  exp_dir="exp/${recipe}/${config_name}"
+  results_dir="results/${recipe}/${config_name}"
+  local marker_dir="${exp_dir}/stages"
+  mkdir -p "$marker_dir"
+  local number started elapsed total=0
+  for number in "${!stage_titles[@]}"; do
+    (( number < stage || number > stop_stage )) && continue
+    if [[ -f "${marker_dir}/${number}.done" && $force -eq 0 ]]; then
+      log "Stage ${number}: ${stage_titles[$number]} (done before, skipped; --force redoes it)"
+      continue
+    fi
+    log "Stage ${number}: ${stage_titles[$number]}"
+    started=$SECONDS
+    "stage_${number}"
+    elapsed=$((SECONDS - started))
+    total=$((total + elapsed))
+    date '+%Y-%m-%dT%H:%M:%S' > "${marker_dir}/${number}.done"
+    printf '%s\t%s\t%s\t%s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "$number" "${stage_titles[$number]}" "$elapsed" \
+      >> "${marker_dir}/times.tsv"
+    log "Stage ${number} finished in ${elapsed} s"
+  done
+  log "All selected stages finished (${total} s this run)"
+}

@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from common.cli import main
+
+
+class EchoRecipe:
+    """A recipe that reports what the command line gave it."""
+
+    name = "echo"
+
+    def __init__(self):
+        self.calls = []
+
+    def add_arguments(self, command, parser):
+        if command == "train":
+            parser.add_argument("--fast", action="store_true")
+
+    def info(self, config, args):
+        return {"params": config["model"]["filters"], "config": args.config_name}
+
+    def train(self, config, args):
+        self.calls.append(("train", args.fast, args.exp_dir))
+
+    def evaluate(self, config, args):
+        raise ValueError("no trained model in exp/echo/mini")
+
+    export = enhance = table = train
+
+
+@pytest.fixture
+def recipe(tmp_path, monkeypatch):
+    import common.cli
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "mini.yaml").write_text("model:\n  filters: 30\n")
+    monkeypatch.setattr(common.cli, "load_config",
+                        lambda name, recipe_dir, overrides: common.config.load_config(name, tmp_path, overrides))
+    return EchoRecipe()
+
+
+def test_info_prints_one_json_line(recipe, capsys):
+    assert main(recipe, ["info", "--set", "model.filters=7"]) == 0
+    assert json.loads(capsys.readouterr().out.strip()) == {"params": 7, "config": "mini"}
+
+
+def test_recipe_flags_and_default_folders(recipe):
+    assert main(recipe, ["train", "--fast"]) == 0
+    command, fast, exp_dir = recipe.calls[0]
+    assert fast and exp_dir.parts[-3:] == ("exp", "echo", "mini")
+
+
+def test_user_errors_exit_2_with_message(recipe, capsys):
+    assert main(recipe, ["evaluate"]) == 2
+    assert "error: no trained model" in capsys.readouterr().err
+    assert main(recipe, ["evaluate", "--noisy-dir", "x"]) == 2
+    assert main(recipe, ["info", "--set", "model.nope=1"]) == 2
+
+
+def test_help_lists_every_command(recipe, capsys):
+    with pytest.raises(SystemExit):
+        main(recipe, ["--help"])
+    out = capsys.readouterr().out
+    for command in ("info", "train", "evaluate", "export", "enhance", "table"):
+        assert command in out

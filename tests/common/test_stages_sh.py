@@ -1,0 +1,71 @@
+"""The shared run.sh stage driver: ranges, skipping finished stages, --force, --help, failures."""
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+
+RUN_SH = """
+recipe=stagetest
+stage_titles=([0]="prepare" [1]="train" [2]="evaluate")
+stage_0() { echo "ran 0 $config" >> "$LOG"; }
+stage_1() { echo "ran 1${set_arguments[*]:+ ${set_arguments[*]}}" >> "$LOG"; }
+stage_2() { echo "ran 2" >> "$LOG"; [[ -z "${FAIL:-}" ]]; }
+source "{root}/common/stages.sh"
+run_stages "$@"
+"""
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text(RUN_SH.replace("{root}", str(REPOSITORY_ROOT)))
+    log = tmp_path / "log.txt"
+    yield script, log
+    subprocess.run(["rm", "-rf", str(REPOSITORY_ROOT / "exp" / "stagetest")])
+
+
+def run(script, log, *arguments, **environment):
+    result = subprocess.run(["bash", str(script), *arguments], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "LOG": str(log), **environment})
+    lines = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return result, lines
+
+
+def test_stages_run_once_then_skip(recipe):
+    script, log = recipe
+    result, lines = run(script, log, "--set", "a=1")
+    assert result.returncode == 0, result.stderr
+    assert lines == ["ran 0 mini", "ran 1 --set a=1", "ran 2"]
+    assert "Stage 1 finished in" in result.stdout
+    result, lines = run(script, log)
+    assert lines == [] and "done before, skipped" in result.stdout
+    times = (REPOSITORY_ROOT / "exp" / "stagetest" / "mini" / "stages" / "times.tsv").read_text().splitlines()
+    assert [line.split("\t")[1] for line in times] == ["0", "1", "2"]
+
+
+def test_range_and_force(recipe):
+    script, log = recipe
+    run(script, log)
+    result, lines = run(script, log, "--stage", "1", "--stop-stage", "1", "--force", "--config", "paper")
+    assert lines == ["ran 1"]
+    result, lines = run(script, log, "--stage", "1", "--stop-stage", "1", "--force")
+    assert lines == ["ran 1"]
+
+
+def test_failed_stage_is_not_marked_done(recipe):
+    script, log = recipe
+    result, lines = run(script, log, FAIL="1")
+    assert result.returncode != 0 and lines == ["ran 0 mini", "ran 1", "ran 2"]
+    result, lines = run(script, log)
+    assert lines == ["ran 2"]
+
+
+def test_help_and_unknown_option(recipe):
+    script, log = recipe
+    result, _ = run(script, log, "--help")
+    assert result.returncode == 0 and "stage 1  train" in result.stdout and "--stop-stage" in result.stdout
+    result, _ = run(script, log, "--bogus")
+    assert result.returncode == 2 and "unknown option '--bogus'" in result.stderr
