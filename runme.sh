@@ -9,12 +9,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 ALL_REPRODUCTIONS=(icse fqse sednn crn tfgridnet)
-# Debian packages the embedded corpus is built from (speech: four Asterisk voices; noise: lincity-ng and
-# sonic-pi recordings; an optional fifth speaker from pocketsphinx). data_prep/README.md lists their licences.
-SYSTEM_PACKAGES=(
-  asterisk-core-sounds-en-g722 asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722
-  asterisk-core-sounds-ru-g722 lincity-ng-data sonic-pi-samples pocketsphinx-testdata
-)
 PYTHON=.venv/bin/python
 
 usage() {
@@ -24,7 +18,7 @@ Usage: ./runme.sh [COMMAND] [OPTIONS]
 Commands:
   (none)      set up, build the embedded mini corpus, run every reproductions/*/run.sh, print all tables
   test        set up, then run the test suite (extra arguments are passed to pytest)
-  setup       install system packages (as root), create .venv and install requirements.txt
+  setup       create .venv, install requirements.txt and the corpus' Debian packages (as root)
 
 Options for the main run:
   --only NAME     run only this reproduction (repeatable): icse fqse sednn crn tfgridnet
@@ -40,25 +34,8 @@ EOF
 
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [runme] $*"; }
 
-install_system_packages() {
-  local missing=() package
-  for package in "${SYSTEM_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-  done
-  [[ ${#missing[@]} -eq 0 ]] && return 0
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "error: missing Debian packages for the embedded corpus. Run as root:" >&2
-    echo "  apt-get install -y ${missing[*]}" >&2
-    return 1
-  fi
-  log "installing Debian packages: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
-
 setup() {
   local started=$SECONDS
-  install_system_packages
   if [[ ! -x $PYTHON ]]; then
     log "creating .venv"
     python3 -m venv .venv || {
@@ -74,6 +51,9 @@ setup() {
     $PYTHON -m pip install -q --disable-pip-version-check -r requirements.txt
     echo "$wanted" > "$stamp"
   fi
+  # The Debian packages the embedded corpus is made from (installed with apt-get as root, otherwise the
+  # command to run is printed); the list lives in data_prep/build_mini.py.
+  $PYTHON -c "from data_prep.build_mini import ensure_packages; ensure_packages()"
   log "set-up done in $((SECONDS - started)) s"
 }
 

@@ -1,0 +1,285 @@
+"""Mixing conventions of the seeds: how each work turns clean speech and noise into a training/test mixture.
+
+Every function returns a :class:`Mixture` whose ``mixture`` equals ``speech + noise`` (to float32 rounding), so the
+targets a model is trained on are exactly the components of its input. All randomness comes from the ``rng``
+argument (a ``numpy.random.Generator`` or an integer seed), so a mixture is reproducible from its seed.
+Arithmetic is done in float64 and the outputs are cast to float32.
+
+References (sections of ../shared/reference/):
+    sednn_crn_tfgridnet.md 1.4  sednn ``create_mixture_csv``/``calculate_mixture_features``/``additive_mixing``
+    sednn_crn_tfgridnet.md 2.2  CRN author's data preparation (mixture RMS normalised to 1)
+    sednn_crn_tfgridnet.md 3.4  TF-GridNet seed ``mk_mixture`` (variance based)
+    icse_fqse.md B5             FQSE/asteroid ``generate_mix_snr_noise`` energy gain
+    icse_fqse.md B7             LibriMix loudness ranges and maximum amplitude 0.9
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Mixture",
+    "as_generator",
+    "fit_noise_to_length",
+    "mix_sednn",
+    "mix_energy_gain",
+    "mix_tfgridnet",
+    "mix_crn",
+    "mix_librimix_loudness",
+    "achieved_snr_db",
+    "LIBRIMIX_SPEECH_LOUDNESS",
+    "LIBRIMIX_NOISE_LOUDNESS",
+    "LIBRIMIX_MAX_AMPLITUDE",
+]
+
+# LibriMix scripts/create_librimix_metadata.py: MIN_LOUDNESS=-33, MAX_LOUDNESS=-25, noise 5 LU lower, MAX_AMP=0.9
+# (icse_fqse.md B7).
+LIBRIMIX_SPEECH_LOUDNESS = (-33.0, -25.0)
+LIBRIMIX_NOISE_LOUDNESS = (-38.0, -30.0)
+LIBRIMIX_MAX_AMPLITUDE = 0.9
+
+
+@dataclass
+class Mixture:
+    """One mixture and its exact components.
+
+    Attributes:
+        mixture, speech, noise: float32 arrays of equal length with ``mixture == speech + noise``.
+        snr_db: the SNR the convention was asked for (LibriMix: the SNR that results from the loudness draw).
+        gain: the convention's own scalar, named in each function's docstring (sednn alpha, FQSE noise gain,
+            TF-GridNet noise scale, CRN normalisation c, LibriMix clipping weight).
+        speech_gain, noise_gain: factors such that ``speech == speech_gain * input_speech`` and
+            ``noise == noise_gain * fitted_noise`` (the noise after tiling/cropping).
+    """
+
+    mixture: np.ndarray
+    speech: np.ndarray
+    noise: np.ndarray
+    snr_db: float
+    gain: float
+    speech_gain: float = 1.0
+    noise_gain: float = 1.0
+
+
+def as_generator(rng) -> np.random.Generator:
+    """Accept a Generator, an integer seed or None (fresh entropy) and return a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise ValueError(f"rng must be a numpy Generator, an integer seed or None, got {type(rng).__name__}")
+
+
+def _as_signal(signal, name: str) -> np.ndarray:
+    array = np.asarray(signal, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D signal, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name}: empty signal")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: signal contains NaN/Inf")
+    return array
+
+
+def _energy(signal: np.ndarray) -> float:
+    return float(np.mean(signal ** 2))
+
+
+def achieved_snr_db(speech, noise) -> float:
+    """10 log10(sum s^2 / sum n^2) of two components (the SNR a Mixture really has)."""
+    speech = np.asarray(speech, dtype=np.float64)
+    noise = np.asarray(noise, dtype=np.float64)
+    return float(10.0 * np.log10(np.sum(speech ** 2) / np.sum(noise ** 2)))
+
+
+def fit_noise_to_length(noise, length: int, rng=None) -> np.ndarray:
+    """Bring ``noise`` to ``length`` samples by the sednn rule.
+
+    Shorter noise is tiled (``np.tile`` ceil(length/len) times, then cut); longer noise is cut at a random onset
+    ``rng.integers(0, len_noise - length)`` (exclusive upper bound, as sednn's ``rs.randint``); equal length is
+    returned unchanged. Only the longer case draws from ``rng``.
+    Source: ../shared/reference/sednn_crn_tfgridnet.md 1.4 (prepare_data.py L94-100, L151-158).
+    """
+    noise = _as_signal(noise, "noise")
+    length = int(length)
+    if length <= 0:
+        raise ValueError(f"fit_noise_to_length: length must be positive, got {length}")
+    if noise.size < length:
+        repeats = int(np.ceil(length / noise.size))
+        return np.tile(noise, repeats)[:length]
+    if noise.size == length:
+        return noise.copy()
+    onset = int(as_generator(rng).integers(0, noise.size - length))
+    return noise[onset:onset + length].copy()
+
+
+def _fitted_noise(speech: np.ndarray, noise, rng, function: str) -> np.ndarray:
+    noise = _as_signal(noise, f"{function} noise")
+    if noise.size > speech.size and rng is None:
+        raise ValueError(
+            f"{function}: noise has {noise.size} samples and speech {speech.size}; pass rng to crop the noise"
+        )
+    if noise.size != speech.size:
+        noise = fit_noise_to_length(noise, speech.size, rng)
+    return noise
+
+
+def _check_energy(signal: np.ndarray, name: str) -> None:
+    if not np.any(signal):
+        raise ValueError(f"{name}: all-zero signal, an SNR cannot be set")
+
+
+def _result(speech, noise, snr_db, gain, speech_gain, noise_gain) -> Mixture:
+    speech = np.asarray(speech, dtype=np.float64)
+    noise = np.asarray(noise, dtype=np.float64)
+    return Mixture(
+        mixture=(speech + noise).astype(np.float32),
+        speech=speech.astype(np.float32),
+        noise=noise.astype(np.float32),
+        snr_db=float(snr_db),
+        gain=float(gain),
+        speech_gain=float(speech_gain),
+        noise_gain=float(noise_gain),
+    )
+
+
+def mix_sednn(speech, noise, snr_db: float, rng=None) -> Mixture:
+    """sednn (Kong's Xu et al. re-implementation): speech scaled by whole-utterance RMS, mixture peak-normalised.
+
+    ``scaler = 10^(snr/20) / (rms(s)/rms(n))`` multiplies the *speech* (RMS over the whole utterance including
+    silences); then ``alpha = 1/max|s+n|`` multiplies mixture, speech and noise alike (``gain = alpha``). Noise is
+    tiled or randomly cropped first (:func:`fit_noise_to_length`).
+    Source: ../shared/reference/sednn_crn_tfgridnet.md 1.4 (prepare_data.py L151-236: get_amplitude_scaling_factor,
+    additive_mixing).
+    """
+    speech = _as_signal(speech, "mix_sednn speech")
+    noise = _fitted_noise(speech, noise, rng, "mix_sednn")
+    _check_energy(speech, "mix_sednn speech")
+    _check_energy(noise, "mix_sednn noise")
+    rms_speech = np.sqrt(np.mean(np.abs(speech) ** 2))
+    rms_noise = np.sqrt(np.mean(np.abs(noise) ** 2))
+    scaler = (10.0 ** (float(snr_db) / 20.0)) / (rms_speech / rms_noise)
+    scaled_speech = speech * scaler
+    alpha = 1.0 / np.max(np.abs(scaled_speech + noise))
+    return _result(scaled_speech * alpha, noise * alpha, snr_db, alpha, scaler * alpha, alpha)
+
+
+def mix_energy_gain(speech, noise, snr_db: float, rng=None) -> Mixture:
+    """asteroid/FQSE augmentation: ``mixture = s + gain * n`` with ``gain = sqrt((Es/En) / 10^(snr/10))``.
+
+    E is the mean power over the segment; no clipping guard or renormalisation. As in FQSE, ``Es == 0`` gives
+    ``gain = 1``. ``gain`` is the noise gain. FQSE crops speech and noise to the same segment; unequal lengths are
+    fitted with the sednn tile/crop rule (cropping needs ``rng``).
+    Source: ../shared/reference/icse_fqse.md B5 (process.py ``generate_mix_snr_noise``).
+    """
+    speech = _as_signal(speech, "mix_energy_gain speech")
+    noise = _fitted_noise(speech, noise, rng, "mix_energy_gain")
+    speech_energy = _energy(speech)
+    noise_energy = _energy(noise)
+    if speech_energy > 0:
+        _check_energy(noise, "mix_energy_gain noise")
+        gain = np.sqrt((speech_energy / noise_energy) / (10.0 ** (float(snr_db) / 10.0)))
+    else:
+        gain = 1.0
+    return _result(speech, gain * noise, snr_db, gain, 1.0, gain)
+
+
+def mix_tfgridnet(speech, noise, snr_db: float, rng=None) -> Mixture:
+    """TF-GridNet seed's ``mk_mixture``: ``clean + sqrt(var(clean) 10^(-snr/10) / var(noise + 1e-8)) * noise``.
+
+    Variances (mean removed), not powers, set the level; the ``+ 1e-8`` sits inside ``var`` in the seed, where it
+    has no effect (variance is shift invariant) -- kept as written. No peak or level normalisation. ``gain`` is
+    the noise scale. Unequal lengths are fitted with the sednn rule (cropping needs ``rng``; the seed reads clean
+    and noise crops of the same length).
+    Source: ../shared/reference/sednn_crn_tfgridnet.md 3.4 (seed dataloader.py L16-19).
+    """
+    speech = _as_signal(speech, "mix_tfgridnet speech")
+    noise = _fitted_noise(speech, noise, rng, "mix_tfgridnet")
+    noise_variance = np.var(noise + 1e-8)
+    # a constant noise leaves only rounding error in its variance
+    if noise_variance <= np.finfo(np.float64).eps * np.mean(noise ** 2):
+        raise ValueError("mix_tfgridnet noise: constant signal (zero variance), an SNR cannot be set")
+    scale = np.sqrt(np.var(speech) * (10.0 ** (-float(snr_db) / 10.0)) / noise_variance)
+    return _result(speech, scale * noise, snr_db, scale, 1.0, scale)
+
+
+def mix_crn(speech, noise, snr_db: float, rng=None, target_rms: float = 1.0) -> Mixture:
+    """CRN (Tan & Wang) data preparation: mix at the SNR, then normalise the mixture RMS to 1.
+
+    The author's README leaves "generate a noisy mixture" open; the noise is scaled by energy,
+    ``n *= sqrt(sum s^2 / (sum n^2 10^(snr/10)))``, so that ``10 log10(sum s^2 / sum n^2) = snr``. Then exactly as the
+    README: ``c = rms * sqrt(mix.size / sum(mix^2))``, ``mix *= c``, ``sph *= c`` (``gain = c``). Noise is tiled or
+    randomly cropped (needs ``rng``) first when lengths differ.
+    Source: ../shared/reference/sednn_crn_tfgridnet.md 2.2 (CRN-causal README "Data preparation").
+    """
+    speech = _as_signal(speech, "mix_crn speech")
+    noise = _fitted_noise(speech, noise, rng, "mix_crn")
+    _check_energy(speech, "mix_crn speech")
+    _check_energy(noise, "mix_crn noise")
+    noise_scale = np.sqrt(np.sum(speech ** 2) / (np.sum(noise ** 2) * 10.0 ** (float(snr_db) / 10.0)))
+    scaled_noise = noise * noise_scale
+    mixture = speech + scaled_noise
+    c = float(target_rms) * np.sqrt(mixture.size / np.sum(mixture ** 2))
+    return _result(speech * c, scaled_noise * c, snr_db, c, c, noise_scale * c)
+
+
+def _integrated_loudness(meter, signal: np.ndarray, name: str) -> float:
+    try:
+        loudness = float(meter.integrated_loudness(signal))
+    except ValueError as error:  # pyloudnorm: "Audio must have length greater than the block size"
+        raise ValueError(f"{name}: {error}") from error
+    if not np.isfinite(loudness):
+        raise ValueError(f"{name}: loudness is -inf (signal below the -70 LUFS gate), it cannot be normalised")
+    return loudness
+
+
+def mix_librimix_loudness(speech, noise, rng=None, sample_rate: int = 16000,
+                          speech_loudness=LIBRIMIX_SPEECH_LOUDNESS, noise_loudness=LIBRIMIX_NOISE_LOUDNESS,
+                          max_amplitude: float = LIBRIMIX_MAX_AMPLITUDE) -> Mixture:
+    """LibriMix-style single-speaker mixture (``mix_single`` = s1 + WHAM noise) set by loudness (LUFS, pyloudnorm).
+
+    As LibriMix ``create_librimix_metadata.py`` with one source: the noise is cut to the speech length (or padded
+    with zeros when shorter); target loudness ~ U[-33, -25] LUFS for speech and U[-38, -30] for noise (drawn from
+    ``rng`` in that order); a source that would reach |x| >= 1 is instead peak-normalised to 0.9; if the mixture
+    peak exceeds 0.9 every source is multiplied by ``weight = 0.9 / max|mix|`` (``gain = weight``); the final gains
+    are ``10^((renormalised_loudness - original_loudness)/20)`` applied to the original sources, as
+    ``create_librimix_from_metadata.py`` does. ``snr_db`` is the resulting SNR.
+    Source: ../shared/reference/icse_fqse.md B7 (LMX scripts/create_librimix_metadata.py: set_loudness, mix,
+    check_for_cliping, compute_gain).
+    """
+    import pyloudnorm  # imported here: only this convention needs it
+
+    generator = as_generator(rng)
+    speech = _as_signal(speech, "mix_librimix_loudness speech")
+    noise = _as_signal(noise, "mix_librimix_loudness noise")
+    if noise.size < speech.size:
+        noise = np.pad(noise, (0, speech.size - noise.size), mode="constant")
+    else:
+        noise = noise[:speech.size]
+    meter = pyloudnorm.Meter(int(sample_rate))
+    sources = [speech, noise]
+    ranges = [speech_loudness, noise_loudness]
+    names = ["mix_librimix_loudness speech", "mix_librimix_loudness noise"]
+    original_loudness, normalised = [], []
+    for source, (low, high), name in zip(sources, ranges, names):
+        loudness = _integrated_loudness(meter, source, name)
+        target = float(generator.uniform(low, high))
+        scaled = source * (10.0 ** ((target - loudness) / 20.0))
+        if np.max(np.abs(scaled)) >= 1:
+            scaled = source * max_amplitude / np.max(np.abs(source))
+        original_loudness.append(loudness)
+        normalised.append(scaled)
+    mixture_peak = np.max(np.abs(normalised[0] + normalised[1]))
+    weight = max_amplitude / mixture_peak if mixture_peak > max_amplitude else 1.0
+    gains = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyloudnorm warns about possible clipping of intermediate values
+        for source, loudness, name in zip(normalised, original_loudness, names):
+            renormalised = _integrated_loudness(meter, source * weight, name)
+            gains.append(10.0 ** ((renormalised - loudness) / 20.0))
+    final_speech = speech * gains[0]
+    final_noise = noise * gains[1]
+    return _result(final_speech, final_noise, achieved_snr_db(final_speech, final_noise), weight, gains[0], gains[1])
