@@ -1,0 +1,239 @@
+"""TFLite export (float32, dynamic range, full int8, 16x8) and a LiteRT runner.
+
+Conversion uses ``tf.lite.TFLiteConverter`` (TF 2.21); running uses ``ai_edge_litert.interpreter.Interpreter``
+(``tf.lite.Interpreter`` is deprecated, ``../shared/reference/toolchain.md`` B.9) with a fallback to
+``tf.lite.Interpreter`` only when ``ai_edge_litert`` cannot be imported.
+
+Static shapes: ``input_shapes`` fixes every input's shape (batch included) through a concrete function, so Keras 2
+LSTMs become fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` ops (B.1, B.8) and XNNPACK sees static tensors.
+
+Signal processing stays outside the int8 graph (B.8: STFT/iSTFT, FQSE's splitter/combiner).  The pattern::
+
+    features = stft_and_magnitude(waveform)            # float, numpy (common.features)
+    mask = TFLiteModel("model_int8.tflite")(features)  # int8 graph, (de)quantised by the wrapper
+    enhanced = istft(mask * spectrum)                  # float, numpy
+
+i.e. the Keras model exported to .tflite takes features and returns features; the recipe's pipeline wraps it with
+float pre/post-processing, and every "int8" number is measured by running the .tflite through that pipeline.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+MODES = ("float32", "dynamic", "int8", "int16x8")
+
+
+def _representative(data, inputs_count: int):
+    """Normalise ``representative_data`` (callable returning an iterable, or an iterable) to TFLite's generator of
+    lists of float32 arrays, each with a leading batch axis."""
+    source = data() if callable(data) else data
+
+    def generator():
+        for item in source:
+            arrays = list(item) if isinstance(item, (list, tuple)) else [item]
+            if len(arrays) != inputs_count:
+                raise ValueError(f"tflite.py: representative sample has {len(arrays)} arrays, model has "
+                                 f"{inputs_count} inputs")
+            yield [np.asarray(a, np.float32) for a in arrays]
+
+    return generator
+
+
+def export_tflite(model, path, mode: str = "float32", representative_data=None,
+                  input_shapes: Sequence[Sequence[int]] | None = None, int8_io: bool = True,
+                  allow_float_fallback: bool = False, representative_steps: int | None = None) -> Path:
+    """Convert a tf_keras model to a .tflite file.
+
+    Args:
+        model: tf_keras model (QAT models included).
+        path: output file (parents created).
+        mode: ``float32`` | ``dynamic`` (int8 weights, float activations) | ``int8`` (full integer) |
+            ``int16x8`` (int16 activations, int8 weights; recommended for audio, B.8).
+        representative_data: calibration samples for ``int8``/``int16x8``: an iterable, or a callable returning
+            one, of arrays (single input) or lists of arrays (one per input), batch axis included.  QAT models in
+            ``int8`` mode may omit it.
+        input_shapes: static shapes (batch included) for every input, e.g. ``[(1, 100, 161)]``; needed for
+            fused LSTMs.  ``None`` keeps the model's shapes (batch fixed to 1).
+        int8_io: in ``int8`` mode, int8 input and output tensors (else float32 I/O around the int8 graph);
+            in ``int16x8`` mode, int16 I/O.
+        allow_float_fallback: let ops without an integer kernel stay float (else conversion fails on them).
+        representative_steps: use only the first N representative samples.
+    Returns:
+        The path written.
+    """
+    from common.tfkeras import tf
+
+    if mode not in MODES:
+        raise ValueError(f"tflite.py: mode must be one of {MODES}, got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shapes = input_shapes or [(1,) + tuple(shape[1:]) for shape in
+                              ([model.input_shape] if len(model.inputs) == 1 else model.input_shape)]
+    if len(shapes) != len(model.inputs):
+        raise ValueError(f"tflite.py: {len(shapes)} input_shapes given for {len(model.inputs)} model inputs")
+    static = all(None not in tuple(shape) for shape in shapes)
+    signature = [tf.TensorSpec(shape=tuple(shape), dtype=tf.float32, name=tensor.name.split(":")[0])
+                 for shape, tensor in zip(shapes, model.inputs)]
+
+    @tf.function(input_signature=signature)
+    def serve(*inputs):
+        return model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+
+    concrete = serve.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode in ("int8", "int16x8"):
+        if representative_data is not None:
+            generator = _representative(representative_data, len(model.inputs))
+            if representative_steps is not None:
+                full = generator
+                generator = lambda: itertools.islice(full(), representative_steps)  # noqa: E731
+            converter.representative_dataset = generator
+        elif mode == "int16x8" or not _is_qat(model):
+            raise ValueError(f"tflite.py: mode {mode!r} needs representative_data to calibrate {path.name}")
+        if mode == "int8":
+            ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            io_type = tf.int8
+        else:
+            ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            io_type = tf.int16
+        if allow_float_fallback:
+            ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
+        converter.target_spec.supported_ops = ops
+        if int8_io:
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
+    if not static:
+        converter.experimental_new_converter = True
+    path.write_bytes(converter.convert())
+    return path
+
+
+def _is_qat(model) -> bool:
+    return any(type(layer).__name__.startswith("Quantize") for layer in model.layers)
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # LiteRT missing: TF's deprecated interpreter still works on TF 2.21
+        from common.tfkeras import tf
+
+        Interpreter = tf.lite.Interpreter
+    return Interpreter
+
+
+class TFLiteModel:
+    """Run a .tflite file: float32 numpy in, float32 numpy out, int8/int16 (de)quantisation handled.
+
+    Args:
+        path: the .tflite file.
+        num_threads: interpreter threads (1 = single-core latency).
+    """
+
+    def __init__(self, path, num_threads: int = 1):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"tflite.py: no .tflite file at {self.path}")
+        self.num_threads = int(num_threads)
+        self.interpreter = _interpreter_class()(model_path=str(self.path), num_threads=self.num_threads)
+        self.interpreter.allocate_tensors()
+        self._shapes = [tuple(d["shape"]) for d in self.interpreter.get_input_details()]
+
+    @property
+    def input_details(self) -> list:
+        return self.interpreter.get_input_details()
+
+    @property
+    def output_details(self) -> list:
+        return self.interpreter.get_output_details()
+
+    @property
+    def input_dtypes(self) -> list:
+        return [np.dtype(d["dtype"]) for d in self.input_details]
+
+    @property
+    def output_dtypes(self) -> list:
+        return [np.dtype(d["dtype"]) for d in self.output_details]
+
+    def op_names(self) -> list:
+        """Names of the graph's operators in execution order, e.g. ``UNIDIRECTIONAL_SEQUENCE_LSTM``."""
+        return [op["op_name"] for op in self.interpreter._get_ops_details()]
+
+    @staticmethod
+    def _quantize(array, detail):
+        dtype = np.dtype(detail["dtype"])
+        if dtype == np.float32:
+            return np.asarray(array, np.float32)
+        scale, zero_point = detail["quantization"]
+        if scale == 0:
+            raise ValueError(f"tflite.py: input {detail['name']} is {dtype} without a quantisation scale")
+        info = np.iinfo(dtype)
+        return np.clip(np.round(np.asarray(array, np.float64) / scale + zero_point), info.min, info.max).astype(dtype)
+
+    @staticmethod
+    def _dequantize(array, detail):
+        if np.dtype(detail["dtype"]) == np.float32:
+            return np.asarray(array, np.float32)
+        scale, zero_point = detail["quantization"]
+        return ((array.astype(np.float64) - zero_point) * scale).astype(np.float32)
+
+    def _resize(self, arrays):
+        shapes = [tuple(a.shape) for a in arrays]
+        if shapes == self._shapes:
+            return
+        for index, (detail, shape) in enumerate(zip(self.input_details, shapes)):
+            if tuple(detail["shape"]) != shape:
+                try:
+                    self.interpreter.resize_tensor_input(detail["index"], list(shape), strict=False)
+                except (ValueError, RuntimeError) as error:
+                    raise ValueError(f"tflite.py: {self.path.name} cannot take input {index} of shape {shape} "
+                                     f"(exported shape {tuple(detail['shape'])}): {error}") from error
+        try:
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(f"tflite.py: {self.path.name} was exported with static shapes {self._shapes}; "
+                             f"cannot resize to {shapes}: {error}") from error
+        self._shapes = shapes
+
+    def __call__(self, *inputs):
+        """Run once; returns one float32 array, or a list when the model has several outputs."""
+        details = self.input_details
+        if len(inputs) != len(details):
+            raise ValueError(f"tflite.py: {self.path.name} takes {len(details)} inputs, got {len(inputs)}")
+        arrays = [np.asarray(x) for x in inputs]
+        self._resize(arrays)
+        for array, detail in zip(arrays, self.input_details):
+            self.interpreter.set_tensor(detail["index"], self._quantize(array, detail))
+        self.interpreter.invoke()
+        outputs = [self._dequantize(self.interpreter.get_tensor(d["index"]), d) for d in self.output_details]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def invoke_only(self):
+        """Re-run on the tensors already set (for latency measurement without (de)quantisation cost)."""
+        self.interpreter.invoke()
+
+
+def run_in_chunks(model: TFLiteModel, signal: np.ndarray, chunk: int, axis: int = 1) -> np.ndarray:
+    """Run a static-shape model over a longer input by consecutive non-overlapping chunks along ``axis`` (the last
+    chunk zero-padded, the padding cut from the output); for models without cross-chunk state only."""
+    length = signal.shape[axis]
+    pieces = []
+    for start in range(0, length, chunk):
+        part = np.take(signal, range(start, min(start + chunk, length)), axis=axis)
+        valid = part.shape[axis]
+        if valid < chunk:
+            pad = [(0, 0)] * signal.ndim
+            pad[axis] = (0, chunk - valid)
+            part = np.pad(part, pad)
+        out = model(part)
+        pieces.append(np.take(out, range(valid), axis=axis))
+    return np.concatenate(pieces, axis=axis)
+
+
+__all__ = ["export_tflite", "TFLiteModel", "run_in_chunks", "MODES"]

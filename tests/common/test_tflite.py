@@ -1,0 +1,60 @@
+"""TFLite export modes, int8 I/O, fused LSTM, variable-length resizing, LiteRT runner."""
+import numpy as np
+import pytest
+
+from common.tfkeras import keras, layers
+from common.tflite import TFLiteModel, export_tflite
+
+
+def _conv_model():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, 1))
+    x = layers.Conv1D(8, 5, padding="same")(inputs)
+    x = layers.PReLU(shared_axes=[1])(x)
+    outputs = layers.Conv1D(1, 5, padding="same", activation="tanh")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_float_dynamic_int8_and_16x8_exports(tmp_path):
+    model = _conv_model()
+    rng = np.random.default_rng(0)
+    calibration = [rng.standard_normal((1, 64, 1)).astype(np.float32) * 0.3 for _ in range(8)]
+    probe = calibration[0]
+    expected = model(probe).numpy()
+    # PReLU has no 16x8 kernel in TF 2.21 ("Quantization to 16x8-bit not yet supported for op: 'PRELU'"): fallback
+    paths = {mode: export_tflite(model, tmp_path / f"{mode}.tflite", mode, representative_data=lambda: calibration,
+                                 input_shapes=[(1, 64, 1)], allow_float_fallback=mode == "int16x8")
+             for mode in ("float32", "dynamic", "int8", "int16x8")}
+    float_model = TFLiteModel(paths["float32"])
+    np.testing.assert_allclose(float_model(probe), expected, atol=1e-5)
+    int8 = TFLiteModel(paths["int8"], num_threads=2)
+    assert int8.input_dtypes == [np.int8] and int8.output_dtypes == [np.int8]
+    scale = int8.output_details[0]["quantization"][0]
+    assert np.abs(int8(probe) - expected).max() < 6 * scale  # a few int8 steps of the output range
+    int16 = TFLiteModel(paths["int16x8"])
+    assert int16.input_dtypes == [np.int16]
+    assert np.abs(int16(probe) - expected).max() < np.abs(int8(probe) - expected).max()
+    assert "PRELU" in int8.op_names()
+    assert np.abs(TFLiteModel(paths["dynamic"])(probe) - expected).max() < 0.02
+    with pytest.raises(ValueError, match="representative_data"):
+        export_tflite(model, tmp_path / "x.tflite", "int8")
+
+
+def test_variable_length_float_model_resizes(tmp_path):
+    model = _conv_model()
+    runner = TFLiteModel(export_tflite(model, tmp_path / "var.tflite", "float32", input_shapes=[(1, None, 1)]))
+    for length in (40, 100):
+        signal = np.random.default_rng(length).standard_normal((1, length, 1)).astype(np.float32)
+        np.testing.assert_allclose(runner(signal), model(signal).numpy(), atol=1e-5)
+
+
+def test_static_lstm_becomes_fused_op(tmp_path):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((None, 6))
+    x = layers.LSTM(8, return_sequences=True)(inputs)
+    model = keras.Model(inputs, layers.Dense(6)(x))
+    runner = TFLiteModel(export_tflite(model, tmp_path / "lstm.tflite", "float32", input_shapes=[(1, 10, 6)]))
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in runner.op_names()
+    assert "WHILE" not in runner.op_names()
+    signal = np.random.default_rng(0).standard_normal((1, 10, 6)).astype(np.float32)
+    np.testing.assert_allclose(runner(signal), model(signal).numpy(), atol=1e-5)
