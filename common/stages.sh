@@ -30,7 +30,7 @@ log() {
 
 stage_usage() {
   cat <<EOF
-Usage: bash reproductions/${recipe}/run.sh [--config paper|mini|PATH] [--stage N] [--stop-stage N] [--force]
+Usage: bash $0 [--config paper|mini|PATH] [--stage N] [--stop-stage N] [--force]
 
 Runs the ${recipe} reproduction in numbered stages:
 EOF

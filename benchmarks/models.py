@@ -1,0 +1,576 @@
+"""Per-reproduction adapters: which artefacts each recipe leaves in ``exp/<name>/<config>/`` and how to run them.
+
+Every adapter turns a recipe's files into :class:`benchmarks.variant.Variant` rows using the recipe's own public
+functions (builders, loaders, feature code), so a figure here is the same model the recipe evaluates. Signal
+processing that the recipe keeps outside the graph (STFT/iSTFT, sednn's scaler and context windows, FQSE's
+splitter/combiner, CRN's streaming state) stays outside it here too: ``prepare(waveform) -> (arrays, context)``
+feeds the graph and ``finish(outputs, context, waveform) -> waveform`` turns its output back into audio.
+
+Where a recipe keeps a Keras model but writes no .tflite of it (float, pruned or clustered models), the benchmark
+exports a float32 .tflite itself into ``exp/benchmark/<config>/<name>/`` (``(exported by the benchmark)`` in the
+variant label) so every variant is also measured deployed. A variant a recipe does not produce at all is listed
+with that reason; one it produces but that is not on disk yet says which run.sh makes it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.variant import REPOSITORY_ROOT, Variant, fixed_length, keras_function, missing_variant
+
+SAMPLE_RATE = 16000
+
+
+def _first(outputs):
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+
+def _last(outputs):
+    return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+
+
+class Adapter:
+    """Base: config loading, folders, Keras and LiteRT variants from prepare/finish hooks."""
+
+    name = ""
+    torch_comparison = False
+
+    def recipe_config(self, config_name):
+        from common.config import load_config
+
+        return load_config(config_name, REPOSITORY_ROOT / "reproductions" / self.name)
+
+    def exp_dir(self, config_name) -> Path:
+        return REPOSITORY_ROOT / "exp" / self.name / config_name
+
+    def bench_dir(self, config_name) -> Path:
+        return REPOSITORY_ROOT / "exp" / "benchmark" / config_name / self.name
+
+    def not_trained(self, variant, kind, path):
+        return missing_variant(self.name, variant, kind, path)
+
+    def not_produced(self, variant, kind, why=""):
+        return Variant(self.name, variant, kind, missing=f"not produced by reproductions/{self.name}{why}")
+
+    def variants(self, config_name) -> list:
+        try:
+            config = self.recipe_config(config_name)
+        except (ValueError, FileNotFoundError) as error:
+            return [Variant(self.name, "all variants", "float",
+                            missing=f"not available: {error} (reproductions/{self.name} has no conf yet?)")]
+        return self.list_variants(config, config_name)
+
+    # -- generic runners ---------------------------------------------------------------------------------------
+    def keras_variant(self, label, kind, file, load_model, prepare, finish, core_model=None, core_inputs=None,
+                      core_seconds=None, notes=""):
+        """A float Keras row. ``load_model`` builds and loads the model run end to end; ``core_model`` (default: the
+        same) is the graph the .tflite files are exported from (for MACs, ONNX and the PyTorch port)."""
+        cache = {}
+
+        def model():
+            if "model" not in cache:
+                cache["model"] = load_model()
+            return cache["model"]
+
+        def core():
+            return core_model(model()) if core_model else model()
+
+        def make(threads):
+            # One traced function per model: reduce_retracing generalises the time axis after the second length.
+            if "function" not in cache:
+                cache["function"] = keras_function(model())
+            run = cache["function"]
+            return lambda signal: self._pipeline(lambda *arrays: run(*arrays), prepare, finish, signal)
+
+        return Variant(self.name, label, kind, file=file, runtime="keras", make_enhancer=make, keras_model=core,
+                       core_inputs=core_inputs or (lambda signal: prepare(signal)[0]), core_seconds=core_seconds,
+                       notes=notes)
+
+    def tflite_variant(self, label, kind, path, prepare, finish, keras_model=None, build=None, runner=None,
+                       core_inputs=None, core_seconds=None, notes=""):
+        """A LiteRT row on ``path``; ``runner(path, threads)`` defaults to :class:`common.tflite.TFLiteModel`."""
+        from benchmarks.variant import litert_core
+
+        make_runner = runner or litert_core
+
+        def make(threads):
+            model = make_runner(path, threads)
+            return lambda signal: self._pipeline(model, prepare, finish, signal)
+
+        return Variant(self.name, label, kind, file=path, runtime="litert", make_enhancer=make, tflite_path=path,
+                       keras_model=keras_model, build=build,
+                       core_inputs=core_inputs or (lambda signal: prepare(signal)[0]), core_seconds=core_seconds,
+                       notes=notes)
+
+    @staticmethod
+    def _pipeline(run, prepare, finish, signal):
+        arrays, context = prepare(np.asarray(signal, np.float32))
+        return np.asarray(finish(run(*arrays), context, signal), np.float32).reshape(-1)
+
+    def exported(self, config_name, stem, load_core, mode="float32", input_shapes=None, representative=None):
+        """``(path, build)`` of a .tflite the benchmark exports from a recipe's Keras model, redone when the
+        source checkpoint is newer."""
+        path = self.bench_dir(config_name) / f"{stem}_{mode}.tflite"
+
+        def build():
+            source = getattr(load_core, "source", None)
+            if path.is_file() and (source is None or path.stat().st_mtime >= Path(source).stat().st_mtime):
+                return
+            from common.tflite import export_tflite
+
+            model = load_core()
+            data = representative() if callable(representative) else representative
+            export_tflite(model, path, mode=mode, input_shapes=input_shapes, representative_data=data,
+                          int8_io=False)
+
+        return path, build
+
+
+def _with_source(function, source):
+    function.source = source
+    return function
+
+
+# ----------------------------------------------------------------------------------------------------- ICSE
+class IcseAdapter(Adapter):
+    """Fu's waveform FCN: peak-normalised waveform in and out; PP / PQ / PP+PQ weights, int8 .tflite files."""
+
+    name = "icse"
+
+    @staticmethod
+    def prepare(signal):
+        from reproductions.icse.recipe import peak_normalise
+
+        return [peak_normalise(signal)[None, :, None]], None
+
+    @staticmethod
+    def finish(outputs, context, signal):
+        return np.asarray(_first(outputs))[0, :, 0]
+
+    def list_variants(self, config, config_name):
+        from reproductions.icse import recipe
+
+        exp_dir = self.exp_dir(config_name)
+        theta = config["pruning"]["thetas"][0]
+        clusters = int(config["quantization"]["clusters_per_sign"])
+        names = {"fcn": ("float Keras", "float"), recipe.pp_name(theta): (f"pruned (ICSE PP theta={theta})", "pruned"),
+                 recipe.pq_name(clusters): (f"clustered (ICSE PQ k={clusters})", "clustered"),
+                 recipe.pq_name(clusters, theta): (f"pruned+clustered (ICSE PP+PQ)", "pruned_clustered")}
+        rows = []
+        for stored, (label, kind) in names.items():
+            weights = recipe.models_dir(exp_dir) / f"{stored}.weights.h5"
+            if not weights.is_file():
+                rows.append(self.not_trained(label, kind, weights))
+                continue
+            load = _with_source(lambda stored=stored: recipe.load_variant(config, exp_dir, stored)[0], weights)
+            if kind == "float":
+                rows.append(self.keras_variant(label, kind, weights, load, self.prepare, self.finish))
+                path, build = self.exported(config_name, stored, load)
+                rows.append(self.tflite_variant("float .tflite (exported by the benchmark)", "tflite", path,
+                                                self.prepare, self.finish, keras_model=load, build=build))
+                ptq = recipe.tflite_path(exp_dir, stored)
+                if ptq.is_file():
+                    rows.append(self.tflite_variant("PTQ int8 .tflite", "ptq_int8", ptq, self.prepare, self.finish,
+                                                    keras_model=load))
+                else:
+                    rows.append(self.not_trained("PTQ int8 .tflite", "ptq_int8", ptq))
+            else:
+                path, build = self.exported(config_name, stored, load)
+                rows.append(self.tflite_variant(f"{label} float .tflite", kind, path, self.prepare, self.finish,
+                                                keras_model=load, build=build))
+            if kind == "pruned_clustered":
+                deployed = recipe.tflite_path(exp_dir, stored)
+                if deployed.is_file():
+                    rows.append(self.tflite_variant("ICSE PP+PQ int8 .tflite", "icse", deployed, self.prepare,
+                                                    self.finish, keras_model=load))
+                else:
+                    rows.append(self.not_trained("ICSE PP+PQ int8 .tflite", "icse", deployed))
+        rows.append(self.not_produced("QAT int8 .tflite", "qat_int8", " (ICSE compresses by PP+PQ, not QAT)"))
+        return rows
+
+
+def _calibration_waveforms(count, seed=1):
+    """Noisy training clips of the mini corpus (never the test set) for int8 calibration done by the benchmark."""
+    from data_prep.corpus import ensure_mini_corpus
+    from data_prep.paper_sets import fcn_set
+
+    corpus = ensure_mini_corpus(str(REPOSITORY_ROOT / "data"))
+    return [example.load()[0] for example in fcn_set(corpus, "train", seed=seed, max_items=count)]
+
+
+# ----------------------------------------------------------------------------------------------------- FQSE
+class FqseAdapter(Adapter):
+    """Conv-TasNet: float core (benchmark exports float and PTQ int8), vanilla QAT and FQSE int8 cores."""
+
+    name = "fqse"
+    torch_comparison = True
+    timing_seconds = 4.0  # set by the benchmark run to its timing-input length
+
+    @staticmethod
+    def prepare_float(signal):
+        return [np.asarray(signal, np.float32)[None, :, None]], None
+
+    @staticmethod
+    def finish_float(outputs, context, signal):
+        enhanced = np.asarray(_first(outputs))[0, :, 0]
+        output = np.zeros(signal.shape[0], np.float32)
+        output[: enhanced.size] = enhanced[: signal.shape[0]]
+        return output
+
+    def list_variants(self, config, config_name):
+        from reproductions.fqse import recipe
+
+        exp_dir = self.exp_dir(config_name)
+        rows = []
+        weights = recipe.core_weights_path(exp_dir, "float")
+        if not weights.is_file():
+            rows.append(self.not_trained("float Keras", "float", weights))
+        else:
+            load_core = _with_source(lambda: recipe.load_core(config, exp_dir, "float"), weights)
+            rows.append(self.keras_variant("float Keras", "float", weights, load_core, self.prepare_float,
+                                           self.finish_float))
+            # The Conv-TasNet decoder's output length is computed in the graph, and XNNPACK cannot re-prepare it
+            # after a resize ("failed to reshape"): timing runs a static-shape file at the timing length with
+            # XNNPACK; other lengths (the quality clips) run the dynamic file on LiteRT's built-in kernels.
+            representative = lambda: [s[None, :, None] for s in _calibration_waveforms(4)]  # noqa: E731
+            for mode, label, kind in (("float32", "float .tflite (exported by the benchmark)", "tflite"),
+                                      ("int8", "PTQ int8 .tflite (exported by the benchmark)", "ptq_int8")):
+                data = representative if mode == "int8" else None
+                dynamic, build_dynamic = self.exported(config_name, "float_core", load_core, mode=mode,
+                                                       input_shapes=[(1, None, 1)], representative=data)
+                static_length = int(round(self.timing_seconds * SAMPLE_RATE))
+                # Calibration clips cut or tiled to the static length (a static graph takes no other shape).
+                static_data = None if data is None else (lambda length=static_length: [
+                    fixed_length(s, length)[None, :, None] for s in _calibration_waveforms(4)])
+                static, build_static = self.exported(config_name, f"float_core_{static_length}", load_core,
+                                                     mode=mode, input_shapes=[(1, static_length, 1)],
+                                                     representative=static_data)
+
+                def build(first=build_dynamic, second=build_static):
+                    first()
+                    second()
+
+                row = self.tflite_variant(label, kind, static, self.prepare_float, self.finish_float,
+                                          keras_model=load_core, build=build,
+                                          runner=lambda path, threads, dynamic=dynamic: _static_or_dynamic(
+                                              path, dynamic, threads),
+                                          notes=f"timing: {static.name} (static, XNNPACK); quality: "
+                                                f"{dynamic.name} (dynamic length, built-in kernels)")
+                rows.append(row)
+        for variant, label, kind in (("vanilla", "QAT int8 .tflite (vanilla 8-bit)", "qat_int8"),
+                                     ("fqse", "FQSE int8 .tflite", "fqse")):
+            path = recipe.tflite_path(exp_dir, variant)
+            if not path.is_file():
+                rows.append(self.not_trained(label, kind, path))
+                continue
+            stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
+
+            def prepare(signal, variant=variant, stages=stages):
+                from reproductions.fqse.fqse import split_input_numpy
+
+                if variant == "fqse":
+                    return [split_input_numpy(np.asarray(signal)[None], stages=stages).astype(np.float32)], None
+                return [np.asarray(signal, np.float32)[None, :, None]], None
+
+            def finish(outputs, context, signal, variant=variant):
+                from reproductions.fqse.fqse import combine_outputs_numpy
+
+                outputs = outputs if isinstance(outputs, list) else [outputs]
+                enhanced = (combine_outputs_numpy([o[0, :, 0] for o in outputs]) if variant == "fqse"
+                            else outputs[0][0, :, 0])
+                output = np.zeros(signal.shape[0], np.float32)
+                output[: enhanced.shape[0]] = enhanced[: signal.shape[0]]
+                return output
+
+            qat_weights = recipe.core_weights_path(exp_dir, variant)
+            keras_model = (lambda variant=variant: recipe.load_core(config, exp_dir, variant)) \
+                if qat_weights.is_file() else None
+            rows.append(self.tflite_variant(label, kind, path, prepare, finish, keras_model=keras_model,
+                                            runner=_fqse_runner))
+        rows.append(self.not_produced("pruned / clustered / pruned+clustered", "pruned",
+                                      " (FQSE compresses by 8-bit QAT only)"))
+        return rows
+
+
+def _static_or_dynamic(static_path, dynamic_path, threads):
+    """Run inputs of the static file's shape on it (XNNPACK); any other length on the dynamic-length file with
+    LiteRT's built-in kernels (same graph and weights, no delegate to re-prepare)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from common.tflite import TFLiteModel
+
+    static = TFLiteModel(static_path, num_threads=threads)
+    shape = tuple(static.input_details[0]["shape"])
+    dynamic = Interpreter(model_path=str(dynamic_path), num_threads=threads,
+                          experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+
+    def run(array):
+        if tuple(array.shape) == shape:
+            return static(array)
+        detail = dynamic.get_input_details()[0]
+        dynamic.resize_tensor_input(detail["index"], list(array.shape))
+        dynamic.allocate_tensors()
+        dynamic.set_tensor(detail["index"], np.asarray(array, np.float32))
+        dynamic.invoke()
+        return dynamic.get_tensor(dynamic.get_output_details()[0]["index"])
+
+    return run
+
+
+def _fqse_runner(path, threads):
+    """The recipe's int8 runner orders y0/y1 by signature name; wrapped to the (1, samples, 1) list layout."""
+    from reproductions.fqse.fqse import Int8CoreRunner
+
+    runner = Int8CoreRunner(path, num_threads=threads)
+
+    def run(core_input):
+        return [output[None, :, None] for output in runner(core_input[0])]
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------------- sednn
+class SednnAdapter(Adapter):
+    """Xu's DNN: scaled 7-frame log-magnitude windows in (batch = frames), scaled log-magnitude out."""
+
+    name = "sednn"
+
+    def _hooks(self, scaler_loader, n_concat):
+        from common.features import sednn_context, sednn_istft, sednn_log_magnitude, sednn_stft
+
+        cache = {}
+
+        def scaler():
+            if "scaler" not in cache:
+                cache["scaler"] = scaler_loader()
+            return cache["scaler"]
+
+        def prepare(signal):
+            spectrum = sednn_stft(signal)
+            windows = scaler().transform(sednn_context(sednn_log_magnitude(spectrum), n_concat=n_concat, hop=1))
+            return [windows.astype(np.float32)], spectrum
+
+        def finish(outputs, spectrum, signal):
+            enhanced_log = scaler().inverse_transform(np.asarray(_first(outputs)))
+            return sednn_istft(np.exp(enhanced_log), spectrum, length=len(signal))
+
+        return prepare, finish
+
+    def list_variants(self, config, config_name):
+        from reproductions.sednn.scaler import Scaler
+        from reproductions.sednn.trainer import checkpoint_path, load_checkpoint
+
+        exp_dir = self.exp_dir(config_name)
+        n_concat = int(config["features"]["n_concat"])
+        rows = []
+        checkpoint = checkpoint_path(exp_dir, config["inference"]["iteration"])
+        sources = {"float": checkpoint, "pruned": exp_dir / "compressed" / "pruned.h5",
+                   "clustered": exp_dir / "compressed" / "clustered.h5"}
+        labels = {"float": "float", "pruned": "pruned (TFMOT magnitude)", "clustered": "clustered (TFMOT k-means)"}
+        for variant, source in sources.items():
+            if not source.is_file():
+                rows.append(self.not_trained(f"{labels[variant]} Keras", variant, source))
+                continue
+            load = _with_source(lambda source=source: load_checkpoint(source)[0], source)
+            prepare, finish = self._hooks(lambda source=source: Scaler.load_from_h5(source), n_concat)
+            if variant == "float":
+                rows.append(self.keras_variant("float Keras", "float", source, load, prepare, finish))
+            for mode, kind, label in (("float32", "tflite" if variant == "float" else variant,
+                                       "float .tflite" if variant == "float" else f"{labels[variant]} float .tflite"),
+                                      ("int8", "ptq_int8", "PTQ int8 .tflite")):
+                if mode == "int8" and variant != "float":
+                    continue
+                path = exp_dir / "tflite" / f"{variant}_{mode}.tflite"
+                if not path.is_file():
+                    rows.append(self.not_trained(label, kind, path))
+                    continue
+                tprepare, tfinish = self._hooks(
+                    lambda path=path: Scaler.load_npz(path.with_suffix(".scaler.npz")), n_concat)
+                rows.append(self.tflite_variant(label, kind, path, tprepare, tfinish, keras_model=load,
+                                                runner=_batched_runner))
+        for row in rows:
+            if row.keras_model is not None and not row.missing:
+                # MACs: one 7-frame window gives one output frame, i.e. one 256-sample hop of audio.
+                row.macs_inputs = lambda: [np.zeros((1, n_concat, 257), np.float32)]
+                row.macs_seconds = 256 / SAMPLE_RATE
+        rows.append(self.not_produced("pruned+clustered / QAT int8", "qat_int8",
+                                      " (sednn compresses pruned and clustered separately, int8 by PTQ)"))
+        return rows
+
+
+def _batched_runner(path, threads):
+    """sednn's .tflite has a free batch axis; run the frames in chunks of 256 as the recipe's predictor does."""
+    from common.tflite import TFLiteModel
+
+    model = TFLiteModel(path, num_threads=threads)
+
+    def run(windows):
+        return np.concatenate([model(windows[start:start + 256]) for start in range(0, len(windows), 256)])
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------------- CRN
+class CrnAdapter(Adapter):
+    """CRN: |STFT| (frames, 161) in and out, noisy phase; offline Keras/.tflite and streaming .tflite per hop."""
+
+    name = "crn"
+
+    @staticmethod
+    def prepare(signal):
+        from reproductions.crn.recipe import magnitude
+
+        return [magnitude(signal)[None]], None
+
+    @staticmethod
+    def finish(outputs, context, signal):
+        from common.features import crn_resynthesize
+
+        return crn_resynthesize(np.asarray(_first(outputs))[0], signal)
+
+    def list_variants(self, config, config_name):
+        from reproductions.crn import recipe
+
+        exp_dir = self.exp_dir(config_name)
+        rows = []
+        weights = exp_dir / "crn" / "best.weights.h5"
+        if not weights.is_file():
+            rows.append(self.not_trained("float Keras (offline)", "float", weights))
+        else:
+            def load_weights():
+                model = recipe.build_model(config, "crn")
+                model.load_weights(str(weights))
+                return model
+
+            load_weights = _with_source(load_weights, weights)
+            rows.append(self.keras_variant("float Keras (offline)", "float", weights, load_weights, self.prepare,
+                                           self.finish))
+            path, build = self.exported(config_name, "crn_offline", load_weights,
+                                        input_shapes=[(1, None, int(config["model"]["frequency_bins"]))])
+            rows.append(self.tflite_variant("offline float .tflite (exported by the benchmark)", "tflite", path,
+                                            self.prepare, self.finish, keras_model=load_weights, build=build))
+        modes = config.get("export", {}).get("modes", ["float32", "dynamic", "int8"])
+        kinds = {"float32": ("streaming float .tflite", "tflite"), "dynamic": ("streaming dynamic-range .tflite", "dynamic"),
+                 "int8": ("streaming PTQ int8 .tflite", "ptq_int8"), "int16x8": ("streaming int16x8 .tflite", "dynamic")}
+        for mode in modes:
+            label, kind = kinds.get(mode, (f"streaming {mode} .tflite", "dynamic"))
+            path = exp_dir / "tflite" / f"crn_streaming_{mode}.tflite"
+            if not path.is_file():
+                rows.append(self.not_trained(label, kind, path))
+                continue
+            row = self.tflite_variant(label, kind, path, self.prepare, self.finish,
+                                      keras_model=load_weights if weights.is_file() else None,
+                                      runner=_streaming_runner)
+            row.core_inputs = None  # the streaming graph takes one hop plus state: timed per hop instead
+            if kind == "tflite":
+                row.kind = "tflite_streaming"
+            row.hop_latency = lambda threads, path=path: _hop_step(path, threads)
+            rows.append(row)
+        rows.append(self.not_produced("pruned / clustered / QAT int8", "pruned",
+                                      " (the CRN recipe compares float, dynamic-range and int8 deployments)"))
+        return rows
+
+
+def _streaming_runner(path, threads):
+    from reproductions.crn.streaming import StreamingTFLite
+
+    runner = StreamingTFLite(path, num_threads=threads)
+    return lambda magnitude: runner.process(magnitude[0])[None]
+
+
+def _hop_step(path, threads):
+    from reproductions.crn.streaming import StreamingTFLite
+
+    runner = StreamingTFLite(path, num_threads=threads)
+    frame = np.abs(np.random.default_rng(0).standard_normal(runner.shapes["noisy_frame"][-1])).astype(np.float32)
+    return lambda: runner.step(frame)
+
+
+# ----------------------------------------------------------------------------------------------------- TF-GridNet
+class TfgridnetAdapter(Adapter):
+    """TF-GridNet: waveform models (STFT inside as a DFT matmul) and the spectral int8/int16x8 cores."""
+
+    name = "tfgridnet"
+
+    @staticmethod
+    def prepare(signal):
+        return [np.asarray(signal, np.float32)[None]], None
+
+    @staticmethod
+    def finish(outputs, context, signal):
+        return np.asarray(_last(outputs))[0]
+
+    @staticmethod
+    def prepare_spectral(signal):
+        from common.features import tfgridnet_stft
+
+        spectrum = tfgridnet_stft(signal)
+        return [np.stack([spectrum.real, spectrum.imag], -1)[None].astype(np.float32)], None
+
+    @staticmethod
+    def finish_spectral(outputs, context, signal):
+        from common.features import tfgridnet_istft
+
+        out = np.asarray(_first(outputs))[0]
+        return tfgridnet_istft(out[..., 0] + 1j * out[..., 1], length=signal.size)
+
+    def list_variants(self, config, config_name):
+        from reproductions.tfgridnet import recipe
+
+        exp_dir = self.exp_dir(config_name)
+        rows = []
+        export_report = REPOSITORY_ROOT / "results" / "tfgridnet" / config_name / "export.json"
+        report = json.loads(export_report.read_text()) if export_report.is_file() else {}
+        for strategy in ("direct", "progressive"):
+            tag = "DL" if strategy == "direct" else "PL"
+            weights = exp_dir / strategy / "best.weights.h5"
+            load = None
+            if not weights.is_file():
+                rows.append(self.not_trained(f"{tag} float Keras", "float", weights))
+            else:
+                def load(strategy=strategy, weights=weights):
+                    model = recipe.build_model(config, strategy == "progressive")
+                    model.load_weights(str(weights))
+                    return model
+
+                load = _with_source(load, weights)
+                kind = "float" if strategy == "direct" else "float_pl"
+                rows.append(self.keras_variant(f"{tag} float Keras", kind, weights, load, self.prepare,
+                                               self.finish))
+            for mode, label, kind, spectral in (("float32", "float .tflite", "tflite", False),
+                                                ("dynamic", "dynamic-range .tflite", "dynamic", False),
+                                                ("int16x8", "int16x8 .tflite (spectral core)", "ptq_int8", True),
+                                                ("int8", "PTQ int8 .tflite (spectral core)", "ptq_int8", True)):
+                path = exp_dir / "tflite" / f"{strategy}_{mode}.tflite"
+                full_label = f"{tag} {label}"
+                entry = report.get(f"{strategy}_{mode}", {})
+                if not path.is_file():
+                    if entry.get("converted") is False:
+                        rows.append(Variant(self.name, full_label, kind,
+                                            missing=f"does not convert: {entry.get('error', '')[:160]}"))
+                    else:
+                        rows.append(self.not_trained(full_label, kind, path))
+                    continue
+                if strategy == "progressive" and kind in ("tflite", "ptq_int8"):
+                    kind = f"{kind}_pl"
+                prepare, finish = ((self.prepare_spectral, self.finish_spectral) if spectral
+                                   else (self.prepare, self.finish))
+                rows.append(self.tflite_variant(full_label, kind, path, prepare, finish,
+                                                keras_model=None if spectral else load))
+        rows.append(self.not_produced("pruned / clustered / QAT int8", "pruned",
+                                      " (the TF-GridNet recipe exports float, dynamic-range, int16x8, int8)"))
+        return rows
+
+
+ADAPTERS = {"icse": IcseAdapter, "fqse": FqseAdapter, "sednn": SednnAdapter, "crn": CrnAdapter,
+            "tfgridnet": TfgridnetAdapter}
+
+
+def adapters_for(names) -> list:
+    """Adapter instances for ``names`` (ValueError for an unknown one)."""
+    unknown = [name for name in names if name not in ADAPTERS]
+    if unknown:
+        raise ValueError(f"benchmarks/models.py: unknown models {unknown}; known: {sorted(ADAPTERS)}")
+    return [ADAPTERS[name]() for name in names]

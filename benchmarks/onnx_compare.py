@@ -1,0 +1,80 @@
+"""The same float graph in ONNX Runtime: tf2onnx export of the tf_keras model, timed beside LiteRT.
+
+tf2onnx 1.17.0 (the last release) converts tf_keras 2.21 models under TF 2.21 / numpy 2.4 through
+``tf2onnx.convert.from_keras``; it is an optional dependency (``pip install tf2onnx==1.17.0``, which pulls ``onnx``).
+When it is missing or a graph does not convert, the comparison is reported as unavailable with the reason.
+
+Timing is done on the core graph alone (the same tensors LiteRT gets), ``intra_op_num_threads`` set to the thread
+count and ``inter_op_num_threads`` to 1, sequential execution, all graph optimisations on (ONNX Runtime's default
+for users), so the ratios compare two runtimes on identical work.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.timing import time_callable
+
+# opset 17 is the newest tf2onnx 1.17 targets by default and has every op these models use (LayerNormalization
+# is decomposed either way).
+ONNX_OPSET = 17
+
+
+def onnx_available() -> tuple[bool, str]:
+    """Whether tf2onnx and onnxruntime import, with the reason when not."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        return False, f"onnxruntime not installed ({error})"
+    try:
+        import tf2onnx  # noqa: F401
+    except ImportError as error:
+        return False, f"tf2onnx not installed ({error}); pip install tf2onnx==1.17.0"
+    return True, ""
+
+
+def export_onnx(model, path, input_shapes) -> Path:
+    """Convert a tf_keras model to ONNX with static ``input_shapes`` (batch included); returns the path.
+
+    Raises:
+        ValueError: the converter failed (the message names the model and tf2onnx's error).
+    """
+    from common.tfkeras import tf
+    import tf2onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    signature = tuple(tf.TensorSpec(tuple(shape), tf.float32, name=f"input_{index}")
+                      for index, shape in enumerate(input_shapes))
+    try:
+        tf2onnx.convert.from_keras(model, input_signature=signature, opset=ONNX_OPSET, output_path=str(path))
+    except Exception as error:  # tf2onnx raises bare Exceptions, ValueErrors and KeyErrors for unsupported ops
+        raise ValueError(f"onnx_compare.py: tf2onnx could not convert {model.name!r}: {type(error).__name__}: "
+                         f"{str(error)[:400]}") from error
+    return path
+
+
+class OnnxModel:
+    """An ONNX Runtime CPU session with a fixed thread count; ``__call__(*arrays)`` returns the outputs."""
+
+    def __init__(self, path, threads: int = 1):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = int(threads) if threads else (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [item.name for item in self.session.get_inputs()]
+
+    def __call__(self, *arrays):
+        feeds = {name: np.asarray(array, np.float32) for name, array in zip(self.input_names, arrays)}
+        outputs = self.session.run(None, feeds)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+
+def time_onnx(path, inputs, threads: int, repeats: int, warmup: int = 2) -> dict:
+    model = OnnxModel(path, threads)
+    return time_callable(lambda: model(*inputs), repeats=repeats, warmup=warmup)

@@ -1,0 +1,93 @@
+"""The runtimes users would pick instead: tf2onnx/ONNX Runtime export and the PyTorch weight-for-weight port give
+the same outputs as the Keras model on tiny models."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+from benchmarks import onnx_compare, torch_port
+
+
+def _randomize(model, seed=0, scale=0.3):
+    rng = np.random.default_rng(seed)
+    model.set_weights([scale * rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+def _convtasnet_like():
+    """Encoder (strided conv) -> 1x1 conv + PReLU -> dilated depthwise conv -> residual add -> ReLU mask ->
+    mask x features -> transposed-conv decoder: the Conv-TasNet pattern with stock tf_keras layers."""
+    from common.tfkeras import keras, layers
+
+    waveform = keras.Input((None, 1), batch_size=1, name="waveform")
+    features = layers.Conv1D(12, 8, strides=4, use_bias=False, name="encoder")(waveform)
+    hidden = layers.Conv1D(6, 1, name="bottleneck")(features)
+    branch = layers.Conv1D(10, 1, name="conv_in")(hidden)
+    branch = layers.PReLU(shared_axes=[1, 2], name="prelu_in")(branch)
+    branch = layers.DepthwiseConv1D(3, dilation_rate=2, padding="same", name="depthwise")(branch)
+    branch = layers.PReLU(shared_axes=[1], name="prelu_channel")(branch)
+    residual = layers.Conv1D(6, 1, name="residual")(branch)
+    hidden = layers.Add(name="residual_add")([hidden, residual])
+    mask = layers.Conv1D(12, 1, activation="relu", name="mask")(hidden)
+    masked = layers.Multiply(name="apply_mask")([features, mask])
+    decoded = layers.Conv1DTranspose(1, 8, strides=4, use_bias=False, name="decoder")(masked)
+    causal = layers.Conv1D(1, 5, padding="causal", dilation_rate=2, activation="tanh", name="causal")(decoded)
+    return _randomize(keras.Model(waveform, causal, name="convtasnet_like"))
+
+
+def _keras_output(model, array):
+    return model(array, training=False).numpy()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch (optional, torch==2.13.0) not installed")
+def test_torch_port_matches_keras_on_a_convtasnet_like_stack():
+    model = _convtasnet_like()
+    signal = np.random.default_rng(1).standard_normal((1, 403, 1)).astype(np.float32)
+    port = torch_port.TorchPort(model)
+    expected = _keras_output(model, signal)
+    produced = port(signal)
+    assert produced.shape == expected.shape == (1, 400, 1)
+    np.testing.assert_allclose(produced, expected, atol=2e-5, rtol=1e-4)
+    stats = torch_port.time_torch(port, [signal], threads=1, repeats=3)
+    assert 0 < stats["min_s"] <= stats["median_s"] <= stats["max_s"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch (optional, torch==2.13.0) not installed")
+def test_torch_port_matches_the_fqse_convtasnet_layers():
+    convtasnet = pytest.importorskip("reproductions.fqse.convtasnet")
+    from reproductions.fqse.fqse import build_waveform_model
+
+    config = {"filters": 16, "kernel_size": 8, "stride": 4, "bottleneck": 8, "hidden": 12, "skip": 8,
+              "conv_kernel": 3, "blocks": 2, "repeats": 1}
+    core = _randomize(convtasnet.build_convtasnet_core(config), seed=2, scale=0.2)
+    model = build_waveform_model(core)
+    signal = np.random.default_rng(3).standard_normal((1, 330)).astype(np.float32)
+    expected = _keras_output(model, signal)
+    produced = torch_port.TorchPort(model)(signal)
+    assert produced.shape == expected.shape == (1, 330)
+    np.testing.assert_allclose(produced, expected, atol=2e-5, rtol=1e-4)
+
+
+def test_torch_port_rejects_layers_it_cannot_reproduce():
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("PyTorch (optional, torch==2.13.0) not installed")
+    from common.tfkeras import keras, layers
+
+    inputs = keras.Input((None, 4))
+    model = keras.Model(inputs, layers.LSTM(3, return_sequences=True, name="recurrent")(inputs))
+    with pytest.raises(ValueError, match="recurrent.*LSTM"):
+        torch_port.TorchPort(model)
+
+
+def test_onnx_export_matches_keras(tmp_path):
+    available, reason = onnx_compare.onnx_available()
+    if not available:
+        pytest.skip(reason)
+    model = _convtasnet_like()
+    signal = np.random.default_rng(4).standard_normal((1, 803, 1)).astype(np.float32)
+    path = onnx_compare.export_onnx(model, tmp_path / "tiny.onnx", [signal.shape])
+    for threads in (1, 2):
+        produced = onnx_compare.OnnxModel(path, threads)(signal)
+        np.testing.assert_allclose(produced, _keras_output(model, signal), atol=2e-5, rtol=1e-4)
+    stats = onnx_compare.time_onnx(path, [signal], threads=1, repeats=3)
+    assert 0 < stats["min_s"] <= stats["median_s"] <= stats["max_s"]
