@@ -1,0 +1,4 @@
+from common.cli import main
+from reproductions.fqse.recipe import Recipe
+
+raise SystemExit(main(Recipe()))

@@ -1,0 +1,499 @@
+"""FQSE recipe: float Conv-TasNet, vanilla 8-bit QAT and FQSE 8-bit, int8 TFLite, SI-SNR table.
+
+Commands (``python -m reproductions.fqse COMMAND --config mini|paper``):
+
+* ``info``: parameter counts (float 5,000,881; with the FQSE additions 5,033,649 for the paper config) and MACs.
+* ``train --variant float|vanilla|fqse``: negative SI-SDR, Adam 1e-3, global-norm clip 5, LR halved after 5
+  epochs without improvement, early stop after 30 (``../shared/reference/icse_fqse.md`` B6). Both QAT variants
+  start from the trained float model; ``--init-from-asteroid`` loads asteroid's ``pytorch_model.bin`` instead
+  of training the float model.
+* ``export``: full-int8 .tflite (int8 input and outputs) of both QAT cores; splitter/combiner stay outside.
+* ``evaluate``: absolute SI-SNR and SI-SNRi of float (Keras), both QAT models in Keras fake-quant and as .tflite,
+  on the test set and on re-mixed test sets at -6 ... 18 dB input SNR.
+* ``enhance``: enhance wav files with one of the models (``--tflite`` runs the int8 file).
+* ``table``: the paper's 14.74 / 14.42 / 14.77 beside ours, SI-SNR by input-SNR bucket, size and RTF.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+VARIANTS = ("float", "vanilla", "fqse")
+PAPER_SI_SNR = {"float": 14.74, "vanilla": 14.42, "fqse": 14.77}  # [FQSE:README.md] icse_fqse.md B7
+ROW_LABELS = {"float": "Float", "vanilla": "Vanilla QAT 8-bit", "fqse": "FQSE 8-bit"}
+SAMPLE_RATE = 16000
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------------- data
+def load_examples(config: dict, split: str, max_items=None) -> list:
+    """Lazy examples of ``split`` (train/valid: segments, test: whole utterances) for the configured corpus."""
+    data = config["data"]
+    segment = data["segment_seconds"] if split in ("train", "valid") else None
+    if data["corpus"] == "mini":
+        from data_prep.corpus import ensure_mini_corpus
+        from data_prep.paper_sets import fqse_set
+
+        corpus = ensure_mini_corpus(data.get("data_dir", "data"))
+        return fqse_set(corpus, split, segment_seconds=data["segment_seconds"], seed=data["seed"],
+                        max_items=max_items)
+    if data["corpus"] == "librimix":
+        from data_prep.adapters.librimix import librimix_pairs
+
+        subset = {"train": data["train_subset"], "valid": "dev", "test": "test"}[split]
+        pairs = librimix_pairs(data["librimix_root"], subset=subset, segment_seconds=segment, seed=data["seed"])
+        return list(pairs)[:max_items] if max_items else list(pairs)
+    raise ValueError(f"config data.corpus must be 'mini' or 'librimix', got {data['corpus']!r}")
+
+
+def load_arrays(examples) -> list:
+    from tqdm import tqdm
+
+    return [example.load() for example in tqdm(examples, desc="loading audio", leave=False)]
+
+
+def make_batches(arrays, batch_size: int, augment: bool, seed: int):
+    """A Keras ``Sequence`` of (noisy, clean) batches; with ``augment`` every epoch re-mixes at U(-6, 18) dB."""
+    from common.tfkeras import keras
+    from data_prep.paper_sets import fqse_augment
+
+    class SegmentBatches(keras.utils.Sequence):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self._draw()
+
+        def _draw(self):
+            rng = np.random.default_rng([seed, self.epoch])
+            self.order = rng.permutation(len(arrays))
+            pairs = []
+            for noisy, clean, noise in arrays:
+                if augment:
+                    mixture = fqse_augment(clean, noise, rng)
+                    noisy, clean = mixture.mixture, mixture.speech
+                pairs.append((np.asarray(noisy, np.float32), np.asarray(clean, np.float32)))
+            self.pairs = pairs
+
+        def __len__(self):
+            return max(1, len(arrays) // batch_size)  # drop_last=True, as FQSE's loader
+
+        def __getitem__(self, index):
+            chosen = self.order[index * batch_size:(index + 1) * batch_size]
+            length = min(self.pairs[i][0].shape[0] for i in chosen)
+            noisy = np.stack([self.pairs[i][0][:length] for i in chosen])
+            clean = np.stack([self.pairs[i][1][:length] for i in chosen])
+            return noisy, clean
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self._draw()
+
+    return SegmentBatches()
+
+
+# --------------------------------------------------------------------------------------------------------- model
+def negative_si_sdr(clean, estimate):
+    """asteroid ``pairwise_neg_sisdr`` for one source: zero-mean, EPS 1e-8, ``-10 log10``."""
+    from common.tfkeras import tf
+
+    epsilon = 1e-8
+    clean = clean - tf.reduce_mean(clean, axis=-1, keepdims=True)
+    estimate = estimate - tf.reduce_mean(estimate, axis=-1, keepdims=True)
+    dot = tf.reduce_sum(clean * estimate, axis=-1, keepdims=True)
+    target = dot * clean / (tf.reduce_sum(clean**2, axis=-1, keepdims=True) + epsilon)
+    noise = estimate - target
+    ratio = tf.reduce_sum(target**2, axis=-1) / (tf.reduce_sum(noise**2, axis=-1) + epsilon)
+    return -10.0 * tf.math.log(ratio + epsilon) / tf.math.log(10.0)
+
+
+def variant_model_config(config: dict, variant: str) -> dict:
+    model = dict(config["model"])
+    if variant == "fqse":
+        model["input_channels"] = int(config["fqse"]["splitter_stages"])
+        model["residual_stages"] = int(config["fqse"]["residual_stages"])
+    return model
+
+
+def build_core(config: dict, variant: str, quantized: bool = True):
+    from reproductions.fqse.convtasnet import build_convtasnet_core
+
+    model = variant_model_config(config, variant)
+    if variant == "float" or not quantized:
+        return build_convtasnet_core(model, name=f"convtasnet_{variant}")
+    quantization = {"bits": int(config["quantization"]["bits"]), "trainable_ranges": variant == "fqse"}
+    # vanilla: in_quant True; FQSE: the splitter output is already on the int8 grid (in_quant False).
+    return build_convtasnet_core(model, quantization=quantization, quantize_input=variant == "vanilla",
+                                 fixed_input_grid=variant == "fqse", name=f"convtasnet_{variant}")
+
+
+def build_trainable(config: dict, variant: str, core):
+    from reproductions.fqse.fqse import build_waveform_model
+
+    stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
+    return build_waveform_model(core, splitter_stages=stages, name=f"waveform_{variant}")
+
+
+def core_weights_path(exp_dir: Path, variant: str) -> Path:
+    return Path(exp_dir) / variant / "core.weights.h5"
+
+
+def load_core(config: dict, exp_dir: Path, variant: str, checkpoint=None):
+    path = Path(checkpoint) if checkpoint else core_weights_path(exp_dir, variant)
+    if not path.is_file():
+        raise ValueError(f"{path}: no trained {variant} model; run 'train --variant {variant}' first")
+    core = build_core(config, variant)
+    core.load_weights(str(path))
+    return core
+
+
+# --------------------------------------------------------------------------------------------------------- asteroid
+def asteroid_state_to_core(state: dict, core) -> int:
+    """Copy an asteroid ConvTasNet state dict (numpy arrays or tensors by name) into a float core.
+
+    Keys follow asteroid 0.6 (``encoder.filterbank._filters``, ``masker.bottleneck.{0,1}``,
+    ``masker.TCN.{i}.shared_block.{0..5}``, ``res_conv``, ``skip_conv``, ``masker.mask_net.{0,1}``,
+    ``decoder.filterbank._filters``). Every tensor is used exactly once; returns the number copied.
+    """
+    state = {key: np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, np.float32)
+             for key, value in state.items()}
+    used = set()
+
+    def take(key, shape):
+        if key not in state:
+            raise ValueError(f"asteroid state dict: missing {key}")
+        value = state[key]
+        if int(np.prod(value.shape)) != int(np.prod(shape)):
+            raise ValueError(f"asteroid state dict: {key} has shape {value.shape}, expected {shape} elements")
+        used.add(key)
+        return value
+
+    def conv(key, layer):  # torch (out, in, k) -> (1, k, in, out)
+        kernel = take(f"{key}.weight", layer.kernel.shape)
+        weights = [kernel.transpose(2, 1, 0)[None]]
+        weights.append(take(f"{key}.bias", layer.bias.shape))
+        return weights
+
+    layers_by_name = {layer.name: layer for layer in core.layers}
+    encoder = take("encoder.filterbank._filters", layers_by_name["encoder"].kernel.shape)  # (N, 1, L)
+    layers_by_name["encoder"].set_weights([encoder.transpose(2, 1, 0)[None]])
+    decoder = take("decoder.filterbank._filters", layers_by_name["decoder"].kernel.shape)  # (N, 1, L) in, out, k
+    layers_by_name["decoder"].set_weights([decoder.transpose(2, 1, 0)[None]])
+    norm = layers_by_name["bottleneck_norm"]
+    norm.set_weights([take("masker.bottleneck.0.gamma", norm.gamma.shape).reshape(-1),
+                      take("masker.bottleneck.0.beta", norm.beta.shape).reshape(-1)])
+    layers_by_name["bottleneck_conv"].set_weights(conv("masker.bottleneck.1", layers_by_name["bottleneck_conv"]))
+    block_names = [re.fullmatch(r"(block_(\d+)_(\d+))_conv_in", name) for name in layers_by_name]
+    blocks = [match.group(1) for match in sorted((match for match in block_names if match),
+                                                  key=lambda match: (int(match.group(2)), int(match.group(3))))]
+    for index, prefix in enumerate(blocks):
+        key = f"masker.TCN.{index}"
+        conv_in = layers_by_name[f"{prefix}_conv_in"]
+        layers_by_name[f"{prefix}_conv_in"].set_weights(
+            conv(f"{key}.shared_block.0", conv_in) + [take(f"{key}.shared_block.1.weight", (1,)).reshape(1, 1)])
+        for norm_name, position in (("norm_in", 2), ("norm_out", 5)):
+            norm = layers_by_name[f"{prefix}_{norm_name}"]
+            norm.set_weights([take(f"{key}.shared_block.{position}.gamma", norm.gamma.shape).reshape(-1),
+                              take(f"{key}.shared_block.{position}.beta", norm.beta.shape).reshape(-1)])
+        depthwise = layers_by_name[f"{prefix}_depthwise"]
+        kernel = take(f"{key}.shared_block.3.weight", depthwise.kernel.shape)  # (C, 1, P)
+        depthwise.set_weights([kernel[:, 0, :].T.reshape(depthwise.kernel.shape),
+                               take(f"{key}.shared_block.3.bias", depthwise.bias.shape),
+                               take(f"{key}.shared_block.4.weight", (1,)).reshape(1, 1)])
+        layers_by_name[f"{prefix}_residual"].set_weights(conv(f"{key}.res_conv", layers_by_name[f"{prefix}_residual"]))
+        layers_by_name[f"{prefix}_skip"].set_weights(conv(f"{key}.skip_conv", layers_by_name[f"{prefix}_skip"]))
+    layers_by_name["mask_prelu"].set_weights([take("masker.mask_net.0.weight", (1,)).reshape(1, 1)])
+    layers_by_name["mask_conv"].set_weights(conv("masker.mask_net.1", layers_by_name["mask_conv"]))
+    unused = sorted(set(state) - used)
+    if unused:
+        raise ValueError(f"asteroid state dict: tensors not used by this configuration: {unused[:5]}")
+    return len(used)
+
+
+def load_asteroid_checkpoint(path) -> dict:
+    """asteroid's ``pytorch_model.bin`` (a serialized package with ``state_dict``) as a dict (needs torch)."""
+    try:
+        import torch
+    except ImportError as error:
+        raise ValueError(f"{path}: reading a PyTorch checkpoint needs the 'torch' package") from error
+    package = torch.load(str(path), map_location="cpu")
+    return package.get("state_dict", package)
+
+
+# --------------------------------------------------------------------------------------------------------- inference
+def enhance_keras(model, noisy) -> np.ndarray:
+    return np.asarray(model(np.asarray(noisy, np.float32)[None], training=False))[0]
+
+
+def enhance_tflite(runner, noisy, variant: str, config: dict) -> np.ndarray:
+    """Splitter (float, outside) -> int8 .tflite core -> combiner (float, outside) -> pad to the input length."""
+    from reproductions.fqse.fqse import combine_outputs_numpy, split_input_numpy
+
+    noisy = np.asarray(noisy, np.float32)
+    if variant == "fqse":
+        core_input = split_input_numpy(noisy[None], stages=int(config["fqse"]["splitter_stages"]))[0]
+        enhanced = combine_outputs_numpy(runner(core_input))
+    else:
+        enhanced = runner(noisy[:, None])[0]
+    output = np.zeros(noisy.shape[0], np.float32)
+    output[: enhanced.shape[0]] = enhanced[: noisy.shape[0]]
+    return output
+
+
+def tflite_path(exp_dir: Path, variant: str) -> Path:
+    return Path(exp_dir) / "tflite" / f"{variant}_int8.tflite"
+
+
+class Recipe:
+    """FQSE: fully quantized 8-bit Conv-TasNet (float vs vanilla QAT vs FQSE), Keras and int8 TFLite."""
+
+    name = "fqse"
+
+    def add_arguments(self, command, parser):
+        if command in ("train", "enhance"):
+            parser.add_argument("--variant", choices=VARIANTS, default="float", help="which model (default float)")
+        if command == "train":
+            parser.add_argument("--init-from-asteroid", type=Path, default=None,
+                                help="asteroid ConvTasNet pytorch_model.bin: use it as the float model")
+        if command == "evaluate":
+            parser.add_argument("--skip-buckets", action="store_true", help="skip the per-input-SNR evaluation")
+
+    # ----------------------------------------------------------------------------------------------- info
+    def info(self, config, args):
+        from common.accounting import macs_per_second
+
+        float_core = build_core(config, "float")
+        fqse_float = build_core(config, "fqse", quantized=False)
+        one_second = np.zeros((1, SAMPLE_RATE), np.float32)
+        return {
+            "name": self.name,
+            "config": config["config_name"],
+            "params": int(float_core.count_params()),
+            "params_fqse": int(fqse_float.count_params()),
+            "macs_per_second": macs_per_second(build_trainable(config, "float", float_core), one_second),
+            "macs_per_second_fqse": macs_per_second(build_trainable(config, "fqse", fqse_float), one_second),
+        }
+
+    # ----------------------------------------------------------------------------------------------- train
+    def train(self, config, args):
+        from common.tfkeras import keras
+        from common.training import ResumableTraining, paper_callbacks, set_seed
+        from reproductions.fqse.fqse import transfer_float_weights
+
+        variant = args.variant
+        set_seed(int(config["data"]["seed"]))
+        exp_dir = Path(args.exp_dir)
+        (exp_dir / variant).mkdir(parents=True, exist_ok=True)
+        if variant == "float" and args.init_from_asteroid is not None:
+            core = build_core(config, "float")
+            count = asteroid_state_to_core(load_asteroid_checkpoint(args.init_from_asteroid), core)
+            core.save_weights(str(core_weights_path(exp_dir, "float")))
+            _log(f"float model: {count} tensors from {args.init_from_asteroid}")
+            return None
+        settings = config["training"] if variant == "float" else config["qat"]
+        core = build_core(config, variant)
+        if variant != "float":
+            float_core = load_core(config, exp_dir, "float")
+            untouched = transfer_float_weights(float_core, core, seed=int(config["data"]["seed"]))
+            _log(f"{variant}: started from the float model; new layers {untouched}")
+        model = build_trainable(config, variant, core)
+        model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"], global_clipnorm=settings["clip_norm"]),
+                      loss=negative_si_sdr)
+        augment = variant == "fqse" or (variant == "vanilla" and config["qat"]["vanilla_augment"])
+        train_arrays = load_arrays(load_examples(config, "train", config["data"].get("max_train")))
+        valid_arrays = load_arrays(load_examples(config, "valid", config["data"].get("max_valid")))
+        train_batches = make_batches(train_arrays, settings["batch_size"], augment, int(config["data"]["seed"]))
+        valid_batches = make_batches(valid_arrays, settings["batch_size"], False, int(config["data"]["seed"]) + 1)
+        _log(f"{variant}: {len(train_arrays)} training / {len(valid_arrays)} validation segments, augment={augment}")
+        training = ResumableTraining(model, exp_dir / variant)
+        started = time.time()
+        training.fit(train_batches, epochs=int(settings["epochs"]), validation_data=valid_batches,
+                     callbacks=paper_callbacks(early_stop_patience=settings["early_stop_patience"],
+                                               halve_lr_patience=settings["halve_lr_patience"]))
+        if training.best_weights_path.is_file():
+            model.load_weights(str(training.best_weights_path))
+        core.save_weights(str(core_weights_path(exp_dir, variant)))
+        _log(f"{variant}: trained in {time.time() - started:.0f} s, weights in {core_weights_path(exp_dir, variant)}")
+        return None
+
+    # ----------------------------------------------------------------------------------------------- export
+    def export(self, config, args):
+        from reproductions.fqse.fqse import convert_core_to_int8, split_input_numpy
+
+        exp_dir = Path(args.exp_dir)
+        examples = load_examples(config, "valid", config["export"]["representative_examples"])
+        noisy = [example.load()[0] for example in examples]
+        written = {}
+        for variant in ("vanilla", "fqse"):
+            core = load_core(config, exp_dir, variant)
+            if variant == "fqse":
+                stages = int(config["fqse"]["splitter_stages"])
+                representative = [split_input_numpy(signal[None], stages=stages) for signal in noisy]
+                channels = stages
+            else:
+                representative = [signal[None, :, None] for signal in noisy]
+                channels = 1
+            started = time.time()
+            flatbuffer = convert_core_to_int8(core, representative, channels)
+            path = tflite_path(exp_dir, variant)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(flatbuffer)
+            written[variant] = str(path)
+            _log(f"{variant}: int8 .tflite {len(flatbuffer):,} bytes in {time.time() - started:.0f} s -> {path}")
+        return written
+
+    # ----------------------------------------------------------------------------------------------- evaluate
+    def _systems(self, config, exp_dir):
+        """``{name: (variant, enhance_function)}`` for float, Keras fake-quant and .tflite models."""
+        from reproductions.fqse.fqse import Int8CoreRunner
+
+        systems = {}
+        float_model = build_trainable(config, "float", load_core(config, exp_dir, "float"))
+        systems["float"] = lambda noisy, model=float_model: enhance_keras(model, noisy)
+        for variant in ("vanilla", "fqse"):
+            model = build_trainable(config, variant, load_core(config, exp_dir, variant))
+            systems[f"{variant}_keras"] = lambda noisy, model=model: enhance_keras(model, noisy)
+            path = tflite_path(exp_dir, variant)
+            if not path.is_file():
+                raise ValueError(f"{path}: missing; run 'export' first")
+            runner = Int8CoreRunner(path)
+            systems[f"{variant}_tflite"] = (lambda noisy, runner=runner, variant=variant:
+                                            enhance_tflite(runner, noisy, variant, config))
+        return systems
+
+    def evaluate(self, config, args):
+        from tqdm import tqdm
+
+        from common.metrics import si_snr
+        from common.mixing import mix_energy_gain
+
+        exp_dir = Path(args.exp_dir)
+        systems = self._systems(config, exp_dir)
+        max_test = args.max_files or config["data"].get("max_test")
+        if args.noisy_dir is not None:
+            from common.audio import read_audio
+
+            names = sorted(path.name for path in Path(args.noisy_dir).glob("*.wav"))[:max_test]
+            arrays = []
+            for name in names:
+                noisy, _ = read_audio(Path(args.noisy_dir) / name, sample_rate=SAMPLE_RATE)
+                clean, _ = read_audio(Path(args.clean_dir) / name, sample_rate=SAMPLE_RATE)
+                length = min(len(noisy), len(clean))
+                arrays.append((noisy[:length], clean[:length], noisy[:length] - clean[:length]))
+        else:
+            arrays = load_arrays(load_examples(config, "test", max_test))
+        scores = {name: [] for name in systems}
+        scores["noisy"] = []
+        for noisy, clean, _noise in tqdm(arrays, desc="test set"):
+            scores["noisy"].append(si_snr(clean, noisy))
+            for name, enhance in systems.items():
+                scores[name].append(si_snr(clean, enhance(noisy)))
+        summary = {"files": len(arrays),
+                   "si_snr": {name: float(np.mean(values)) for name, values in scores.items()},
+                   "si_snr_improvement": {name: float(np.mean(np.array(values) - np.array(scores["noisy"])))
+                                          for name, values in scores.items() if name != "noisy"}}
+        if not getattr(args, "skip_buckets", False) and args.noisy_dir is None:
+            buckets = {}
+            for snr_db in config["evaluate"]["snr_buckets"]:
+                bucket = {name: [] for name in ("float", "vanilla_tflite", "fqse_tflite")}
+                rng = np.random.default_rng([int(config["data"]["seed"]), int(snr_db + 100)])
+                for noisy, clean, noise in tqdm(arrays[: config["evaluate"]["bucket_items"]], desc=f"{snr_db:+.0f} dB"):
+                    mixture = mix_energy_gain(clean, noise, float(snr_db), rng)
+                    for name in bucket:
+                        bucket[name].append(si_snr(mixture.speech, systems[name](mixture.mixture)))
+                buckets[str(snr_db)] = {name: float(np.mean(values)) for name, values in bucket.items()}
+            summary["buckets"] = buckets
+        summary["tflite"] = {variant: self._tflite_report(exp_dir, variant, config) for variant in ("vanilla", "fqse")}
+        Path(args.results_dir).mkdir(parents=True, exist_ok=True)
+        (Path(args.results_dir) / "evaluation.json").write_text(json.dumps(summary, indent=1))
+        _log(json.dumps(summary["si_snr"]))
+        return summary
+
+    def _tflite_report(self, exp_dir, variant, config) -> dict:
+        from common.accounting import gzip_bytes
+        from reproductions.fqse.fqse import Int8CoreRunner
+
+        path = tflite_path(exp_dir, variant)
+        runner = Int8CoreRunner(path)
+        seconds = float(config["evaluate"]["rtf_seconds"])
+        noisy = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)).astype(np.float32) * 0.1
+        enhance_tflite(runner, noisy, variant, config)
+        started = time.perf_counter()
+        repeats = int(config["evaluate"]["rtf_repeats"])
+        for _ in range(repeats):
+            enhance_tflite(runner, noisy, variant, config)
+        elapsed = (time.perf_counter() - started) / repeats
+        return {"bytes": path.stat().st_size, "gzip_bytes": gzip_bytes(path), "rtf_1_thread": elapsed / seconds}
+
+    # ----------------------------------------------------------------------------------------------- enhance
+    def enhance(self, config, args):
+        from common.audio import read_audio, write_audio
+        from reproductions.fqse.fqse import Int8CoreRunner
+
+        exp_dir = Path(args.exp_dir)
+        variant = args.variant
+        if args.tflite:
+            if variant == "float":
+                raise ValueError("--tflite needs --variant vanilla or fqse (the int8 exports)")
+            runner = Int8CoreRunner(tflite_path(exp_dir, variant))
+            enhance = lambda noisy: enhance_tflite(runner, noisy, variant, config)  # noqa: E731
+        else:
+            model = build_trainable(config, variant, load_core(config, exp_dir, variant, args.checkpoint))
+            enhance = lambda noisy: enhance_keras(model, noisy)  # noqa: E731
+        inputs = sorted(Path(args.input).glob("*.wav")) if Path(args.input).is_dir() else [Path(args.input)]
+        for path in inputs:
+            noisy, _ = read_audio(path, sample_rate=SAMPLE_RATE)
+            target = Path(args.output) / path.name if Path(args.input).is_dir() else Path(args.output)
+            write_audio(target, enhance(noisy), SAMPLE_RATE)
+            _log(f"{path} -> {target}")
+        return None
+
+    # ----------------------------------------------------------------------------------------------- table
+    def table(self, config, args):
+        from common.tables import ResultTable
+
+        path = Path(args.results_dir) / "evaluation.json"
+        if not path.is_file():
+            raise ValueError(f"{path}: missing; run 'evaluate' first")
+        summary = json.loads(path.read_text())
+        si_snr, improvement = summary["si_snr"], summary["si_snr_improvement"]
+        table = ResultTable(
+            f"FQSE Conv-TasNet ({config['config_name']}, {summary['files']} test files)",
+            [("keras", "SI-SNR dB (Keras)"), ("tflite", "SI-SNR dB (int8 .tflite)"),
+             ("improvement", "SI-SNRi dB (deployed)"), ("bytes", "tflite bytes", 0), ("rtf", "RTF 1 thread", 3)],
+            notes=["SI-SNR: absolute, zero-mean, vs clean (torchmetrics ScaleInvariantSignalNoiseRatio as FQSE).",
+                   "Paper: Libri1Mix 16k min test (3,000 files); 'paper' = FQSE README table.",
+                   "int8 .tflite: splitter/combiner in float outside the int8 graph, as in the paper.",
+                   f"Noisy input SI-SNR {si_snr['noisy']:.2f} dB."],
+        )
+        table.add_row(ROW_LABELS["float"], {"keras": si_snr["float"], "improvement": improvement["float"]},
+                      paper={"keras": PAPER_SI_SNR["float"]})
+        for variant in ("vanilla", "fqse"):
+            report = summary["tflite"][variant]
+            table.add_row(ROW_LABELS[variant],
+                          {"keras": si_snr[f"{variant}_keras"], "tflite": si_snr[f"{variant}_tflite"],
+                           "improvement": improvement[f"{variant}_tflite"], "bytes": report["bytes"],
+                           "rtf": report["rtf_1_thread"]},
+                          paper={"tflite": PAPER_SI_SNR[variant]})
+        rendered = [table.render()]
+        extra = {"evaluation": summary}
+        if "buckets" in summary:
+            buckets = ResultTable("SI-SNR (dB) by input SNR (paper figure FQSE_ConvTasNet.png)",
+                                  [("float", "Float"), ("vanilla", "Vanilla QAT int8"), ("fqse", "FQSE int8"),
+                                   ("gap_vanilla", "Vanilla - Float"), ("gap_fqse", "FQSE - Float")])
+            for snr_db, values in summary["buckets"].items():
+                buckets.add_row(f"{float(snr_db):+.0f} dB", {
+                    "float": values["float"], "vanilla": values["vanilla_tflite"], "fqse": values["fqse_tflite"],
+                    "gap_vanilla": values["vanilla_tflite"] - values["float"],
+                    "gap_fqse": values["fqse_tflite"] - values["float"]})
+            rendered.append(buckets.render())
+            extra["buckets_table"] = buckets.to_dict()
+        table.save(args.results_dir, config=config, extra=extra, run=f"{self.name}/{config['config_name']}")
+        print("\n\n".join(rendered))
+        return None

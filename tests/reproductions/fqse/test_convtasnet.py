@@ -1,0 +1,139 @@
+"""Conv-TasNet against a NumPy re-implementation of asteroid's forward pass fed with an asteroid-style state dict."""
+import numpy as np
+import pytest
+
+from reproductions.fqse import recipe
+from reproductions.fqse.convtasnet import build_convtasnet_core
+from reproductions.fqse.fqse import build_waveform_model
+
+TINY = dict(filters=8, kernel_size=8, stride=4, bottleneck=4, hidden=6, skip=5, conv_kernel=3, blocks=2, repeats=2)
+PAPER = dict(filters=512, kernel_size=32, stride=16, bottleneck=128, hidden=512, skip=128, conv_kernel=3, blocks=8,
+             repeats=3)
+
+
+def asteroid_state(config, rng):
+    """Random tensors with asteroid 0.6 ConvTasNet keys and PyTorch layouts."""
+    n, length, b, h, sc, p = (config[key] for key in ("filters", "kernel_size", "bottleneck", "hidden", "skip",
+                                                      "conv_kernel"))
+    state = {"encoder.filterbank._filters": rng.standard_normal((n, 1, length)),
+             "decoder.filterbank._filters": rng.standard_normal((n, 1, length)),
+             "masker.bottleneck.0.gamma": 1 + 0.1 * rng.standard_normal(n),
+             "masker.bottleneck.0.beta": 0.1 * rng.standard_normal(n),
+             "masker.bottleneck.1.weight": rng.standard_normal((b, n, 1)) / np.sqrt(n),
+             "masker.bottleneck.1.bias": 0.1 * rng.standard_normal(b),
+             "masker.mask_net.0.weight": np.array([0.2]),
+             "masker.mask_net.1.weight": rng.standard_normal((n, sc, 1)) / np.sqrt(sc),
+             "masker.mask_net.1.bias": 0.1 * rng.standard_normal(n)}
+    for index in range(config["blocks"] * config["repeats"]):
+        key = f"masker.TCN.{index}"
+        state.update({
+            f"{key}.shared_block.0.weight": rng.standard_normal((h, b, 1)) / np.sqrt(b),
+            f"{key}.shared_block.0.bias": 0.1 * rng.standard_normal(h),
+            f"{key}.shared_block.1.weight": np.array([0.1 + 0.05 * index]),
+            f"{key}.shared_block.2.gamma": 1 + 0.1 * rng.standard_normal(h),
+            f"{key}.shared_block.2.beta": 0.1 * rng.standard_normal(h),
+            f"{key}.shared_block.3.weight": rng.standard_normal((h, 1, p)) / np.sqrt(p),
+            f"{key}.shared_block.3.bias": 0.1 * rng.standard_normal(h),
+            f"{key}.shared_block.4.weight": np.array([0.3]),
+            f"{key}.shared_block.5.gamma": 1 + 0.1 * rng.standard_normal(h),
+            f"{key}.shared_block.5.beta": 0.1 * rng.standard_normal(h),
+            f"{key}.res_conv.weight": rng.standard_normal((b, h, 1)) / np.sqrt(h),
+            f"{key}.res_conv.bias": 0.1 * rng.standard_normal(b),
+            f"{key}.skip_conv.weight": rng.standard_normal((sc, h, 1)) / np.sqrt(h),
+            f"{key}.skip_conv.bias": 0.1 * rng.standard_normal(sc),
+        })
+    return {key: value.astype(np.float32) for key, value in state.items()}
+
+
+def numpy_convtasnet(state, config, waveform):
+    """asteroid ConvTasNet forward in (channels, time) layout, written from asteroid's modules."""
+    stride, p = config["stride"], config["conv_kernel"]
+
+    def conv1d(x, weight, bias=None, stride=1, dilation=1, padding=0, groups=1):
+        x = np.pad(x, ((0, 0), (padding, padding)))
+        out_channels, in_per_group, kernel = weight.shape
+        frames = (x.shape[1] - dilation * (kernel - 1) - 1) // stride + 1
+        output = np.zeros((out_channels, frames))
+        for o in range(out_channels):
+            group = o // (out_channels // groups)
+            for i in range(in_per_group):
+                for k in range(kernel):
+                    start = k * dilation
+                    output[o] += weight[o, i, k] * x[group * in_per_group + i, start:start + stride * frames:stride]
+        return output + (0 if bias is None else bias[:, None])
+
+    def gln(x, gamma, beta):
+        mean = x.mean()
+        variance = ((x - mean) ** 2).mean()
+        return gamma[:, None] * (x - mean) / np.sqrt(variance + 1e-8) + beta[:, None]
+
+    def prelu(x, slope):
+        return np.where(x >= 0, x, slope[0] * x)
+
+    features = conv1d(waveform[None], state["encoder.filterbank._filters"], stride=stride)
+    output = conv1d(gln(features, state["masker.bottleneck.0.gamma"], state["masker.bottleneck.0.beta"]),
+                    state["masker.bottleneck.1.weight"], state["masker.bottleneck.1.bias"])
+    skip_sum = 0
+    for index in range(config["blocks"] * config["repeats"]):
+        key = f"masker.TCN.{index}"
+        dilation = 2 ** (index % config["blocks"])
+        branch = prelu(conv1d(output, state[f"{key}.shared_block.0.weight"], state[f"{key}.shared_block.0.bias"]),
+                       state[f"{key}.shared_block.1.weight"])
+        branch = gln(branch, state[f"{key}.shared_block.2.gamma"], state[f"{key}.shared_block.2.beta"])
+        branch = conv1d(branch, state[f"{key}.shared_block.3.weight"], state[f"{key}.shared_block.3.bias"],
+                        dilation=dilation, padding=dilation * (p - 1) // 2, groups=branch.shape[0])
+        branch = gln(prelu(branch, state[f"{key}.shared_block.4.weight"]), state[f"{key}.shared_block.5.gamma"],
+                     state[f"{key}.shared_block.5.beta"])
+        output = output + conv1d(branch, state[f"{key}.res_conv.weight"], state[f"{key}.res_conv.bias"])
+        skip_sum = skip_sum + conv1d(branch, state[f"{key}.skip_conv.weight"], state[f"{key}.skip_conv.bias"])
+    mask = np.maximum(conv1d(prelu(skip_sum, state["masker.mask_net.0.weight"]), state["masker.mask_net.1.weight"],
+                             state["masker.mask_net.1.bias"]), 0)
+    masked = mask * features
+    filters = state["decoder.filterbank._filters"]  # ConvTranspose1d weight (in=N, out=1, L)
+    length = (masked.shape[1] - 1) * stride + filters.shape[2]
+    decoded = np.zeros(length)
+    for frame in range(masked.shape[1]):
+        decoded[frame * stride:frame * stride + filters.shape[2]] += masked[:, frame] @ filters[:, 0, :]
+    return np.pad(decoded, (0, waveform.shape[0] - length))  # asteroid pad_x_to_y
+
+
+def test_forward_matches_numpy_asteroid_with_mapped_state_dict():
+    rng = np.random.default_rng(0)
+    state = asteroid_state(TINY, rng)
+    core = build_convtasnet_core(TINY)
+    assert recipe.asteroid_state_to_core(state, core) == len(state)
+    model = build_waveform_model(core)
+    waveform = rng.standard_normal(203).astype(np.float32)  # (203 - 8) % 4 != 0: exercises the end padding
+    expected = numpy_convtasnet({k: v.astype(np.float64) for k, v in state.items()}, TINY, waveform)
+    actual = model(waveform[None]).numpy()[0]
+    np.testing.assert_allclose(actual, expected, rtol=2e-4, atol=2e-4 * np.abs(expected).max())
+
+
+def test_asteroid_mapping_rejects_wrong_shapes():
+    rng = np.random.default_rng(1)
+    state = asteroid_state(TINY, rng)
+    state["masker.bottleneck.1.weight"] = state["masker.bottleneck.1.weight"][:2]
+    with pytest.raises(ValueError, match="bottleneck.1.weight"):
+        recipe.asteroid_state_to_core(state, build_convtasnet_core(TINY))
+
+
+def test_paper_parameter_counts():
+    assert build_convtasnet_core(PAPER).count_params() == 5_000_881
+    fqse_core = build_convtasnet_core(dict(PAPER, input_channels=2, residual_stages=2))
+    assert fqse_core.count_params() == 5_033_649
+
+
+def test_compute_macs_of_the_tiny_model():
+    from common.accounting import macs_per_second
+
+    core = build_convtasnet_core(TINY)
+    model = build_waveform_model(core)
+    frames = (16000 - 8) // 4 + 1
+    n, b, h, sc = 8, 4, 6, 5
+    blocks = 4
+    expected = frames * (n * 8  # encoder
+                         + 2 * n + n * b  # bottleneck gLN (2 per element) + conv
+                         + blocks * (b * h + 2 * h + 3 * h + 2 * h + h * b + h * sc)
+                         + sc + sc * n  # mask PReLU + conv
+                         + n * 8)  # decoder
+    assert macs_per_second(model, np.zeros((1, 16000), np.float32)) == expected

@@ -1,0 +1,156 @@
+"""FQSE splitter, RQB/combiner, QAT start, a train step and the int8 TFLite export (../shared/reference/icse_fqse.md B2-B4)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.compression import fqse_quantizers as fq
+from common.tfkeras import keras, tf
+from reproductions.fqse import fqse, recipe
+from reproductions.fqse.convtasnet import build_convtasnet_core
+
+TINY = dict(filters=8, kernel_size=8, stride=4, bottleneck=4, hidden=8, skip=4, conv_kernel=3, blocks=2, repeats=1)
+TINY_FQSE = dict(TINY, input_channels=2, residual_stages=2)
+ANCHORS = Path(__file__).resolve().parents[3] / ".." / "shared" / "anchors" / "fqse_samples"
+
+
+def reference_preprocess(x, n_splitter=2, n_bits=8):
+    """FQSE process.py ``preprocess`` transcribed with NumPy in (batch, channels, samples) layout, sign=True."""
+    x = x[:, None, :]
+    x, threshold = x / max(abs(x.min()), abs(x.max())), 1
+    delta = threshold / (2 ** (n_bits - 1))
+    min_val, max_val = -2 ** (n_bits - 1), 2 ** (n_bits - 1) - 1
+    outputs = []
+    for _ in range(n_splitter):
+        x_quant = np.clip(np.floor(x / delta), min_val, max_val) * delta
+        outputs.append(x_quant)
+        x = 2 * (x - x_quant) * threshold / delta - threshold
+    return np.concatenate(outputs, axis=1)
+
+
+def test_splitter_is_exactly_fqse_preprocess_and_on_the_int8_grid():
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(-0.7, 0.7, size=(3, 500))
+    batch[1, 7] = -0.9  # the batch peak, negative: normalised to exactly -1
+    expected = reference_preprocess(batch).transpose(0, 2, 1)
+    actual = fqse.split_input_numpy(batch)
+    np.testing.assert_array_equal(actual, expected)
+    levels = actual * 128
+    np.testing.assert_array_equal(levels, np.round(levels))
+    assert levels.min() >= -128 and levels.max() <= 127
+    assert actual[1, 7, 0] == -1.0
+    # channel 0 + the rescaled channel 1 reconstruct the normalised input to within one fine step (1/128/256).
+    normalised = batch / 0.9
+    reconstructed = actual[..., 0] + (actual[..., 1] + 1) / 256
+    assert np.abs(reconstructed - normalised).max() <= 1 / 128 / 256 + 1e-12
+    layer_output = fqse.InputSplitter(2)(batch.astype(np.float32)).numpy()
+    assert np.mean(layer_output == actual.astype(np.float32)) > 0.999  # float32 vs float64 floor at grid edges
+
+
+def test_combiner_is_y0_plus_y1_over_256():
+    rng = np.random.default_rng(1)
+    first, second = rng.standard_normal(50), rng.standard_normal(50)
+    np.testing.assert_allclose(fqse.combine_outputs_numpy([first, second]), first + second / 256, rtol=1e-12)
+    layer = fqse.OutputCombiner()([first[None].astype(np.float32), second[None].astype(np.float32)]).numpy()[0]
+    np.testing.assert_allclose(layer, first + second / 256, rtol=1e-6)
+
+
+def test_splitter_encoder_initialisation():
+    rng = np.random.default_rng(2)
+    float_kernel = rng.normal(0.01, 0.2, size=(1, 32, 1, 512)).astype(np.float32)
+    kernel = fqse.splitter_encoder_kernel(float_kernel, 2, np.random.default_rng(3))
+    assert kernel.shape == (1, 32, 2, 512)
+    np.testing.assert_array_equal(kernel[:, :, 0, :], float_kernel[:, :, 0, :])
+    assert abs(kernel[:, :, 1, :].mean() - float_kernel.mean()) < 0.01
+    assert abs(kernel[:, :, 1, :].std() - float_kernel.std()) < 0.01
+    with pytest.raises(ValueError):
+        fqse.splitter_encoder_kernel(kernel, 2, np.random.default_rng(3))
+
+
+@pytest.fixture(scope="module")
+def trained_tiny_models():
+    """A float tiny core and its vanilla and FQSE QAT twins after the 50 observation steps."""
+    rng = np.random.default_rng(4)
+    float_core = build_convtasnet_core(TINY)
+    noisy = (rng.standard_normal((2, 800)) * 0.3).astype(np.float32)
+    models = {}
+    for variant, model_config in (("vanilla", TINY), ("fqse", TINY_FQSE)):
+        core = build_convtasnet_core(model_config, quantization={"bits": 8, "trainable_ranges": variant == "fqse"},
+                                     quantize_input=variant == "vanilla", fixed_input_grid=variant == "fqse")
+        untouched = fqse.transfer_float_weights(float_core, core, seed=0)
+        wrapper = fqse.build_waveform_model(core, splitter_stages=2 if variant == "fqse" else 1)
+        models[variant] = (core, wrapper, untouched)
+    return float_core, models, noisy
+
+
+def test_rqb_outputs_and_combination(trained_tiny_models):
+    float_core, models, noisy = trained_tiny_models
+    core, wrapper, untouched = models["fqse"]
+    assert untouched == ["residual_encoder"]
+    assert tuple(core.get_layer("encoder").kernel.shape) == (1, 8, 2, 8)
+    core_input = fqse.split_input_numpy(noisy).astype(np.float32)
+    first, second = (output.numpy() for output in core(core_input))
+    assert first.shape == second.shape == (2, (800 - 8) // 4 * 4 + 8, 1)
+    combined = wrapper(noisy).numpy()
+    expected = np.zeros_like(combined)
+    expected[:, :first.shape[1]] = first[..., 0] + second[..., 0] / 256
+    np.testing.assert_allclose(combined, expected, rtol=1e-5, atol=1e-7)
+    # Both stages share the one decoder: the float weights grow only by the second encoder input channel
+    # (L x N) and the residual encoder (L x N).
+    float_weights = sum(int(np.prod(v.shape)) for v in core.variables if "range" not in v.name
+                        and "observed" not in v.name)
+    assert float_weights == float_core.count_params() + 2 * 8 * 8
+
+
+def test_qat_starts_close_to_the_float_model(trained_tiny_models):
+    float_core, models, noisy = trained_tiny_models
+    core, _, _ = models["vanilla"]
+    float_output = float_core(noisy[..., None]).numpy()
+    quantized_output = core(noisy[..., None], training=False).numpy()  # activations still observing: weights only
+    correlation = np.corrcoef(float_output.ravel(), quantized_output.ravel())[0, 1]
+    assert correlation > 0.99
+
+
+def test_train_step_runs_and_exports_to_int8_tflite_close_to_keras(trained_tiny_models, tmp_path):
+    _, models, noisy = trained_tiny_models
+    core, wrapper, _ = models["fqse"]
+    wrapper.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=5.0), loss=recipe.negative_si_sdr)
+    clean = noisy * 0.5
+    observe = tf.function(lambda batch: wrapper(batch, training=True))
+    for _ in range(fq.OBSERVATION_STEPS):  # the EMA observation period, then real quantized steps
+        observe(noisy)
+    losses = [wrapper.train_on_batch(noisy, clean) for _ in range(3)]
+    assert all(np.isfinite(losses))
+    ranges = fq.activation_ranges(core)
+    assert ranges and all(steps == fq.OBSERVATION_STEPS for _, _, steps in ranges.values())
+
+    core_input = fqse.split_input_numpy(noisy[:1])
+    flatbuffer = fqse.convert_core_to_int8(core, [core_input], 2)
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(flatbuffer)
+    runner = fqse.Int8CoreRunner(path)
+    assert runner.input["dtype"] == np.int8
+    tflite_outputs = runner(core_input[0])
+    keras_outputs = [output.numpy()[0, :, 0] for output in core(core_input.astype(np.float32), training=False)]
+    for tflite_output, keras_output in zip(tflite_outputs, keras_outputs):
+        assert tflite_output.shape == keras_output.shape
+        scale = np.abs(keras_output).max()
+        assert np.abs(tflite_output - keras_output).max() < 0.2 * scale
+        assert np.corrcoef(tflite_output, keras_output)[0, 1] > 0.97
+
+
+@pytest.mark.parametrize("sample,fqse_db,qat_db", [(1, 14.01, 13.20), (2, 19.27, 18.89), (3, 16.71, 16.26)])
+def test_anchor_samples_si_snr_as_in_the_protocol(sample, fqse_db, qat_db):
+    from common.audio import read_audio
+    from common.metrics import si_snr
+
+    paths = {kind: ANCHORS / f"test_1spk_{kind}_{sample}.wav" for kind in ("clean", "enh_{}_fqse", "enh_{}_qat")}
+    paths = {kind: ANCHORS / f"test_1spk_{kind.format(sample)}.wav" if "{}" in kind else path
+             for kind, path in paths.items()}
+    for path in paths.values():
+        if not path.is_file():
+            pytest.skip(f"missing ../shared/anchors/fqse_samples/{path.name}")
+    clean, _ = read_audio(paths["clean"])
+    for kind, expected in (("enh_{}_fqse", fqse_db), ("enh_{}_qat", qat_db)):
+        enhanced, _ = read_audio(paths[kind])
+        assert si_snr(clean, enhanced[: clean.shape[0]]) == pytest.approx(expected, abs=0.01)
