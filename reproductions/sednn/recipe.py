@@ -1,0 +1,474 @@
+"""sednn recipe: Xu et al.'s DNN regression as in Kong's Keras ``mixture2clean_dnn``, plus compression.
+
+Commands (``python -m reproductions.sednn COMMAND --config mini|paper``), in the order of sednn's ``runme.sh``:
+
+* ``train --features-only``: mixtures, log-magnitude features, packing (7 frames, hop 3) and the scaler
+  (runme.sh steps 1-4), cached in ``exp/sednn/<config>/features/``.
+* ``train``: 10 001 iterations of Adam on MAE (step 5), the loss plot (step 6); resumable from ``md_<N>iters.h5``.
+* ``train --variant pruned|clustered``: magnitude pruning / weight clustering of the Dense layers (beyond sednn).
+* ``export``: float32 and int8 .tflite of the float model, float32 .tflite of the compressed ones.
+* ``evaluate``: frame-by-frame inference on every test mixture and PESQ (step 7-8); ``--visualize`` writes the
+  spectrogram figures; ``--variant`` / ``--tflite`` score the compressed models and the .tflite files.
+* ``table``: sednn's per-noise table beside the paper's, all PESQ variants, and the compression table.
+
+Spec: ``../shared/reference/sednn_crn_tfgridnet.md`` part 1.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+SEDNN_VARIANTS = ("float", "pruned", "clustered")
+TFLITE_MODES = ("float32", "int8")
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+class Recipe:
+    """sednn: Xu et al.'s regression DNN (Kong's Keras mixture2clean_dnn), per-noise PESQ table, compression."""
+
+    name = "sednn"
+
+    # ------------------------------------------------------------------------------------------ command line
+    def add_arguments(self, command, parser):
+        if command != "info":
+            parser.add_argument("--snr", type=float, default=None,
+                                help="train/test SNR in dB (one model per SNR as sednn; default: the config's, 0)")
+        if command in ("train", "evaluate", "enhance"):
+            parser.add_argument("--variant", choices=SEDNN_VARIANTS, default="float",
+                                help="float model (default) or a compressed one")
+        if command == "train":
+            parser.add_argument("--features-only", action="store_true",
+                                help="only make the mixtures, packed features and scaler (runme.sh steps 1-4)")
+        if command in ("evaluate", "enhance"):
+            parser.add_argument("--tflite-mode", choices=TFLITE_MODES, default="int8",
+                                help="which exported .tflite --tflite runs (default int8)")
+        if command == "evaluate":
+            parser.add_argument("--visualize", action="store_true",
+                                help="write PNGs of mixture / clean / enhanced log spectrograms")
+
+    def _prepare(self, config, args):
+        """Apply ``--snr`` (its own experiment folder, so models for different SNRs never mix)."""
+        snr = getattr(args, "snr", None)
+        if snr is not None:
+            config["data"]["snr_db"] = float(snr)
+            suffix = f"_{_snr_text(snr)}db"
+            default_exp = REPOSITORY_ROOT / "exp" / self.name / args.config_name
+            default_results = REPOSITORY_ROOT / "results" / self.name / args.config_name
+            if Path(args.exp_dir) == default_exp:
+                args.exp_dir = default_exp.with_name(default_exp.name + suffix)
+            if Path(args.results_dir) == default_results:
+                args.results_dir = default_results.with_name(default_results.name + suffix)
+        return config
+
+    # ------------------------------------------------------------------------------------------ info
+    def info(self, config, args):
+        from common.accounting import count_parameters, macs_per_second
+        from common.features import SEDNN_HOP
+        from reproductions.sednn.dnn import build_from_config
+
+        model = build_from_config(config["model"])
+        model_config = config["model"]
+        one_frame = (1, model_config.get("n_concat", 7), model_config.get("n_freq", 257))
+        # One output frame per 256-sample hop: MACs of one frame divided by the 16 ms it advances.
+        seconds_per_frame = SEDNN_HOP / config["data"]["sample_rate"]
+        return {
+            "params": count_parameters(model),
+            "macs_per_second": macs_per_second(model, one_frame, audio_seconds=seconds_per_frame),
+            "macs_per_frame": macs_per_second(model, one_frame, audio_seconds=1.0),
+        }
+
+    # ------------------------------------------------------------------------------------------ data
+    def _corpus(self, config):
+        data = config["data"]
+        if data["corpus"] == "mini":
+            from data_prep.corpus import ensure_mini_corpus
+
+            return ensure_mini_corpus(str(REPOSITORY_ROOT / data["data_dir"]))
+        if data["corpus"] == "manifest":
+            from data_prep.corpus import Corpus
+
+            return Corpus(_resolve(data["corpus_dir"]))
+        if data["corpus"] == "sednn_folders":
+            from data_prep.adapters.timit import sednn_folders_corpus
+
+            return sednn_folders_corpus(_resolve(data["sednn_dir"]))
+        if data["corpus"] == "timit":
+            from data_prep.adapters.timit import timit_corpus
+
+            # sednn trains on all 4620 TIMIT training utterances: no speakers are held out for validation.
+            return timit_corpus(_resolve(data["timit_dir"]), _resolve(data["noise_train_dir"]),
+                                _resolve(data["noise_test_dir"]), valid_fraction=0.0)
+        raise ValueError(f"{config['config_path']}: data.corpus must be 'mini', 'manifest', 'sednn_folders' or "
+                         f"'timit', got {data['corpus']!r}")
+
+    def _examples(self, config, split):
+        from data_prep.paper_sets import sednn_set
+
+        data = config["data"]
+        magnification = data["magnification"] if split == "train" else None
+        key = {"train": "max_train_speech", "test": "max_test_speech"}[split]
+        kwargs = dict(snr_db=data["snr_db"], seed=data["seed"], max_speech=data.get(key))
+        if magnification is not None:
+            kwargs["magnification"] = magnification
+        examples = sednn_set(self._corpus(config), split, **kwargs)
+        wanted = data.get("test_noise_types") if split == "test" else None
+        if wanted:
+            # A subset of the test noise types keeps the mini run short; every kept noise still meets every
+            # test utterance, as in sednn.
+            missing = set(wanted) - {example.meta["noise_type"] for example in examples}
+            if missing:
+                raise ValueError(f"{config['config_path']}: data.test_noise_types {sorted(missing)} are not test "
+                                 "noise types of the corpus")
+            examples = [example for example in examples if example.meta["noise_type"] in set(wanted)]
+        return examples
+
+    def _features(self, config, args):
+        """Packed, unscaled features and the scaler; built once per data/feature configuration."""
+        import h5py
+
+        from reproductions.sednn.pipeline import pack_examples
+        from reproductions.sednn.scaler import Scaler
+
+        features_dir = Path(args.exp_dir) / "features"
+        identity = {"data": config["data"], "features": config["features"]}
+        meta_path = features_dir / "meta.json"
+        if not (meta_path.is_file() and json.loads(meta_path.read_text()) == identity):
+            features_dir.mkdir(parents=True, exist_ok=True)
+            started = time.time()
+            for split in ("train", "test"):
+                inputs, targets = pack_examples(self._examples(config, split), config["features"]["n_concat"],
+                                                config["features"]["hop"], description=f"pack {split}")
+                with h5py.File(features_dir / f"{split}.h5.partial", "w") as handle:
+                    handle.create_dataset("x", data=inputs)
+                    handle.create_dataset("y", data=targets)
+                (features_dir / f"{split}.h5.partial").replace(features_dir / f"{split}.h5")
+                if split == "train":
+                    Scaler.fit(inputs).save_npz(features_dir / "scaler.npz")
+                _log(f"{split}: {inputs.shape[0]} segments of {inputs.shape[1]}x{inputs.shape[2]}")
+            meta_path.write_text(json.dumps(identity, indent=1))
+            _log(f"Features: {time.time() - started:.1f} s -> {features_dir}")
+        arrays = {}
+        for split in ("train", "test"):
+            with h5py.File(features_dir / f"{split}.h5", "r") as handle:
+                arrays[split] = (handle["x"][()], handle["y"][()])
+        return arrays, Scaler.load_npz(features_dir / "scaler.npz")
+
+    # ------------------------------------------------------------------------------------------ train
+    def train(self, config, args):
+        config = self._prepare(config, args)
+        arrays, scaler = self._features(config, args)
+        if args.features_only:
+            return None
+        if args.variant == "float":
+            return self._train_float(config, args, arrays, scaler)
+        return self._train_compressed(config, args, arrays, scaler)
+
+    def _train_float(self, config, args, arrays, scaler):
+        from common.training import set_seed
+        from reproductions.sednn.dnn import build_from_config
+        from reproductions.sednn.report import plot_training_history
+        from reproductions.sednn.trainer import train_iterations
+
+        training = config["training"]
+        exp_dir = Path(args.exp_dir)
+        done_path = exp_dir / "training_done.json"
+        if done_path.is_file() and json.loads(done_path.read_text()).get("training") == training:
+            _log(f"Training already finished ({done_path}); delete it to train again")
+            return None
+        _guard_experiment(exp_dir, config)
+        set_seed(training["seed"])
+        started = time.time()
+        train_x, train_y = arrays["train"]
+        test_x, test_y = arrays["test"]
+        _, history = train_iterations(
+            lambda: build_from_config(config["model"]), scaler,
+            scaler.transform(train_x), scaler.transform(train_y), scaler.transform(test_x), scaler.transform(test_y),
+            exp_dir, iterations=training["iterations"], batch_size=training["batch_size"],
+            learning_rate=training["learning_rate"], log_interval=training["log_interval"],
+            save_interval=training["save_interval"], eval_max_batches=training["eval_max_batches"],
+            seed=training["seed"], log=_log)
+        elapsed = time.time() - started
+        _log(f"Training time: {elapsed:.2f} s")
+        plot_training_history(exp_dir / "training_stat.png", history)
+        done_path.write_text(json.dumps({"training": training, "seconds": elapsed}, indent=1))
+        return None
+
+    def _float_checkpoint(self, config, args):
+        checkpoint = getattr(args, "checkpoint", None)
+        if checkpoint is not None:
+            return Path(checkpoint)
+        from reproductions.sednn.trainer import checkpoint_path
+
+        return checkpoint_path(args.exp_dir, config["inference"]["iteration"])
+
+    def _compressed_path(self, args, variant):
+        return Path(args.exp_dir) / "compressed" / f"{variant}.h5"
+
+    def _train_compressed(self, config, args, arrays, scaler):
+        from reproductions.sednn.compress import fine_tune_compressed
+        from reproductions.sednn.trainer import load_checkpoint
+
+        output = self._compressed_path(args, args.variant)
+        if output.is_file():
+            _log(f"{output} exists; delete it to compress again")
+            return None
+        model, checkpoint_scaler = load_checkpoint(self._float_checkpoint(config, args))
+        train_x, train_y = arrays["train"]
+        started = time.time()
+        fine_tune_compressed(model, args.variant, config["compression"], checkpoint_scaler,
+                             checkpoint_scaler.transform(train_x), checkpoint_scaler.transform(train_y), output,
+                             batch_size=config["training"]["batch_size"], seed=config["training"]["seed"], log=_log)
+        _log(f"{args.variant}: {time.time() - started:.1f} s -> {output}")
+        return None
+
+    # ------------------------------------------------------------------------------------------ export
+    def _tflite_path(self, args, variant, mode):
+        return Path(args.exp_dir) / "tflite" / f"{variant}_{mode}.tflite"
+
+    def export(self, config, args):
+        from reproductions.sednn.compress import export_variant
+        from reproductions.sednn.trainer import load_checkpoint
+
+        config = self._prepare(config, args)
+        arrays, _ = self._features(config, args)
+        sources = {"float": self._float_checkpoint(config, args)}
+        for variant in ("pruned", "clustered"):
+            if self._compressed_path(args, variant).is_file():
+                sources[variant] = self._compressed_path(args, variant)
+        for variant, path in sources.items():
+            model, scaler = load_checkpoint(path)
+            modes = ("float32", "int8") if variant == "float" else ("float32",)
+            for mode in modes:
+                target = self._tflite_path(args, variant, mode)
+                export_variant(model, scaler, target, mode, scaler.transform(arrays["train"][0]),
+                               config["compression"]["calibration_segments"], seed=config["training"]["seed"])
+                _log(f"Exported {target} ({target.stat().st_size:,} bytes)")
+        return None
+
+    # ------------------------------------------------------------------------------------------ inference
+    def _predictor(self, config, args):
+        """``(predict, scaler, run_name)`` for the model that ``args`` selects."""
+        from reproductions.sednn.pipeline import keras_predictor, tflite_predictor
+        from reproductions.sednn.scaler import Scaler
+        from reproductions.sednn.trainer import load_checkpoint
+
+        variant = args.variant
+        if args.tflite:
+            from common.tflite import TFLiteModel
+
+            tflite_path = self._tflite_path(args, variant, args.tflite_mode)
+            if not tflite_path.is_file():
+                raise FileNotFoundError(f"{tflite_path}: not exported; run the export stage of run.sh first")
+            scaler = Scaler.load_npz(tflite_path.with_suffix(".scaler.npz"))
+            return tflite_predictor(TFLiteModel(tflite_path)), scaler, f"{variant}_{args.tflite_mode}_tflite"
+        path = self._float_checkpoint(config, args) if variant == "float" else self._compressed_path(args, variant)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no {variant} model; run the training stage of run.sh first")
+        model, scaler = load_checkpoint(path)
+        return keras_predictor(model), scaler, variant
+
+    def evaluate(self, config, args):
+        from common.audio import write_audio
+        from common.metrics import evaluate_pairs, pesq_raw_to_mos_lqo
+        from reproductions.sednn.pipeline import enhance_waveform
+        from reproductions.sednn.report import plot_log_spectrograms
+
+        config = self._prepare(config, args)
+        predict, scaler, run = self._predictor(config, args)
+        evaluation = config["evaluation"]
+        n_concat = config["features"]["n_concat"]
+        items = self._evaluation_items(config, args)
+        if args.max_files is not None:
+            items = items[: args.max_files]
+        run_dir = Path(args.results_dir) / "runs" / run
+        wav_dir = Path(args.exp_dir) / "enh_wavs" / run
+        pairs, metadata = [], []
+        started = time.time()
+        from tqdm import tqdm
+
+        for index, (name, noise_type, loader) in enumerate(tqdm(items, desc=f"enhance ({run})", unit="file")):
+            noisy, clean = loader()
+            enhanced, mixture_log, enhanced_log = enhance_waveform(noisy, predict, scaler, n_concat)
+            write_audio(wav_dir / f"{name}.enh.wav", enhanced, config["data"]["sample_rate"])
+            pairs.append({"name": name, "clean": clean, "enhanced": enhanced, "noisy": noisy})
+            metadata.append({"noise_type": noise_type})
+            if args.visualize and index < evaluation["visualize_count"]:
+                from common.features import sednn_log_magnitude
+
+                plot_log_spectrograms(run_dir / "figures" / f"{name}.png", mixture_log,
+                                      sednn_log_magnitude(clean[: len(noisy)]), enhanced_log,
+                                      title=f"{name} ({run})", snr_db=config["data"]["snr_db"])
+        inference_seconds = time.time() - started
+        # The noisy input's scores do not depend on the model: computed once, with the float model.
+        score_noisy = run == "float" or args.noisy_dir is not None
+        rows = evaluate_pairs(pairs, metrics=("pesq_nb_raw", "pesq_wb"), processes=evaluation["processes"],
+                              score_noisy=score_noisy, description=f"PESQ ({run})")
+        for row, extra in zip(rows, metadata):
+            row.update(extra)
+            # NB MOS-LQO is the P.862.1 mapping of the raw score (pesq 'nb' computes exactly this pair), so one
+            # narrow-band PESQ run per file gives both.
+            for prefix in ("", "noisy_") if score_noisy else ("",):
+                raw = row.get(prefix + "pesq_nb_raw")
+                row[prefix + "pesq_nb_mos"] = None if raw is None else pesq_raw_to_mos_lqo(raw)
+        invalid = [row for row in rows if not row["valid"]]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        document = {"run": run, "snr_db": config["data"]["snr_db"], "rows": rows,
+                    "inference_seconds": inference_seconds, "invalid": len(invalid),
+                    "source": "folder" if args.noisy_dir is not None else "test set"}
+        (run_dir / "scores.json").write_text(json.dumps(document, indent=1, default=_json_number))
+        from reproductions.sednn.report import average_row, format_sednn_table, per_noise_statistics
+
+        statistics = per_noise_statistics(rows)
+        if statistics:
+            _log("\n".join(format_sednn_table(statistics, config["data"]["snr_db"])))
+        if invalid:
+            _log(f"{len(invalid)} of {len(rows)} files not scored: " + "; ".join(r["reason"] for r in invalid[:5]))
+        if statistics:
+            mean, _ = average_row(statistics)
+            noisy = per_noise_statistics(rows, "noisy_pesq_nb_raw")
+            noisy_text = f", noisy {average_row(noisy)[0]:.3f}" if noisy else ""
+            _log(f"{run}: PESQ (raw NB) enhanced {mean:.3f}{noisy_text} -> {run_dir / 'scores.json'}")
+        return document
+
+    def _evaluation_items(self, config, args):
+        """``[(name, noise_type, loader)]`` with ``loader() -> (noisy, clean)``."""
+        if args.noisy_dir is not None:
+            from common.audio import read_audio
+
+            noisy_files = sorted(Path(args.noisy_dir).glob("*.wav"))
+            if not noisy_files:
+                raise ValueError(f"{args.noisy_dir}: no .wav files")
+            items = []
+            for noisy_path in noisy_files:
+                clean_path = Path(args.clean_dir) / noisy_path.name
+                if not clean_path.is_file():
+                    raise ValueError(f"{noisy_path}: no clean reference {clean_path}")
+
+                def loader(noisy_path=noisy_path, clean_path=clean_path):
+                    rate = config["data"]["sample_rate"]
+                    noisy, _ = read_audio(noisy_path, sample_rate=rate)
+                    clean, _ = read_audio(clean_path, sample_rate=rate)
+                    length = min(len(noisy), len(clean))
+                    return noisy[:length], clean[:length]
+
+                items.append((noisy_path.stem, "folder", loader))
+            return items
+        items = []
+        for example in self._examples(config, "test"):
+            meta = example.meta
+            name = f"{Path(str(meta['speech'])).stem}.{meta['noise_type']}.{Path(str(meta['noise'])).stem}"
+
+            def loader(example=example):
+                noisy, clean, _ = example.load()
+                return noisy, clean
+
+            items.append((name, meta["noise_type"], loader))
+        return items
+
+    def enhance(self, config, args):
+        from common.audio import read_audio, write_audio
+        from reproductions.sednn.pipeline import enhance_waveform
+
+        config = self._prepare(config, args)
+        predict, scaler, run = self._predictor(config, args)
+        rate = config["data"]["sample_rate"]
+        source = Path(args.input)
+        if source.is_dir():
+            files = sorted(source.glob("*.wav"))
+            if not files:
+                raise ValueError(f"{source}: no .wav files to enhance")
+            targets = [Path(args.output) / path.name for path in files]
+        elif source.is_file():
+            files, targets = [source], [Path(args.output)]
+        else:
+            raise FileNotFoundError(f"{source}: no such file or folder")
+        for path, target in zip(files, targets):
+            noisy, _ = read_audio(path, sample_rate=rate)
+            enhanced, _, _ = enhance_waveform(noisy, predict, scaler, config["features"]["n_concat"])
+            write_audio(target, enhanced, rate)
+            _log(f"{path} -> {target} ({run})")
+        return None
+
+    # ------------------------------------------------------------------------------------------ table
+    def _sizes(self, config, args, documents):
+        """run -> size report (parameters, non-zero, .tflite raw and gzip bytes) of the model that run used."""
+        from common.accounting import size_report
+        from reproductions.sednn.trainer import load_checkpoint
+
+        sizes = {}
+        for variant in SEDNN_VARIANTS:
+            path = self._float_checkpoint(config, args) if variant == "float" else self._compressed_path(args, variant)
+            if not path.is_file():
+                continue
+            model, _ = load_checkpoint(path)
+            float32 = self._tflite_path(args, variant, "float32")
+            sizes[variant] = size_report(model, float32 if float32.is_file() else None)
+            for mode in TFLITE_MODES:
+                exported = self._tflite_path(args, variant, mode)
+                if exported.is_file():
+                    # gzip -9 of a 50 MB file takes seconds: the float32 export was measured just above.
+                    sizes[f"{variant}_{mode}_tflite"] = (sizes[variant] if mode == "float32"
+                                                         else size_report(model, exported))
+        return sizes
+
+    def table(self, config, args):
+        from reproductions.sednn.report import build_tables
+
+        config = self._prepare(config, args)
+        runs_dir = Path(args.results_dir) / "runs"
+        documents = {}
+        for path in sorted(runs_dir.glob("*/scores.json")):
+            document = json.loads(path.read_text())
+            if document.get("source") == "test set":
+                documents[document["run"]] = document
+        if "float" not in documents:
+            raise FileNotFoundError(f"{runs_dir}/float/scores.json: evaluate the float model first (run.sh stage 3)")
+        text, tables = build_tables(documents, config, self._sizes(config, args, documents))
+        _log(text)
+        main_table, compression_table = tables
+        main_table.save(args.results_dir, config=config, extra={"sednn_table": text}, run=args.config_name)
+        if compression_table is not None:
+            compression_table.save(Path(args.results_dir) / "compression", config=config, run=args.config_name)
+        return None
+
+
+def _guard_experiment(exp_dir: Path, config: dict) -> None:
+    """Refuse to resume checkpoints that were trained on other data, features or another network."""
+    from reproductions.sednn.trainer import list_checkpoints
+
+    identity = {key: config[key] for key in ("data", "features", "model")}
+    path = Path(exp_dir) / "experiment.json"
+    if path.is_file() and list_checkpoints(exp_dir):
+        previous = json.loads(path.read_text())
+        if previous != identity:
+            changed = sorted(f"{section}.{key}" for section in identity for key in
+                             set(identity[section]) | set(previous.get(section, {}))
+                             if identity[section].get(key) != previous.get(section, {}).get(key))
+            raise ValueError(f"{exp_dir} holds checkpoints trained with other settings ({', '.join(changed)}); "
+                             "use another --exp-dir (run.sh --snr does) or delete the folder")
+    Path(exp_dir).mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(identity, indent=1))
+
+
+def _resolve(path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else REPOSITORY_ROOT / path
+
+
+def _snr_text(snr) -> str:
+    return str(int(snr)) if float(snr).is_integer() else str(snr)
+
+
+def _json_number(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in scores.json")
