@@ -1,0 +1,787 @@
+"""ICSE: Fu et al.'s waveform FCN compressed by parameter pruning (PP) and parameter quantization (PQ).
+
+Reproduces Wu, Yu, Fu, Liu, Chien, Tsao, "Increasing compactness of deep learning based speech enhancement models
+with parameter pruning and quantization techniques" (arXiv 1906.01078, repo WilliamYu1993/ICSE); spec with sources in
+``../shared/reference/icse_fqse.md`` part A.
+
+Pipeline (``run.sh``; every step is a command of ``python -m reproductions.icse``)::
+
+    train --variant fcn        float FCN: one whole utterance per batch, MSE, Adam (A1); or --init-from-keras1
+    train --variant pp         ICSE channel pruning at each theta, retrained with the mask held (A2)
+    train --variant pq         ICSE k-means (16+16, output 4+4) retrained with shared centroids, k sweep, FP16 (A3)
+    train --variant pp_pq      PP then PQ for each theta and k (the paper's pipeline)
+    train --variant released   the authors' FCNN_0509 through our PP+PQ, beside the authors' own PP+PQ file
+    export                     int8 TFLite (post-training, float I/O) of the FCN and the PP+PQ model
+    evaluate                   PESQ (WB P.862.2 and NB P.862.1 MOS-LQO), STOI, SI-SNR of every model on the test set
+    table                      our figures beside the paper's, with sizes under the ICSE bit rule and real bytes
+
+Trained models are stored as ``exp/icse/<config>/models/<variant>.weights.h5`` with a ``<variant>.json`` describing
+them (parent, theta, code-book sizes, per-layer pruning report); retraining runs (resumable) live in
+``exp/icse/<config>/runs/<variant>/``; metrics in ``results/icse/<config>/metrics/<variant>.json``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from reproductions.icse.fcn import (
+    build_fcn,
+    conv_layers,
+    conv_weight_statistics,
+    fcn_from_keras1,
+    load_keras1_weights,
+)
+
+RECIPE_DIR = Path(__file__).resolve().parent
+REPOSITORY_ROOT = RECIPE_DIR.parents[1]
+SAMPLE_RATE = 16000
+METRICS = ("pesq_wb", "pesq_nb_mos", "stoi", "si_snr")
+# A float32 weight costs 32 bits under the ICSE size rule: a "code book" of 2**32 levels.
+FLOAT_LEVELS = 2 ** 32
+VARIANTS = ("fcn", "pp", "pq", "pp_pq", "released")
+
+# The paper's figures (icse_fqse.md A0 README row and A3 figure read-offs, +-0.005). PESQ there is the repo's
+# modified MATLAB pesq.m (WB mapping with the NB IRS filter, A5): not the standard P.862.2 we report.
+PAPER_MAIN = {
+    "fcn": {"size_percent": 100.0, "pesq_wb": 2.55, "stoi": 0.85},
+    "pp_0.65": {"pesq_wb": 2.537, "stoi": 0.8466},
+    "pp_0.70": {"pesq_wb": 2.551, "stoi": 0.8505},
+    "pq_k16": {"pesq_wb": 2.517, "stoi": 0.839},
+    "pp_0.65_pq_k16": {"size_percent": 9.76, "pesq_wb": 2.52, "stoi": 0.84},
+    "pp_0.70_pq_k16": {"size_percent": 10.8, "pesq_wb": 2.546, "stoi": 0.848},
+}
+# Bar charts PESQ_/STOI_PP&PQ&FQ.png: (PESQ FP32, PESQ FP16, STOI FP32, STOI FP16) per k.
+PAPER_SWEEP = {
+    64: (2.52, 2.51, 0.841, 0.836),
+    32: (2.52, 2.505, 0.840, 0.836),
+    16: (2.517, 2.497, 0.839, 0.835),
+    8: (2.50, 2.49, 0.833, 0.832),
+    4: (2.35, 2.35, 0.817, 0.817),
+    2: (2.015, 2.015, 0.743, 0.745),
+}
+# Line plots FP1632_pesq/stoi.png: theta -> k (None = PP only) -> (size %, PESQ, STOI).
+PAPER_THETA = {
+    0.65: {None: (None, 2.537, 0.8466), 64: (14.7, 2.538, 0.846), 32: (12.2, 2.533, 0.8457),
+           16: (9.8, 2.524, 0.845), 8: (7.3, 2.519, 0.842), 4: (4.9, 2.39, 0.828)},
+    0.70: {None: (None, 2.551, 0.8505), 64: (16.1, 2.552, 0.850), 32: (13.4, 2.548, 0.8497),
+           16: (10.8, 2.546, 0.848), 8: (8.1, 2.529, 0.843), 4: (5.2, 2.424, 0.823)},
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Names and files
+# ---------------------------------------------------------------------------------------------------------------------
+def theta_name(theta) -> str:
+    return f"{float(theta):.2f}"
+
+
+def pp_name(theta) -> str:
+    return f"pp_{theta_name(theta)}"
+
+
+def pq_name(clusters, theta=None, fp16=False) -> str:
+    base = f"pq_k{int(clusters)}" if theta is None else f"{pp_name(theta)}_pq_k{int(clusters)}"
+    return base + ("_fp16" if fp16 else "")
+
+
+def models_dir(exp_dir) -> Path:
+    return Path(exp_dir) / "models"
+
+
+def tflite_path(exp_dir, variant) -> Path:
+    return models_dir(exp_dir) / f"{variant}_int8.tflite"
+
+
+def metrics_path(results_dir, variant) -> Path:
+    return Path(results_dir) / "metrics" / f"{variant}.json"
+
+
+def build_model(config, settings=None):
+    settings = settings or config["model"]
+    return build_fcn(
+        filters=int(settings["filters"]),
+        kernel_size=int(settings["kernel_size"]),
+        hidden_layers=int(settings["hidden_layers"]),
+        leaky_slope=float(settings["leaky_slope"]),
+        epsilon=float(settings["epsilon"]),
+        seed=int(config.get("seed", 0)),
+    )
+
+
+def output_layer_name(model) -> str:
+    return conv_layers(model)[-1].name
+
+
+def save_variant(model, exp_dir, name, meta) -> Path:
+    directory = models_dir(exp_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.weights.h5"
+    model.save_weights(str(path))
+    meta = dict(meta, name=name, conv=conv_weight_statistics(model))
+    meta.setdefault("model", None)
+    (directory / f"{name}.json").write_text(json.dumps(meta, indent=1))
+    return path
+
+
+def variant_exists(exp_dir, name) -> bool:
+    return (models_dir(exp_dir) / f"{name}.weights.h5").is_file()
+
+
+def load_variant(config, exp_dir, name):
+    """Return ``(model, meta)`` of a stored variant; ValueError naming the missing file and the step that makes it."""
+    path = models_dir(exp_dir) / f"{name}.weights.h5"
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist: run the training step that produces '{name}' first (see run.sh)")
+    meta = json.loads((models_dir(exp_dir) / f"{name}.json").read_text())
+    # Variants made from a Keras-1 file carry that file's layer sizes; the others are the configuration's model.
+    model = build_model(config, meta.get("model"))
+    model.load_weights(str(path))
+    return model, meta
+
+
+def stored_variants(exp_dir) -> list:
+    return sorted(path.name[: -len(".weights.h5")] for path in models_dir(exp_dir).glob("*.weights.h5"))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# ICSE size rule and code books
+# ---------------------------------------------------------------------------------------------------------------------
+def quantized_levels(model, clusters_per_sign, output_clusters_per_sign) -> dict:
+    """Code-book size ``k`` per conv layer for the ICSE bit rule (icse_fqse.md A3): the hidden layers count ``k`` =
+    clusters per sign (the released 16 + 16 code book is "16C", 4 bits) and the output layer its total number of
+    levels (4 + 4 = 8, 3 bits); with these the released model gives exactly 9.76 %."""
+    output = output_layer_name(model)
+    return {layer.name: (2 * int(output_clusters_per_sign) if layer.name == output else int(clusters_per_sign))
+            for layer in conv_layers(model)}
+
+
+def float_levels(model) -> dict:
+    return {layer.name: FLOAT_LEVELS for layer in conv_layers(model)}
+
+
+def inferred_levels(model) -> dict:
+    """ICSE code-book sizes read off the weights (for a file of unknown history, e.g. ``--init-from-keras1``): a
+    layer with more than 256 distinct non-zero values is float (32 bits); otherwise the hidden layers count half
+    their signed levels and the output layer all of them, the convention of :func:`quantized_levels`."""
+    output = output_layer_name(model)
+    levels = {}
+    for row in conv_weight_statistics(model):
+        distinct = row["distinct_nonzero"]
+        if distinct > 256:
+            levels[row["layer"]] = FLOAT_LEVELS
+        elif row["layer"] == output:
+            levels[row["layer"]] = max(distinct, 1)
+        else:
+            levels[row["layer"]] = max(int(math.ceil(distinct / 2)), 1)
+    return levels
+
+
+def icse_size(model, levels) -> float:
+    from common.accounting import icse_size_percent
+
+    return icse_size_percent({layer.name: layer.kernel.numpy() for layer in conv_layers(model)}, levels)
+
+
+def kept_fraction(model) -> float:
+    statistics = conv_weight_statistics(model)
+    return sum(row["nonzero"] for row in statistics) / sum(row["weights"] for row in statistics)
+
+
+def round_centroids_to_fp16(model) -> None:
+    """FP16 storage of the code books (the paper's "FP16" curves): every kernel value rounded to float16."""
+    for layer in conv_layers(model):
+        kernel = layer.kernel.numpy()
+        layer.kernel.assign(kernel.astype(np.float16).astype(np.float32))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------------
+def resolve_path(value) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else REPOSITORY_ROOT / path
+
+
+def load_corpus(config):
+    """The configured corpus: ``mini`` (embedded, built on first use into ``data.data_dir``), ``folder`` (a corpus
+    folder written by data_prep, ``data.root``) or ``timit`` (TIMIT + noise folders, data_prep.adapters.timit)."""
+    data = config["data"]
+    kind = data.get("corpus", "mini")
+    if kind == "mini":
+        from data_prep.corpus import ensure_mini_corpus
+
+        corpus = ensure_mini_corpus(resolve_path(data.get("data_dir", "data")))
+    elif kind == "folder":
+        from data_prep.corpus import Corpus
+
+        corpus = Corpus(resolve_path(data["root"]))
+    elif kind == "timit":
+        from data_prep.adapters.timit import timit_corpus
+
+        corpus = timit_corpus(resolve_path(data["timit_root"]), resolve_path(data["noise_train_dir"]),
+                              resolve_path(data["noise_test_dir"]), seed=int(config.get("seed", 0)))
+    else:
+        raise ValueError(f"{config.get('config_path')}: data.corpus must be 'mini', 'folder' or 'timit', got {kind!r}")
+    limit = data.get("max_train_seconds")
+    if limit is None:
+        return corpus
+    # Fu's script skips training utterances longer than max_input_audio_length (icse_fqse.md A1).
+    from data_prep.corpus import NOISE_SPLITS, SPEECH_SPLITS, ManifestCorpus
+
+    speech = [row for split in SPEECH_SPLITS for row in corpus.speech(split)
+              if split != "train" or float(row["duration"]) <= float(limit)]
+    noise = [row for split in NOISE_SPLITS for row in corpus.noise(split)]
+    return ManifestCorpus(speech, noise, name=f"{getattr(corpus, 'name', 'corpus')} (train <= {limit} s)")
+
+
+def peak_normalise(signal) -> np.ndarray:
+    """``x / max|x|`` (Fu/ICSE normalise noisy input, clean target and enhanced output this way, A1, A5)."""
+    signal = np.asarray(signal, np.float32)
+    peak = float(np.max(np.abs(signal))) if signal.size else 0.0
+    return signal / peak if peak > 0 else signal
+
+
+def training_examples(corpus, config, split, epoch, count):
+    from data_prep.paper_sets import fcn_set
+
+    seed = int(config.get("seed", 0)) * 100_003 + (epoch if split == "train" else 0)
+    snrs = config["data"]["train_snrs"]
+    examples = fcn_set(corpus, split, snrs=snrs, seed=seed, max_items=count)
+    if not examples:
+        raise ValueError(f"{getattr(corpus, 'name', 'corpus')}: no {split} examples for the FCN")
+    return examples
+
+
+def test_examples(corpus, config, max_items):
+    from data_prep.paper_sets import fcn_set
+
+    return fcn_set(corpus, "test", snrs=config["data"]["test_snrs"], seed=int(config.get("seed", 0)) + 7,
+                   max_items=max_items)
+
+
+def make_sequence_class():
+    from common.tfkeras import keras
+
+    class UtteranceSequence(keras.utils.Sequence):
+        """One whole peak-normalised utterance per batch, ``(1, T, 1)`` noisy and clean (A1); a fresh random draw
+        of ``count`` examples (utterance, SNR, noise) every epoch for training, a fixed set for validation."""
+
+        def __init__(self, corpus, config, split, count, epoch=0):
+            super().__init__()
+            self.corpus, self.config, self.split, self.count = corpus, config, split, count
+            self.epoch = epoch
+            self.examples = training_examples(corpus, config, split, epoch, count)
+
+        def __len__(self):
+            return len(self.examples)
+
+        def __getitem__(self, index):
+            noisy, clean, _ = self.examples[index].load()
+            return peak_normalise(noisy)[None, :, None], peak_normalise(clean)[None, :, None]
+
+        def on_epoch_end(self):
+            if self.split == "train":
+                self.epoch += 1
+                self.examples = training_examples(self.corpus, self.config, self.split, self.epoch, self.count)
+
+    return UtteranceSequence
+
+
+def train_model(model, corpus, config, run_dir, spec, callbacks=()):
+    """Resumable training of ``model`` (MSE, Adam) for ``spec`` = {epochs, utterances_per_epoch, learning_rate};
+    the best epoch by validation loss is loaded back. Returns the model."""
+    from common.tfkeras import keras
+    from common.training import ResumableTraining
+
+    epochs = int(spec["epochs"])
+    if epochs <= 0:
+        return model
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(spec["learning_rate"])), loss="mse")
+    training = ResumableTraining(model, run_dir)
+    sequence = make_sequence_class()
+    train_data = sequence(corpus, config, "train", int(spec["utterances_per_epoch"]), epoch=training.initial_epoch)
+    valid_data = sequence(corpus, config, "valid", int(config["data"]["valid_items"]))
+    training.fit(train_data, epochs=epochs, validation_data=valid_data, callbacks=list(callbacks), shuffle=False)
+    if training.best_weights_path.is_file():
+        model.load_weights(str(training.best_weights_path))
+    for callback in callbacks:
+        if hasattr(callback, "apply"):
+            callback.set_model(model)
+            callback.apply()  # the best epoch's weights were saved after the holder ran; re-applying is exact
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Compression steps
+# ---------------------------------------------------------------------------------------------------------------------
+def prune_and_retrain(model, corpus, config, run_dir, theta, spec):
+    """ICSE PP at ``theta`` (output layer excluded) and soft-pruning retraining with the mask held."""
+    from common.compression.icse import MaskHolder, icse_channel_prune
+
+    exclude = [output_layer_name(model)] if config["pruning"]["exclude_output_layer"] else []
+    result = icse_channel_prune(model, float(theta), exclude_layers=exclude)
+    train_model(model, corpus, config, run_dir, spec, callbacks=[MaskHolder(result.masks)])
+    return result
+
+
+def quantize_and_retrain(model, corpus, config, run_dir, clusters, spec):
+    """ICSE PQ: signed per-layer k-means (``clusters`` per sign; output layer its own, A3), shared-centroid retraining."""
+    from common.compression.icse import CentroidHolder, icse_kmeans
+
+    output_clusters = min(int(config["quantization"]["output_clusters_per_sign"]), int(clusters))
+    result = icse_kmeans(model, clusters_per_sign={output_layer_name(model): output_clusters}, default=int(clusters),
+                         seed=int(config.get("seed", 0)))
+    train_model(model, corpus, config, run_dir, spec, callbacks=[CentroidHolder(result.assignments)])
+    return quantized_levels(model, clusters, output_clusters), output_clusters
+
+
+def keras1_path(config, key) -> Path:
+    path = resolve_path(config["released"][key])
+    if not path.is_file():
+        raise ValueError(f"{path}: the authors' file is missing (released.{key} in {config.get('config_path')})")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------------------------
+def keras_enhancer(model):
+    from common.tfkeras import tf
+
+    @tf.function(input_signature=[tf.TensorSpec((1, None, 1), tf.float32)], reduce_retracing=True)
+    def forward(waveform):
+        return model(waveform, training=False)
+
+    def enhance(noisy):
+        return forward(peak_normalise(noisy)[None, :, None]).numpy()[0, :, 0]
+
+    return enhance
+
+
+def tflite_enhancer(path):
+    from common.tflite import TFLiteModel
+
+    runner = TFLiteModel(path, num_threads=1)
+
+    def enhance(noisy):
+        return np.asarray(runner(peak_normalise(noisy)[None, :, None]))[0, :, 0]
+
+    return enhance
+
+
+def score(enhance, examples, processes, description, score_noisy=False):
+    """Enhance every example and score it; the enhanced signal is re-peak-normalised as the authors' MATLAB does."""
+    from tqdm import tqdm
+
+    from common.metrics import evaluate_pairs, summarize
+
+    pairs = []
+    for example in tqdm(examples, desc=f"enhance {description}", unit="utt"):
+        noisy, clean, _ = example.load()
+        enhanced = noisy if enhance is None else peak_normalise(enhance(noisy))
+        name = f"{Path(example.meta['speech']).stem}|{example.meta['noise_type']}|{example.meta['snr_db']:g}dB"
+        pairs.append({"clean": clean, "enhanced": enhanced, "noisy": noisy, "name": name})
+    rows = evaluate_pairs(pairs, metrics=METRICS, processes=processes, score_noisy=score_noisy,
+                          description=f"score {description}")
+    return rows, summarize(rows)
+
+
+def save_metrics(results_dir, variant, rows, summary, extra=None) -> Path:
+    path = metrics_path(results_dir, variant)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"variant": variant, "summary": summary, "rows": rows, **(extra or {})}
+    path.write_text(json.dumps(document, indent=1, default=float))
+    return path
+
+
+def read_summary(results_dir, variant):
+    path = metrics_path(results_dir, variant)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())["summary"]
+
+
+def mean_of(summary, metric):
+    if summary is None or metric not in summary:
+        return None
+    value = summary[metric][0]
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The recipe
+# ---------------------------------------------------------------------------------------------------------------------
+class Recipe:
+    """ICSE: PP + PQ of Fu et al.'s waveform FCN (arXiv 1906.01078)."""
+
+    name = "icse"
+
+    def add_arguments(self, command, parser):
+        if command in ("info", "train"):
+            parser.add_argument("--init-from-keras1", type=Path, default=None, metavar="PATH",
+                                help="start from a Keras 1.1 weight file of the FCN (e.g. the authors' FCNN_0509.hdf5)")
+        if command == "train":
+            parser.add_argument("--variant", choices=VARIANTS, default="fcn",
+                                help="fcn: float FCN; pp: pruning at every theta; pq: k-means (and the k sweep); "
+                                     "pp_pq: PP then PQ; released: the authors' files through our PP+PQ")
+        if command in ("evaluate", "enhance"):
+            parser.add_argument("--variant", default=None,
+                                help="model to use (default: every stored one for evaluate, 'fcn' for enhance)")
+        if command == "evaluate":
+            parser.add_argument("--force", action="store_true", help="score again even if metrics exist")
+
+    # -- info -----------------------------------------------------------------------------------------------------
+    def info(self, config, args):
+        from common.accounting import macs_per_second
+
+        model = build_model(config)
+        result = {
+            "model": "Fu et al. FCN (ICSE)",
+            "config": config["config_name"],
+            "params": int(model.count_params()),
+            "conv_weights": int(sum(layer.kernel.numpy().size for layer in conv_layers(model))),
+            "macs_per_second": macs_per_second(model, np.zeros((1, SAMPLE_RATE, 1), np.float32)),
+            "receptive_field_samples": int(len(conv_layers(model)) * (int(config["model"]["kernel_size"]) - 1) + 1),
+        }
+        if getattr(args, "init_from_keras1", None) is not None:
+            model, sizes = fcn_from_keras1(args.init_from_keras1)
+            result.update(params=int(model.count_params()),
+                          conv_weights=int(sum(layer.kernel.numpy().size for layer in conv_layers(model))),
+                          macs_per_second=macs_per_second(model, np.zeros((1, SAMPLE_RATE, 1), np.float32)),
+                          receptive_field_samples=int(len(conv_layers(model)) * (sizes["kernel_size"] - 1) + 1))
+            statistics = conv_weight_statistics(model)
+            levels = inferred_levels(model)
+            result.update({
+                "init_from_keras1": str(args.init_from_keras1),
+                "kept_fraction": round(kept_fraction(model), 6),
+                "kept_fraction_per_layer": {row["layer"]: round(row["kept_fraction"], 6) for row in statistics},
+                "distinct_nonzero_per_layer": {row["layer"]: row["distinct_nonzero"] for row in statistics},
+                "icse_levels": {name: (None if k == FLOAT_LEVELS else k) for name, k in levels.items()},
+                "size_percent": round(icse_size(model, levels), 4),
+            })
+        return result
+
+    # -- train ----------------------------------------------------------------------------------------------------
+    def train(self, config, args):
+        from common.training import set_seed
+
+        set_seed(int(config.get("seed", 0)))
+        variant = getattr(args, "variant", "fcn")
+        exp_dir = Path(args.exp_dir)
+        if variant == "released":
+            return self._train_released(config, exp_dir)
+        corpus = load_corpus(config)
+        runs = exp_dir / "runs"
+        if variant == "fcn":
+            model = build_model(config)
+            meta = {"parent": None, "levels": float_levels(model)}
+            init = getattr(args, "init_from_keras1", None)
+            if init is not None:
+                load_keras1_weights(model, init)
+                meta["init_from_keras1"] = str(init)
+            train_model(model, corpus, config, runs / "fcn", config["training"])
+            meta["training"] = config["training"]
+            save_variant(model, exp_dir, "fcn", meta)
+            print(f"saved {models_dir(exp_dir) / 'fcn.weights.h5'}")
+        elif variant == "pp":
+            for theta in config["pruning"]["thetas"]:
+                model, _ = load_variant(config, exp_dir, "fcn")
+                result = prune_and_retrain(model, corpus, config, runs / pp_name(theta), theta,
+                                           config["pruning"]["retrain"])
+                print(f"PP theta={theta_name(theta)}:\n{result.format()}")
+                save_variant(model, exp_dir, pp_name(theta), {
+                    "parent": "fcn", "theta": float(theta), "levels": float_levels(model),
+                    "pruning_report": result.report, "kept_fraction_after_pruning": result.totals()["kept_fraction"],
+                })
+        elif variant == "pq":
+            quantization = config["quantization"]
+            main = int(quantization["clusters_per_sign"])
+            for clusters in [main] + [int(k) for k in quantization["sweep"] if int(k) != main]:
+                spec = quantization["retrain"] if clusters == main else quantization["sweep_retrain"]
+                self._quantize_variant(config, corpus, exp_dir, "fcn", None, clusters, spec,
+                                       fp16_copy=clusters == main or bool(quantization["fp16_sweep"]))
+        elif variant == "pp_pq":
+            quantization = config["quantization"]
+            main = int(quantization["clusters_per_sign"])
+            for theta in config["pruning"]["thetas"]:
+                for clusters in [main] + [int(k) for k in quantization["theta_sweep"] if int(k) != main]:
+                    spec = quantization["retrain"] if clusters == main else quantization["sweep_retrain"]
+                    self._quantize_variant(config, corpus, exp_dir, pp_name(theta), theta, clusters, spec,
+                                           fp16_copy=clusters == main)
+        return None
+
+    def _quantize_variant(self, config, corpus, exp_dir, parent, theta, clusters, spec, fp16_copy):
+        name = pq_name(clusters, theta)
+        model, parent_meta = load_variant(config, exp_dir, parent)
+        levels, output_clusters = quantize_and_retrain(model, corpus, config, Path(exp_dir) / "runs" / name,
+                                                       clusters, spec)
+        meta = {"parent": parent, "theta": parent_meta.get("theta"), "clusters_per_sign": int(clusters),
+                "output_clusters_per_sign": output_clusters, "levels": levels, "fp16": False, "retrain": spec}
+        save_variant(model, exp_dir, name, meta)
+        print(f"{name}: size {icse_size(model, levels):.2f} % of the float FCN (ICSE rule), "
+              f"kept {100 * kept_fraction(model):.1f} % of conv weights")
+        if fp16_copy:
+            round_centroids_to_fp16(model)
+            save_variant(model, exp_dir, pq_name(clusters, theta, fp16=True), dict(meta, fp16=True, parent=name))
+
+    def _train_released(self, config, exp_dir):
+        """The authors' FCNN_0509 (unpruned) compressed by our PP + PQ with a short retraining on our corpus, and
+        the authors' own PP+PQ file (built from another base model, FCNN_0425), stored as variants."""
+        released = config["released"]
+        quantization = config["quantization"]
+        corpus = load_corpus(config)
+        runs = Path(exp_dir) / "runs"
+        unpruned, authors = keras1_path(config, "unpruned"), keras1_path(config, "pp_pq")
+        model, sizes = fcn_from_keras1(unpruned)
+        released_config = dict(config, model=sizes)
+        save_variant(model, exp_dir, "released_fcn", {"parent": None, "keras1_file": str(unpruned), "model": sizes,
+                                                      "levels": float_levels(model)})
+        theta = float(released["theta"])
+        result = prune_and_retrain(model, corpus, released_config, runs / "released_ours_pp", theta,
+                                   released["pruning_retrain"])
+        print(f"released FCNN_0509, PP theta={theta_name(theta)}:\n{result.format()}")
+        levels, output_clusters = quantize_and_retrain(model, corpus, released_config, runs / "released_ours_pp_pq",
+                                                       int(quantization["clusters_per_sign"]),
+                                                       released["quantization_retrain"])
+        save_variant(model, exp_dir, "released_ours_pp_pq", {
+            "parent": "released_fcn", "theta": theta, "clusters_per_sign": int(quantization["clusters_per_sign"]),
+            "output_clusters_per_sign": output_clusters, "levels": levels, "pruning_report": result.report,
+            "model": sizes})
+
+        authors_model, authors_sizes = fcn_from_keras1(authors)
+        save_variant(authors_model, exp_dir, "released_authors_pp_pq", {
+            "parent": None, "keras1_file": str(authors), "model": authors_sizes,
+            "levels": inferred_levels(authors_model)})
+        return None
+
+    # -- export ---------------------------------------------------------------------------------------------------
+    def export(self, config, args):
+        """int8 TFLite (full-integer graph, float32 input/output: quantising the waveform itself costs quality in
+        time-domain models, toolchain.md B.8) of the float FCN and of the main PP+PQ model."""
+        from common.tflite import export_tflite
+
+        exp_dir = Path(args.exp_dir)
+        corpus = load_corpus(config)
+        count = int(config["export"]["representative_utterances"])
+        examples = training_examples(corpus, config, "train", 0, count)
+        calibration = [peak_normalise(example.load()[0])[None, :, None] for example in examples]
+        main = self._main_pp_pq(config)
+        for variant in ("fcn", main):
+            model, _ = load_variant(config, exp_dir, variant)
+            path = export_tflite(model, tflite_path(exp_dir, variant), mode="int8", representative_data=calibration,
+                                 int8_io=False)
+            print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+        return None
+
+    @staticmethod
+    def _main_pp_pq(config):
+        return pq_name(int(config["quantization"]["clusters_per_sign"]), config["pruning"]["thetas"][0])
+
+    # -- evaluate -------------------------------------------------------------------------------------------------
+    def _enhancer(self, config, args, variant):
+        exp_dir = Path(args.exp_dir)
+        if getattr(args, "tflite", False):
+            return tflite_enhancer(tflite_path(exp_dir, variant))
+        checkpoint = getattr(args, "checkpoint", None)
+        if checkpoint is not None:
+            model = build_model(config)
+            model.load_weights(str(checkpoint))
+            return keras_enhancer(model)
+        model, _ = load_variant(config, exp_dir, variant)
+        return keras_enhancer(model)
+
+    def evaluate(self, config, args):
+        processes = int(config["evaluation"]["processes"])
+        results_dir = Path(args.results_dir)
+        exp_dir = Path(args.exp_dir)
+        if args.noisy_dir is not None:
+            return self._evaluate_folders(config, args, processes)
+        corpus = load_corpus(config)
+        force = getattr(args, "force", False)
+        variants = [args.variant] if args.variant else stored_variants(exp_dir)
+        plain = [variant for variant in variants if not variant.startswith("released")]
+        released = [variant for variant in variants if variant.startswith("released")]
+        jobs = []
+        if plain:
+            examples = test_examples(corpus, config, config["evaluation"]["max_items"])
+            jobs.append(("noisy", None, examples))
+            for variant in plain:
+                jobs.append((variant, lambda variant=variant: self._enhancer(config, args, variant), examples))
+                if args.variant is None and tflite_path(exp_dir, variant).is_file():
+                    jobs.append((f"{variant}_int8", lambda variant=variant: tflite_enhancer(
+                        tflite_path(exp_dir, variant)), examples))
+            if args.variant and args.tflite:
+                jobs = [(f"{args.variant}_int8", lambda: tflite_enhancer(tflite_path(exp_dir, args.variant)),
+                         examples)]
+        if released:
+            examples = test_examples(corpus, config, config["released"]["max_items"])
+            jobs.append(("released_noisy", None, examples))
+            for variant in released:
+                jobs.append((variant, lambda variant=variant: self._enhancer(config, args, variant), examples))
+        for name, make_enhancer, examples in jobs:
+            if metrics_path(results_dir, name).is_file() and not force:
+                print(f"{name}: metrics exist ({metrics_path(results_dir, name)}), skipped (--force scores again)")
+                continue
+            enhance = None if make_enhancer is None else make_enhancer()
+            rows, summary = score(enhance, examples, processes, name)
+            save_metrics(results_dir, name, rows, summary, {"items": len(examples)})
+            print(f"{name}: " + ", ".join(f"{metric} {mean_of(summary, metric):.3f}" for metric in METRICS
+                                          if mean_of(summary, metric) is not None)
+                  + f" ({summary['invalid']} invalid of {len(rows)})")
+        return None
+
+    def _evaluate_folders(self, config, args, processes):
+        from common.audio import read_audio
+        from common.metrics import evaluate_pairs, summarize
+
+        variant = args.variant or "fcn"
+        enhance = self._enhancer(config, args, variant)
+        noisy_files = sorted(Path(args.noisy_dir).glob("*.wav"))
+        if args.max_files is not None:
+            noisy_files = noisy_files[: args.max_files]
+        if not noisy_files:
+            raise ValueError(f"{args.noisy_dir}: no .wav files")
+        pairs = []
+        for noisy_path in noisy_files:
+            clean_path = Path(args.clean_dir) / noisy_path.name
+            if not clean_path.is_file():
+                raise ValueError(f"{clean_path}: no clean reference for {noisy_path.name}")
+            noisy, _ = read_audio(noisy_path, sample_rate=SAMPLE_RATE)
+            pairs.append({"clean": str(clean_path), "enhanced": peak_normalise(enhance(noisy)), "noisy": noisy,
+                          "name": noisy_path.name})
+        rows = evaluate_pairs(pairs, metrics=METRICS, processes=processes, score_noisy=True)
+        summary = summarize(rows)
+        name = f"folder_{variant}" + ("_int8" if args.tflite else "")
+        save_metrics(args.results_dir, name, rows, summary, {"noisy_dir": str(args.noisy_dir)})
+        print(json.dumps({metric: summary.get(metric) for metric in METRICS + tuple(f"noisy_{m}" for m in METRICS)}))
+        return None
+
+    # -- enhance --------------------------------------------------------------------------------------------------
+    def enhance(self, config, args):
+        from common.audio import read_audio, write_audio
+
+        enhance = self._enhancer(config, args, args.variant or "fcn")
+        source = Path(args.input)
+        if source.is_dir():
+            inputs = sorted(source.glob("*.wav"))
+            if not inputs:
+                raise ValueError(f"{source}: no .wav files to enhance")
+            targets = [Path(args.output) / path.name for path in inputs]
+        elif source.is_file():
+            inputs, targets = [source], [Path(args.output)]
+        else:
+            raise ValueError(f"{source}: no such file or folder")
+        for path, target in zip(inputs, targets):
+            noisy, _ = read_audio(path, sample_rate=SAMPLE_RATE)
+            write_audio(target, peak_normalise(enhance(noisy)), SAMPLE_RATE)
+            print(f"{path} -> {target}")
+        return None
+
+    # -- table ----------------------------------------------------------------------------------------------------
+    def table(self, config, args):
+        from common.accounting import gzip_bytes
+        from common.tables import ResultTable
+
+        exp_dir, results_dir = Path(args.exp_dir), Path(args.results_dir)
+        headers = [("size_percent", "size % (ICSE bits)"), ("kept_percent", "conv kept %", 1),
+                   ("tflite_kib", "tflite KiB", 1), ("gzip_kib", "gzip KiB", 1),
+                   ("pesq_wb", "PESQ WB P.862.2"), ("pesq_nb_mos", "PESQ NB P.862.1"), ("stoi", "STOI", 3),
+                   ("si_snr", "SI-SNR dB")]
+        notes = [
+            "Paper columns: ICSE README (original 2.55/0.85, PP+PQ 2.52/0.84 at 9.76 %) and figure read-offs "
+            "(icse_fqse.md A3); the paper's PESQ is the repo's modified MATLAB pesq.m (WB mapping with the NB IRS "
+            "filter, A5), not the standard P.862.2 WB printed here, and its test set is TIMIT, ours "
+            f"{config['data']['corpus']}.",
+            "size %: ICSE bit rule sum(non-zero conv weights x log2 k) / (conv weights x 32); float layers 32 bits; "
+            "k = clusters per sign for conv1-7, total levels (8) for the output layer.",
+            "int8 rows: post-training full-integer .tflite with float32 input/output, run with LiteRT; their size % "
+            "counts 8 bits per kept weight.",
+        ]
+        tables = {}
+
+        def row_values(variant, summary_name=None):
+            summary = read_summary(results_dir, summary_name or variant)
+            values = {metric: mean_of(summary, metric) for metric in METRICS}
+            base = variant[: -len("_int8")] if variant.endswith("_int8") else variant
+            if variant_exists(exp_dir, base):
+                model, meta = load_variant(config, exp_dir, base)
+                # The .tflite stores every kept weight as int8: 8 bits under the ICSE rule.
+                levels = {name: 256 for name in meta["levels"]} if variant.endswith("_int8") else meta["levels"]
+                values["size_percent"] = icse_size(model, levels)
+                values["kept_percent"] = 100 * kept_fraction(model)
+            if variant.endswith("_int8") and tflite_path(exp_dir, base).is_file():
+                values["tflite_kib"] = tflite_path(exp_dir, base).stat().st_size / 1024
+                values["gzip_kib"] = gzip_bytes(tflite_path(exp_dir, base)) / 1024
+            return values, summary is not None
+
+        thetas = [float(theta) for theta in config["pruning"]["thetas"]]
+        clusters = int(config["quantization"]["clusters_per_sign"])
+        main = ResultTable(f"ICSE on {config['data']['corpus']} (config {config['config_name']}): FCN, PP, PQ, PP+PQ",
+                           headers, notes)
+        labels = [("noisy", "Noisy input", None), ("fcn", "FCN (float)", "fcn")]
+        labels += [(pp_name(theta), f"PP theta={theta_name(theta)}", pp_name(theta)) for theta in thetas]
+        labels += [(pq_name(clusters), f"PQ k={clusters} (+output {config['quantization']['output_clusters_per_sign']})",
+                    pq_name(clusters))]
+        labels += [(pq_name(clusters, theta), f"PP+PQ theta={theta_name(theta)} k={clusters}", pq_name(clusters, theta))
+                   for theta in thetas]
+        labels += [("fcn_int8", "FCN int8 .tflite", None),
+                   (f"{self._main_pp_pq(config)}_int8", f"PP+PQ theta={theta_name(thetas[0])} int8 .tflite", None)]
+        for variant, label, paper_key in labels:
+            values, present = row_values(variant)
+            if present:
+                main.add_row(label, values, paper=PAPER_MAIN.get(paper_key) if paper_key else None)
+        tables[""] = main
+
+        sweep = ResultTable(f"ICSE PQ sweep (k per sign, output 4+4; no pruning), FP32 and FP16 centroids, "
+                            f"{config['data']['corpus']}", headers, notes[:2])
+        for k in config["quantization"]["sweep"]:
+            paper = PAPER_SWEEP.get(int(k))
+            for fp16 in (False, True):
+                values, present = row_values(pq_name(k, fp16=fp16))
+                if present:
+                    reference = None if paper is None else {"pesq_wb": paper[1 if fp16 else 0],
+                                                            "stoi": paper[3 if fp16 else 2]}
+                    sweep.add_row(f"PQ k={k} {'FP16' if fp16 else 'FP32'}", values, paper=reference)
+        tables["k_sweep"] = sweep
+
+        curves = ResultTable(f"ICSE PP+PQ: theta x k ({config['data']['corpus']})", headers, notes[:2])
+        for theta in thetas:
+            paper_theta = PAPER_THETA.get(round(theta, 2), {})
+            values, present = row_values(pp_name(theta))
+            if present:
+                reference = paper_theta.get(None)
+                curves.add_row(f"theta={theta_name(theta)} PP only", values,
+                               paper=None if reference is None else {"pesq_wb": reference[1], "stoi": reference[2]})
+            for k in config["quantization"]["theta_sweep"]:
+                values, present = row_values(pq_name(k, theta))
+                if present:
+                    reference = paper_theta.get(int(k))
+                    curves.add_row(f"theta={theta_name(theta)} k={k}", values, paper=None if reference is None else {
+                        "size_percent": reference[0], "pesq_wb": reference[1], "stoi": reference[2]})
+        tables["theta_curves"] = curves
+
+        released = ResultTable("Released models on our test set: the authors' FCNN_0509, our PP+PQ of it (short "
+                               "retraining on our corpus), the authors' PP+PQ file", headers, notes[:2])
+        for variant, label, paper in (
+                ("released_noisy", "Noisy input", None),
+                ("released_fcn", "authors' FCNN_0509 (float)", {"size_percent": 100.0}),
+                ("released_ours_pp_pq", "our PP+PQ of FCNN_0509", None),
+                ("released_authors_pp_pq", "authors' Kmeans_16C..sp0.65 (PP+PQ)", {"size_percent": 9.76})):
+            values, present = row_values(variant)
+            if present:
+                released.add_row(label, values, paper=paper)
+        tables["released"] = released
+
+        printed = []
+        for folder, table in tables.items():
+            if not table.rows:
+                continue
+            table.save(results_dir / folder if folder else results_dir, config=config, run=args.config_name)
+            printed.append(table.render())
+        if not printed:
+            raise ValueError(f"{results_dir}/metrics has no scores yet: run the evaluate step first")
+        print("\n\n".join(printed))
+        return None

@@ -1,0 +1,162 @@
+"""ICSE recipe: CLI info JSON, the size rule on the released model, the released FCN on real speech, and the whole
+PP -> PQ -> PP+PQ -> int8 export -> evaluate -> table pipeline on a tiny configuration (reproductions/icse/recipe.py)."""
+import io
+import json
+import math
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from common.cli import main
+from reproductions.icse.fcn import build_fcn, conv_layers, load_keras1_weights
+from reproductions.icse.recipe import Recipe, keras_enhancer, models_dir, peak_normalise
+
+ANCHORS = Path(__file__).resolve().parents[3] / ".." / "shared" / "anchors" / "icse"
+UNPRUNED = ANCHORS / "FCNN_0509.hdf5"
+RELEASED_PP_PQ = ANCHORS / "Kmeans_16C_ReTrain_st7_sp0.65_FCNN_0425.hdf5"
+
+
+def require(path):
+    if not path.is_file():
+        pytest.skip(f"missing ../shared/anchors/icse/{path.name}")
+    return path
+
+
+def run_cli(*argv):
+    output = io.StringIO()
+    with redirect_stdout(output):
+        status = main(Recipe(), list(argv))
+    assert status == 0, output.getvalue()
+    return output.getvalue()
+
+
+def test_info_prints_one_json_line_with_the_paper_counts():
+    lines = [line for line in run_cli("info", "--config", "paper").splitlines() if line.startswith("{")]
+    assert len(lines) == 1
+    info = json.loads(lines[0])
+    assert info["params"] == 300_931
+    assert info["conv_weights"] == 300_300
+    # Per second of 16 kHz audio: 55 taps x (1x30 + 6 x 30x30 + 30x1) channel pairs, plus 2 multiplications per
+    # element in each of the 7 instance norms.
+    assert info["macs_per_second"] == 16000 * 55 * (30 + 6 * 900 + 30) + 7 * 2 * 16000 * 30
+
+
+def test_size_rule_on_the_released_pp_pq_model_gives_9_76_percent():
+    from common.accounting import icse_size_percent
+
+    path = require(RELEASED_PP_PQ)
+    model = load_keras1_weights(build_fcn(), path)
+    kernels = {layer.name: layer.kernel.numpy() for layer in conv_layers(model)}
+    # icse_fqse.md A3: (233,200 x 4 + 1,650 x 3) / (300,300 x 32) = 9.758 %.
+    levels = {name: 16 for name in kernels} | {"conv8": 8}
+    assert icse_size_percent(kernels, levels) == pytest.approx(100 * 937_750 / 9_609_600, abs=1e-9)
+    assert round(icse_size_percent(kernels, levels), 2) == 9.76
+
+    lines = [line for line in run_cli("info", "--config", "paper", "--init-from-keras1", str(path)).splitlines()
+             if line.startswith("{")]
+    info = json.loads(lines[0])
+    assert round(info["size_percent"], 2) == 9.76
+    assert info["kept_fraction"] == pytest.approx(234_850 / 300_300, abs=1e-6)
+    assert info["distinct_nonzero_per_layer"] == {f"conv{index}": 32 for index in range(1, 8)} | {"conv8": 8}
+
+
+def test_released_fcn_improves_si_snr_and_pesq_on_real_speech_at_0_db(mini_corpus):
+    from common.metrics import pesq_wb, si_snr
+    from data_prep.paper_sets import fcn_set
+
+    model = load_keras1_weights(build_fcn(), require(UNPRUNED))
+    enhance = keras_enhancer(model)
+    # Stationary broadband noises, the kind of the authors' TIMIT training noises (icse_fqse.md A1 "Porting": the
+    # released FCN gains 5.5 dB SI-SNR at 0 dB on TIMIT with white noise).
+    examples = [example for example in fcn_set(mini_corpus, "test", snrs=(0.0,), seed=0)
+                if example.meta["noise_type"] in ("white", "pink")][:6]
+    assert len(examples) >= 4
+    gains = []
+    for example in examples:
+        noisy, clean, _ = example.load()
+        enhanced = peak_normalise(enhance(noisy))
+        gains.append((si_snr(clean, enhanced) - si_snr(clean, noisy), pesq_wb(clean, enhanced) - pesq_wb(clean, noisy)))
+    si_snr_gain, pesq_gain = np.mean(gains, axis=0)
+    assert si_snr_gain > 1.0, gains
+    assert pesq_gain > 0.0, gains
+
+
+def tiny_config(tmp_path, corpus_root):
+    config = yaml.safe_load((Path(__file__).resolve().parents[3] / "reproductions/icse/conf/mini.yaml").read_text())
+    config["model"].update(filters=4, kernel_size=9, hidden_layers=2)
+    config["data"].update(corpus="folder", root=str(corpus_root), valid_items=2, max_train_seconds=None)
+    config["training"].update(epochs=1, utterances_per_epoch=3)
+    config["pruning"].update(thetas=[0.65])
+    config["quantization"]["fp16_sweep"] = True
+    config["pruning"]["retrain"].update(utterances_per_epoch=2)
+    config["quantization"].update(clusters_per_sign=2, output_clusters_per_sign=1, sweep=[2], theta_sweep=[2])
+    config["quantization"]["retrain"].update(utterances_per_epoch=2)
+    config["quantization"]["sweep_retrain"].update(utterances_per_epoch=1)
+    config["export"]["representative_utterances"] = 2
+    config["evaluation"].update(max_items=2, processes=1)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_pipeline_on_a_tiny_config(tmp_path, mini_corpus_root):
+    from common.compression.icse import icse_kernel_sparsity
+
+    config = tiny_config(tmp_path, mini_corpus_root)
+    exp_dir, results_dir = tmp_path / "exp", tmp_path / "results"
+    common = ["--config", str(config), "--exp-dir", str(exp_dir), "--results-dir", str(results_dir)]
+    for variant in ("fcn", "pp", "pq", "pp_pq"):
+        run_cli("train", "--variant", variant, *common)
+    names = sorted(path.name for path in models_dir(exp_dir).glob("*.weights.h5"))
+    assert names == sorted(f"{name}.weights.h5" for name in (
+        "fcn", "pp_0.65", "pq_k2", "pq_k2_fp16", "pp_0.65_pq_k2", "pp_0.65_pq_k2_fp16"))
+
+    def kernels(name):
+        model = build_fcn(filters=4, kernel_size=9, hidden_layers=2)
+        model.load_weights(str(models_dir(exp_dir) / f"{name}.weights.h5"))
+        return [layer.kernel.numpy() for layer in conv_layers(model)]
+
+    float_kernels, pruned_kernels = kernels("fcn"), kernels("pp_0.65")
+    for index, (original, pruned) in enumerate(zip(float_kernels, pruned_kernels)):
+        zero_kernels = ~np.any(pruned != 0, axis=0)  # (in, out): every tap zero
+        if index == len(float_kernels) - 1:
+            assert not zero_kernels.any()  # the output layer is never pruned
+            continue
+        # Independent numpy statement of the rule: prune kernel (k, j) when more than theta of its taps are below
+        # the mean |w| of filter j.
+        magnitude = np.abs(original)
+        expected = (magnitude < magnitude.mean(axis=(0, 1))).mean(axis=0) > 0.65
+        np.testing.assert_array_equal(zero_kernels, expected)
+        np.testing.assert_array_equal(zero_kernels, icse_kernel_sparsity(original) > 0.65)
+    for kernel, pruned in zip(kernels("pp_0.65_pq_k2"), pruned_kernels):
+        assert np.all(kernel[pruned == 0] == 0)  # pruned weights stay pruned through PQ retraining
+    hidden, output = kernels("pp_0.65_pq_k2")[:-1], kernels("pp_0.65_pq_k2")[-1]
+    for kernel in hidden:
+        values = np.unique(kernel[kernel != 0])
+        assert (values < 0).sum() <= 2 and (values > 0).sum() <= 2
+    assert np.unique(output).size <= 2  # 1 + 1 centroids in the output layer
+    meta = json.loads((models_dir(exp_dir) / "pp_0.65_pq_k2.json").read_text())
+    assert meta["levels"] == {"conv1": 2, "conv2": 2, "conv3": 2}
+    fp16 = kernels("pq_k2_fp16")
+    assert all(np.array_equal(kernel, kernel.astype(np.float16).astype(np.float32)) for kernel in fp16)
+
+    run_cli("export", *common)
+    assert (models_dir(exp_dir) / "fcn_int8.tflite").is_file()
+    run_cli("evaluate", *common)
+    for name in ("noisy", "fcn", "pp_0.65_pq_k2", "fcn_int8", "pp_0.65_pq_k2_int8"):
+        summary = json.loads((results_dir / "metrics" / f"{name}.json").read_text())["summary"]
+        assert summary["stoi"][2] == 2 and math.isfinite(summary["pesq_wb"][0])
+    table = run_cli("table", *common)
+    assert "PP+PQ theta=0.65 k=2" in table and "9.76" in table  # the paper's size beside ours
+    document = json.loads((results_dir / "results.json").read_text())
+    sizes = {row["label"]: row["ours"].get("size_percent") for row in document["table"]["rows"]}
+    model = build_fcn(filters=4, kernel_size=9, hidden_layers=2)
+    model.load_weights(str(models_dir(exp_dir) / "pp_0.65_pq_k2.weights.h5"))
+    kernels_list = [layer.kernel.numpy() for layer in conv_layers(model)]
+    expected = 100 * sum(np.count_nonzero(kernel) * 1.0 for kernel in kernels_list) / (
+        sum(kernel.size for kernel in kernels_list) * 32)  # log2(2) = 1 bit per kept weight
+    assert sizes["PP+PQ theta=0.65 k=2"] == pytest.approx(expected)
+    assert sizes["FCN (float)"] == pytest.approx(100.0)
