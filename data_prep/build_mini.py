@@ -486,6 +486,7 @@ def build_mini_corpus(
     jobs: int | None = None,
     name: str = "mini",
     quiet: bool = False,
+    summary_when_current: bool = False,
 ) -> Path:
     """Build the corpus into ``data_dir/name`` unless an identical one is there; returns its root.
 
@@ -498,6 +499,8 @@ def build_mini_corpus(
         generated_seconds: length of each generated noise file.
         jobs: worker processes (default: all CPU cores, at most 8).
         quiet: no progress output.
+        summary_when_current: print the corpus summary also when nothing had to be built (the command line
+            does; recipes, which open the corpus on every command, do not).
     """
     started = time.time()
     data_dir = Path(data_dir)
@@ -505,7 +508,8 @@ def build_mini_corpus(
     options = _options(seed, max_prompts, max_noise_files, generated_seconds)
     if not force and corpus_is_current(root, options):
         _log(f"{root}: corpus is up to date (use --force to rebuild)", quiet)
-        _log(format_summary(root, json.loads((root / "build_info.json").read_text())), quiet)
+        if summary_when_current:
+            _log(format_summary(root, json.loads((root / "build_info.json").read_text())), quiet)
         return root
     if root.exists() and not force:
         _log(f"{root}: built with other options or incomplete, rebuilding", quiet)
@@ -659,6 +663,7 @@ def main(argv=None) -> int:
     build_mini_corpus(
         data_dir=args.data_dir, force=args.force, seed=args.seed, max_prompts=args.max_prompts,
         max_noise_files=args.max_noise_files, generated_seconds=args.generated_seconds, jobs=args.jobs, quiet=args.quiet,
+        summary_when_current=True,
     )
     return 0
 
