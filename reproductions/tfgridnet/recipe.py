@@ -1,0 +1,555 @@
+"""TF-GridNet recipe: direct learning (DL) versus SNR-progressive learning (PL), DNSMOS / PESQ / STOI / SI-SNR.
+
+Commands (``python -m reproductions.tfgridnet COMMAND --config mini|paper``):
+
+* ``info``: parameter counts (paper config: 2,351,523 DL, 2,353,835 PL) and MACs per second of audio.
+* ``train --strategy direct|progressive|both``: on-the-fly mixtures at U(-5, 15) dB; DL learns the clean speech,
+  PL one head per block with targets re-mixed at 0/5/10/15 dB and the clean speech for the last block, all
+  losses weighted 1. Adam, linear warm-up then cosine decay, global-norm clipping (values from SEtrain,
+  UNCONFIRMED for the seed: ``../shared/reference/sednn_crn_tfgridnet.md`` 3.5).
+* ``evaluate``: PESQ (WB, P.862.2), STOI, SI-SNR and DNSMOS (P.808, SIG, BAK, OVRL) of noisy, DL and PL on the
+  test split (``--tflite`` scores the exported float .tflite files instead).
+* ``export``: .tflite float32 and dynamic-range (waveform in, waveform out, STFT inside as a DFT matmul), and
+  int16x8 / int8 attempts of the spectral core (STFT/iSTFT outside, ``toolchain.md`` B.8); what converts is
+  scored, what does not is reported with the converter's message.
+* ``enhance IN OUT [--strategy ...] [--tflite]``: enhance a wav file or a folder.
+* ``table``: Table 1 (DNSMOS, size, MACs) and Table 2 (PESQ, STOI, SI-SNR) with the seed's figures beside ours,
+  plus the export table.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+STRATEGIES = ("direct", "progressive")
+STRATEGY_LABELS = {"direct": "TF-GridNet-DL", "progressive": "TF-GridNet-PL"}
+METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos")
+# Seed README Tables 1 and 2 (DNS5 synthetic test set), ../shared/reference/sednn_crn_tfgridnet.md 3.2.
+PAPER_TABLE1 = {
+    "noisy": {"dnsmos_p808": 2.846, "dnsmos_bak": 2.341, "dnsmos_sig": 2.918, "dnsmos_ovrl": 2.147},
+    "direct": {"params_m": 2.36, "macs_g": 33.65, "dnsmos_p808": 3.826, "dnsmos_bak": 4.113, "dnsmos_sig": 3.454,
+               "dnsmos_ovrl": 3.187},
+    "progressive": {"params_m": 2.36, "macs_g": 33.69, "dnsmos_p808": 3.877, "dnsmos_bak": 4.128,
+                    "dnsmos_sig": 3.481, "dnsmos_ovrl": 3.219},
+}
+# Noisy SI-SNR is not reported by the seed (its row repeats two Table 1 numbers), so it stays empty here.
+PAPER_TABLE2 = {
+    "noisy": {"pesq_wb": 1.391, "stoi": 0.784},
+    "direct": {"pesq_wb": 2.763, "stoi": 0.882, "si_snr": 16.827},
+    "progressive": {"pesq_wb": 2.519, "stoi": 0.880, "si_snr": 17.571},
+}
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _strategies(args) -> tuple:
+    choice = getattr(args, "strategy", "both") or "both"
+    return STRATEGIES if choice == "both" else (choice,)
+
+
+# ------------------------------------------------------------------------------------------------------- model
+def build_model(config: dict, progressive: bool):
+    from reproductions.tfgridnet.tfgridnet import build_from_config
+
+    return build_from_config(config["model"], progressive=progressive)
+
+
+def progressive_snrs(config: dict) -> tuple:
+    """PL intermediate target SNRs; one per block but the last (whose target is the clean speech)."""
+    snrs = tuple(float(snr) for snr in config["training"]["progressive_snrs"])
+    blocks = int(config["model"]["num_blocks"])
+    if len(snrs) != blocks - 1:
+        raise ValueError(
+            f"{config['config_path']}: training.progressive_snrs has {len(snrs)} SNRs but model.num_blocks = {blocks} "
+            f"needs {blocks - 1} (block b < {blocks} learns the b-th SNR, the last block the clean speech)"
+        )
+    return snrs
+
+
+def macs_breakdown(model, seconds: float = 1.0) -> list:
+    """Per-layer MACs for ``seconds`` of audio, counting every sequence of a folded batch.
+
+    The BLSTMs and their ConvTranspose1D run on ``(batch * frames, ...)`` or ``(batch * freq, ...)`` sequences, so
+    at batch 1 their first dimension is the number of sequences; ``common.accounting`` counts one example per
+    layer, hence each layer's count is multiplied by its input's first dimension (1 for every unfolded layer).
+    """
+    from common.accounting import macs_breakdown as layer_rows
+
+    rows = layer_rows(model, np.zeros((1, int(round(seconds * SAMPLE_RATE))), np.float32))
+    for row in rows:
+        row["sequences"] = int(row["input_shape"][0][0]) if row["input_shape"] else 1
+        row["macs_total"] = None if row["macs"] is None else int(row["macs"]) * row["sequences"]
+    return rows
+
+
+def macs_per_second(model) -> int:
+    rows = macs_breakdown(model, 1.0)
+    unknown = [row["layer"] for row in rows if row["macs"] is None]
+    if unknown:
+        raise ValueError(f"reproductions/tfgridnet/recipe.py: no MAC formula for layers {unknown}")
+    return int(sum(row["macs_total"] for row in rows))
+
+
+# -------------------------------------------------------------------------------------------------------- data
+def open_corpus(config: dict):
+    data = config["data"]
+    if data["corpus"] == "mini":
+        from data_prep.corpus import ensure_mini_corpus
+
+        return ensure_mini_corpus(data.get("data_dir", "data"))
+    if data["corpus"] == "dns5":
+        from data_prep.adapters.dns5 import dns5_corpus
+
+        return dns5_corpus(data["clean_dir"], data["noise_dir"], seed=data["seed"])
+    raise ValueError(f"{config['config_path']}: data.corpus must be 'mini' or 'dns5', got {data['corpus']!r}")
+
+
+def draw_examples(config: dict, corpus, split: str, seed: int, max_items=None, segmented: bool = True) -> list:
+    """Lazy on-the-fly mixtures of ``split``: SNR ~ U(snr_range), seed's variance-based ``mk_mixture``."""
+    from data_prep.paper_sets import tfgridnet_set
+
+    data = config["data"]
+    segment = data["segment_seconds"] if segmented else None
+    return tfgridnet_set(corpus, split, snr_range=tuple(data["snr_range"]), seed=seed, max_items=max_items,
+                         segment_seconds=segment)
+
+
+def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
+    """Zero-pad or cut the last axis to ``length`` samples (utterances shorter than a training segment)."""
+    if signal.shape[-1] >= length:
+        return signal[..., :length]
+    pad = [(0, 0)] * (signal.ndim - 1) + [(0, length - signal.shape[-1])]
+    return np.pad(signal, pad)
+
+
+def training_pair(example, segment_samples: int, snrs=None):
+    """``(noisy, targets)`` for one example; targets is the clean speech (DL) or the PL ladder (len(snrs)+1, N).
+
+    PL targets are the example's speech and noise re-mixed at each SNR of ``snrs`` (absolute, whatever the input
+    SNR) and the clean speech last (``data_prep.paper_sets.progressive_targets``, seed dataloader.py).
+    """
+    from data_prep.paper_sets import progressive_targets
+
+    noisy, clean, noise = example.load()
+    targets = clean if snrs is None else progressive_targets(clean, noise, snrs)
+    return fit_length(noisy, segment_samples), fit_length(targets, segment_samples)
+
+
+def make_batches(config: dict, corpus, split: str, progressive: bool, fresh_every_epoch: bool):
+    """Keras ``Sequence`` of fixed-length batches; with ``fresh_every_epoch`` each epoch draws new mixtures."""
+    from common.tfkeras import keras
+
+    data, training = config["data"], config["training"]
+    batch_size = int(training["batch_size"])
+    segment_samples = int(round(float(data["segment_seconds"]) * SAMPLE_RATE))
+    items = int(training["examples_per_epoch"] if split == "train" else training["validation_examples"])
+    snrs = progressive_snrs(config) if progressive else None
+    base_seed = int(data["seed"]) + (0 if split == "train" else 1_000_003)
+
+    class MixtureBatches(keras.utils.Sequence):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.draw()
+
+        def draw(self):
+            seed = base_seed + (self.epoch if fresh_every_epoch else 0)
+            self.examples = draw_examples(config, corpus, split, seed, max_items=items)
+            if len(self.examples) < batch_size:
+                raise ValueError(f"{config['config_path']}: {split} has {len(self.examples)} examples, fewer than "
+                                 f"training.batch_size = {batch_size}")
+
+        def __len__(self):
+            return len(self.examples) // batch_size
+
+        def __getitem__(self, index):
+            pairs = [training_pair(example, segment_samples, snrs)
+                     for example in self.examples[index * batch_size:(index + 1) * batch_size]]
+            noisy = np.stack([noisy for noisy, _ in pairs]).astype(np.float32)
+            targets = np.stack([target for _, target in pairs]).astype(np.float32)
+            if snrs is None:
+                return noisy, targets
+            return noisy, tuple(targets[:, block] for block in range(targets.shape[1]))
+
+        def on_epoch_end(self):
+            if fresh_every_epoch:
+                self.epoch += 1
+                self.draw()
+
+    return MixtureBatches()
+
+
+# -------------------------------------------------------------------------------------------------- optimiser
+def _register_schedule():
+    from common.tfkeras import keras, tf
+
+    @keras.utils.register_keras_serializable(package="se")
+    class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+        """Linear warm-up to ``max_lr`` over ``warmup_steps``, cosine to ``min_lr`` at ``decay_until_step``, then
+        ``min_lr`` (seed ``scheduler.py`` LinearWarmupCosineAnnealingLR, per optimiser step)."""
+
+        def __init__(self, max_lr, min_lr, warmup_steps, decay_until_step):
+            self.max_lr, self.min_lr = float(max_lr), float(min_lr)
+            self.warmup_steps, self.decay_until_step = int(warmup_steps), int(decay_until_step)
+            if not 0 <= self.warmup_steps < self.decay_until_step:
+                raise ValueError(f"warm-up steps {warmup_steps} must be below decay_until_step {decay_until_step}")
+
+        def __call__(self, step):
+            step = tf.cast(step, tf.float32)
+            warmup = self.max_lr * (step + 1.0) / float(max(self.warmup_steps, 1))
+            progress = tf.clip_by_value((step - self.warmup_steps) / float(self.decay_until_step - self.warmup_steps),
+                                        0.0, 1.0)
+            cosine = self.min_lr + 0.5 * (self.max_lr - self.min_lr) * (1.0 + tf.cos(math.pi * progress))
+            return tf.where(step < self.warmup_steps, warmup, cosine)
+
+        def get_config(self):
+            return {"max_lr": self.max_lr, "min_lr": self.min_lr, "warmup_steps": self.warmup_steps,
+                    "decay_until_step": self.decay_until_step}
+
+    return WarmupCosineDecay
+
+
+def compile_model(model, config: dict, outputs: int):
+    from common.tfkeras import keras
+    from reproductions.tfgridnet.losses import HybridLoss
+
+    optimizer_config = config["training"]["optimizer"]
+    schedule = _register_schedule()(optimizer_config["max_lr"], optimizer_config["min_lr"],
+                                    optimizer_config["warmup_steps"], optimizer_config["decay_until_step"])
+    optimizer = keras.optimizers.Adam(schedule, beta_1=optimizer_config["beta_1"], beta_2=optimizer_config["beta_2"],
+                                      epsilon=optimizer_config["epsilon"],
+                                      global_clipnorm=optimizer_config["gradient_clip_norm"])
+    loss = HybridLoss(**config["loss"])
+    model.compile(optimizer, loss=[loss] * outputs if outputs > 1 else loss)
+    return model
+
+
+def trained_weights(args, strategy: str) -> Path:
+    return Path(args.exp_dir) / strategy / "best.weights.h5"
+
+
+def load_trained(config: dict, args, strategy: str):
+    model = build_model(config, strategy == "progressive")
+    path = Path(args.checkpoint) if getattr(args, "checkpoint", None) else trained_weights(args, strategy)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no trained {strategy} model; run 'train --strategy {strategy}' first")
+    model.load_weights(str(path))
+    return model
+
+
+def enhancer(model):
+    """A traced ``waveform (samples,) -> enhanced (samples,)`` function (PL: the last block's estimate)."""
+    from common.tfkeras import tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None], tf.float32)], reduce_retracing=True)
+    def run(waveform):
+        outputs = model(waveform, training=False)
+        return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+
+    return lambda signal: run(np.asarray(signal, np.float32)[None])[0].numpy()
+
+
+def tflite_enhancer(path):
+    from common.tflite import TFLiteModel
+
+    model = TFLiteModel(path, num_threads=2)
+
+    def run(signal):
+        outputs = model(np.asarray(signal, np.float32)[None])
+        return np.asarray(outputs[-1] if isinstance(outputs, list) else outputs)[0]
+
+    return run
+
+
+# ------------------------------------------------------------------------------------------------------ recipe
+class Recipe:
+    """TF-GridNet with direct and SNR-progressive learning (seed Acceleration123/Speech-Enhancement)."""
+
+    name = "tfgridnet"
+
+    def add_arguments(self, command, parser):
+        if command in ("train", "evaluate", "enhance", "export"):
+            default = "progressive" if command == "enhance" else "both"
+            parser.add_argument("--strategy", choices=("direct", "progressive", "both"), default=default,
+                                help="direct learning, progressive learning or both (default: %(default)s)")
+
+    # ------------------------------------------------------------------------------------------------ info
+    def info(self, config, args):
+        from common.accounting import count_parameters
+        from reproductions.tfgridnet import tfgridnet
+
+        direct = build_model(config, progressive=False)
+        progressive = build_model(config, progressive=True)
+        result = {
+            "model": "TF-GridNet",
+            "config": config["config_name"],
+            "params": count_parameters(direct),
+            "params_pl": count_parameters(progressive),
+            "macs_per_second": macs_per_second(direct),
+            "macs_per_second_pl": macs_per_second(progressive),
+        }
+        if config["config_name"] == "paper":
+            result.update(
+                paper_params_keras=tfgridnet.PAPER_PARAMETERS,
+                paper_params_pl_keras=tfgridnet.PAPER_PARAMETERS_PROGRESSIVE,
+                seed_params_pytorch=tfgridnet.SEED_PYTORCH_PARAMETERS,
+                seed_params_pl_pytorch=tfgridnet.SEED_PYTORCH_PARAMETERS_PROGRESSIVE,
+                seed_macs_per_second_g={"direct": 33.65, "progressive": 33.69},
+            )
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        (args.results_dir / "info.json").write_text(json.dumps(result, indent=1))
+        return result
+
+    # ----------------------------------------------------------------------------------------------- train
+    def train(self, config, args):
+        from common.tfkeras import keras
+        from common.training import ResumableTraining, set_seed
+
+        corpus = open_corpus(config)
+        training = config["training"]
+        for strategy in _strategies(args):
+            progressive = strategy == "progressive"
+            set_seed(int(training["seed"]))
+            model = build_model(config, progressive)
+            compile_model(model, config, len(model.outputs))
+            train_batches = make_batches(config, corpus, "train", progressive, fresh_every_epoch=True)
+            valid_batches = make_batches(config, corpus, "valid", progressive, fresh_every_epoch=False)
+            exp_dir = Path(args.exp_dir) / strategy
+            trainer = ResumableTraining(model, exp_dir, monitor="val_loss", mode="min")
+            train_batches.epoch = trainer.initial_epoch
+            train_batches.draw()
+            _log(f"[tfgridnet] training {STRATEGY_LABELS[strategy]} ({model.count_params():,} parameters, "
+                 f"{len(train_batches)} steps/epoch, {training['epochs']} epochs) in {exp_dir}")
+            started = time.time()
+            trainer.fit(train_batches, epochs=int(training["epochs"]), validation_data=valid_batches,
+                        callbacks=[keras.callbacks.TerminateOnNaN()])
+            _log(f"[tfgridnet] {strategy}: {time.time() - started:.0f} s; best weights {trainer.best_weights_path}")
+
+    # -------------------------------------------------------------------------------------------- evaluate
+    def _test_pairs(self, config, args):
+        """[(name, noisy, clean)] of the built-in test split or of --noisy-dir/--clean-dir."""
+        limit = args.max_files if getattr(args, "max_files", None) else config["evaluation"]["max_files"]
+        if getattr(args, "noisy_dir", None):
+            from data_prep.adapters import paired_folders
+
+            examples = list(paired_folders(args.noisy_dir, args.clean_dir))[:limit]
+            names = [Path(example.noisy_path).stem for example in examples]
+        else:
+            corpus = open_corpus(config)
+            examples = draw_examples(config, corpus, config["evaluation"]["split"], int(config["evaluation"]["seed"]),
+                                     max_items=limit, segmented=False)
+            names = [f"{index:04d}_{Path(example.meta.get('speech', 'utt')).stem}" for index, example in
+                     enumerate(examples)]
+        pairs = []
+        for name, example in zip(names, examples):
+            noisy, clean, _ = example.load()
+            pairs.append((name, noisy, clean))
+        return pairs
+
+    def _score(self, config, enhance, pairs, description, score_noisy=False):
+        """Enhance every pair with ``enhance`` (or take ``enhance[name]`` when it is a dict) and score it."""
+        from tqdm import tqdm
+
+        from common.metrics import evaluate_pairs, summarize
+
+        items = []
+        for name, noisy, clean in tqdm(pairs, desc=f"enhance {description}", unit="file"):
+            enhanced = enhance[name] if isinstance(enhance, dict) else enhance(noisy)
+            items.append({"name": name, "clean": clean, "noisy": noisy, "enhanced": enhanced})
+        rows = evaluate_pairs(items, metrics=METRICS, processes=int(config["evaluation"]["processes"]),
+                              score_noisy=score_noisy, description=f"score {description}")
+        return rows, summarize(rows)
+
+    def evaluate(self, config, args):
+        pairs = self._test_pairs(config, args)
+        results_path = Path(args.results_dir) / ("evaluation_tflite.json" if args.tflite else "evaluation.json")
+        document = json.loads(results_path.read_text()) if results_path.exists() else {}
+        document["files"] = len(pairs)
+        for index, strategy in enumerate(_strategies(args)):
+            if args.tflite:
+                path = Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite"
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path}: run 'export' first")
+                enhance = tflite_enhancer(path)
+            else:
+                enhance = enhancer(load_trained(config, args, strategy))
+            rows, summary = self._score(config, enhance, pairs, strategy, score_noisy=index == 0)
+            document[strategy] = {key: value for key, value in summary.items() if not key.startswith("noisy_")}
+            if index == 0:
+                document["noisy"] = {key[len("noisy_"):]: value for key, value in summary.items()
+                                     if key.startswith("noisy_")}
+            (Path(args.results_dir) / f"rows_{strategy}{'_tflite' if args.tflite else ''}.json").write_text(
+                json.dumps(rows, indent=1, default=float))
+            _log(f"[tfgridnet] {strategy}: " + ", ".join(
+                f"{key} {value[0]:.3f}" for key, value in summary.items() if isinstance(value, tuple)
+                and not key.startswith("noisy_")))
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(document, indent=1, default=float))
+        return document
+
+    # ---------------------------------------------------------------------------------------------- export
+    def export(self, config, args):
+        """Float32 and dynamic-range waveform models, int16x8 / int8 spectral cores; each scored if it converts."""
+        from common.accounting import gzip_bytes, tflite_bytes
+        from common.features import tfgridnet_istft, tfgridnet_stft
+        from common.tfkeras import keras
+        from common.tflite import TFLiteModel, export_tflite
+
+        export_config = config["export"]
+        pairs = self._test_pairs(config, args)[: int(export_config["eval_files"])]
+        # The BLSTMs' TensorLists need static shapes in the converter ("TensorListReserve requires element_shape to
+        # be static"), so every .tflite has one input length: the longest scored file, rounded up to the hop.
+        # Shorter inputs are zero-padded and the output cut; the Keras reference sees the same padded input.
+        hop = int(config["model"]["hop_length"])
+        samples = int(math.ceil(max(noisy.size for _, noisy, _ in pairs) / hop) * hop)
+        frames = 1 + samples // hop
+        corpus = open_corpus(config)
+        calibration = [fit_length(example.load()[0], samples) for example in
+                       draw_examples(config, corpus, "valid", int(config["data"]["seed"]) + 7,
+                                     max_items=int(export_config["calibration_examples"]))]
+        folder = Path(args.exp_dir) / "tflite"
+        report_path = Path(args.results_dir) / "export.json"
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+        for strategy in _strategies(args):
+            model = load_trained(config, args, strategy)
+            keras_enhance = enhancer(model)
+            reference = {name: keras_enhance(fit_length(noisy, samples))[: noisy.size] for name, noisy, _ in pairs}
+            # The spectral core: STFT'd input -> complex spectrum of the (last) estimate; STFT/iSTFT stay in numpy.
+            last = "enhanced" if strategy == "direct" else f"estimate{config['model']['num_blocks']}"
+            core = keras.Model(model.get_layer("stft").output, model.get_layer(f"{last}_crop").output,
+                               name=f"{strategy}_core")
+            spectra = [tfgridnet_stft(signal)[None] for signal in calibration]
+            representative = [np.stack([s.real, s.imag], -1).astype(np.float32) for s in spectra]
+            variants = [
+                ("float32", model, "float32", None, "waveform"),
+                ("dynamic", model, "dynamic", None, "waveform"),
+                ("int16x8", core, "int16x8", representative, "core"),
+                ("int8", core, "int8", representative, "core"),
+            ]
+            for variant, network, mode, data, kind in variants:
+                path = folder / f"{strategy}_{variant}.tflite"
+                entry = {"mode": mode, "graph": kind, "path": str(path), "input_samples": samples}
+                started = time.time()
+                try:
+                    export_tflite(network, path, mode=mode, representative_data=data, int8_io=False,
+                                  input_shapes=[(1, samples) if kind == "waveform" else (1, frames, 257, 2)])
+                except Exception as error:  # the converter's own message is the result to report
+                    entry.update(converted=False, error=f"{type(error).__name__}: {str(error)[:600]}")
+                    report[f"{strategy}_{variant}"] = entry
+                    _log(f"[tfgridnet] {strategy} {variant}: conversion failed: {entry['error'][:200]}")
+                    continue
+                runner = TFLiteModel(path, num_threads=2)
+                if kind == "waveform":
+                    def run(signal, runner=runner):
+                        out = runner(fit_length(np.asarray(signal, np.float32), samples)[None])
+                        return np.asarray(out[-1] if isinstance(out, list) else out)[0, : signal.size]
+                else:
+                    def run(signal, runner=runner):
+                        spectrum = tfgridnet_stft(fit_length(np.asarray(signal, np.float32), samples))
+                        out = runner(np.stack([spectrum.real, spectrum.imag], -1)[None].astype(np.float32))[0]
+                        # torch.istft without length, zero-padded: the model's own output convention
+                        waveform = fit_length(tfgridnet_istft(out[..., 0] + 1j * out[..., 1]), samples)
+                        return waveform[: signal.size].astype(np.float32)
+                outputs = {name: run(noisy) for name, noisy, _ in pairs}
+                difference = max(float(np.max(np.abs(outputs[name] - reference[name]))) for name in outputs)
+                _, summary = self._score(config, outputs, pairs, f"{strategy} {variant}")
+                entry.update(converted=True, seconds=round(time.time() - started, 1), bytes=tflite_bytes(path),
+                             gzip_bytes=gzip_bytes(path), max_abs_difference_to_keras=difference,
+                             ops=sorted(set(runner.op_names())),
+                             scores={key: value for key, value in summary.items() if isinstance(value, tuple)})
+                report[f"{strategy}_{variant}"] = entry
+                _log(f"[tfgridnet] {strategy} {variant}: {entry['bytes']:,} bytes, max |tflite - keras| "
+                     f"{difference:.2e}")
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(report, indent=1, default=float))
+        return report
+
+    # --------------------------------------------------------------------------------------------- enhance
+    def enhance(self, config, args):
+        from common.audio import read_audio, write_audio
+
+        strategy = "progressive" if args.strategy == "both" else args.strategy
+        if args.tflite:
+            run = tflite_enhancer(Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite")
+        else:
+            run = enhancer(load_trained(config, args, strategy))
+        inputs = sorted(Path(args.input).rglob("*.wav")) if Path(args.input).is_dir() else [Path(args.input)]
+        for path in inputs:
+            signal, _ = read_audio(path, sample_rate=SAMPLE_RATE)
+            target = Path(args.output) / path.relative_to(args.input) if Path(args.input).is_dir() else Path(args.output)
+            write_audio(target, run(signal), SAMPLE_RATE)
+            _log(f"{path} -> {target}")
+
+    # ----------------------------------------------------------------------------------------------- table
+    def table(self, config, args):
+        from common.tables import ResultTable
+
+        results_dir = Path(args.results_dir)
+        evaluation_path = results_dir / "evaluation.json"
+        if not evaluation_path.exists():
+            raise FileNotFoundError(f"{evaluation_path}: run 'evaluate' first")
+        evaluation = json.loads(evaluation_path.read_text())
+        info_path = results_dir / "info.json"
+        info = json.loads(info_path.read_text()) if info_path.exists() else self.info(config, args)
+        mean = lambda summary, key: summary.get(key, [None])[0] if summary else None  # noqa: E731
+        files = evaluation.get("files")
+        data_name = "mini corpus" if config["data"]["corpus"] == "mini" else "DNS5 synthetic test"
+        table1 = ResultTable(
+            f"Table 1 (DNSMOS, offline speechmos ONNX) - ours: {data_name}, {files} files; paper: DNS5 test set",
+            [("params_m", "Para. (M)", 3), ("macs_g", "MACs (G/s)", 2), ("dnsmos_p808", "DNSMOS-P.808", 3),
+             ("dnsmos_bak", "BAK", 3), ("dnsmos_sig", "SIG", 3), ("dnsmos_ovrl", "OVRL", 3)],
+            notes=["Para.: Keras counts (one LSTM bias; the seed's PyTorch counts add 400 per LSTM direction).",
+                   "MACs per second of audio from a 1-s input; the seed's ptflops figures are for the paper config."],
+        )
+        table2 = ResultTable(
+            f"Table 2 (intrusive) - ours: {data_name}, {files} files; paper: DNS5 test set",
+            [("pesq_wb", "PESQ (WB, P.862.2)", 3), ("stoi", "STOI", 3), ("si_snr", "SI-SNR (dB)", 3)],
+            notes=["The seed's noisy row gives no SI-SNR (its cells repeat Table 1 values)."],
+        )
+        size = {"direct": (info["params"], info["macs_per_second"]),
+                "progressive": (info["params_pl"], info["macs_per_second_pl"])}
+        for key, label in (("noisy", "Noisy"), ("direct", STRATEGY_LABELS["direct"]),
+                           ("progressive", STRATEGY_LABELS["progressive"])):
+            summary = evaluation.get(key)
+            if summary is None:
+                continue
+            values1 = {name: mean(summary, name) for name in ("dnsmos_p808", "dnsmos_bak", "dnsmos_sig", "dnsmos_ovrl")}
+            if key in size:
+                values1.update(params_m=size[key][0] / 1e6, macs_g=size[key][1] / 1e9)
+            table1.add_row(label, values1, PAPER_TABLE1[key])
+            table2.add_row(label, {name: mean(summary, name) for name in ("pesq_wb", "stoi", "si_snr")},
+                           PAPER_TABLE2[key])
+        texts = [table1.render(), table2.render()]
+        table1.save(results_dir / "table1", config, extra={"info": info})
+        table2.save(results_dir / "table2", config, extra={"evaluation": evaluation})
+        export_path = results_dir / "export.json"
+        if export_path.exists():
+            export = json.loads(export_path.read_text())
+            table3 = ResultTable("TFLite export (converted models scored on the first test files)",
+                                 [("converted", "converts"), ("kbytes", "size (kB)", 0), ("gzip_kbytes", "gzip (kB)", 0),
+                                  ("difference", "max |tflite-keras|", 5), ("pesq_wb", "PESQ (WB)", 3),
+                                  ("stoi", "STOI", 3), ("si_snr", "SI-SNR", 2), ("dnsmos_ovrl", "OVRL", 3)],
+                                 notes=[f"{name}: {entry['error'][:160]}" for name, entry in export.items()
+                                        if not entry.get("converted")])
+            for name, entry in export.items():
+                scores = entry.get("scores", {})
+                table3.add_row(name, {
+                    "converted": "yes" if entry.get("converted") else "no",
+                    "kbytes": entry["bytes"] / 1e3 if "bytes" in entry else None,
+                    "gzip_kbytes": entry["gzip_bytes"] / 1e3 if "gzip_bytes" in entry else None,
+                    "difference": entry.get("max_abs_difference_to_keras"),
+                    **{metric: mean(scores, metric) for metric in ("pesq_wb", "stoi", "si_snr", "dnsmos_ovrl")},
+                })
+            texts.append(table3.render())
+            table3.save(results_dir / "export_table", config, extra={"export": export})
+        text = "\n\n".join(texts)
+        print(text)
+        (results_dir / "tables.txt").write_text(text + "\n")
+        return text

@@ -1,0 +1,81 @@
+"""Progressive-learning targets, training batches and one training step (reproductions/tfgridnet/recipe.py)."""
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.config import load_config
+from reproductions.tfgridnet.recipe import (
+    build_model,
+    compile_model,
+    draw_examples,
+    make_batches,
+    progressive_snrs,
+    training_pair,
+)
+
+RECIPE_DIR = Path(__file__).resolve().parents[3] / "reproductions" / "tfgridnet"
+
+
+def variance_snr(clean, mixture):
+    """The seed's mk_mixture sets SNR from variances: 10 log10(var(s) / var(n))."""
+    return 10 * np.log10(np.var(clean) / np.var(mixture - clean))
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
+    config = load_config("mini", RECIPE_DIR)
+    config = copy.deepcopy(config)
+    config["model"].update(embedding_dim=4, hidden_units=4, num_blocks=2, unfold_stride=4)
+    config["data"]["segment_seconds"] = 0.25
+    config["training"].update(batch_size=2, examples_per_epoch=4, validation_examples=2)
+    return config
+
+
+def test_progressive_targets_are_remixes_at_the_ladder_snrs(mini_corpus):
+    example = draw_examples({"data": {"snr_range": [-5, 15], "segment_seconds": 1.0}}, mini_corpus, "train",
+                            seed=3, max_items=1)[0]
+    noisy, clean, noise = example.load()
+    segment = 16000
+    _, targets = training_pair(example, segment, snrs=(0.0, 5.0, 10.0, 15.0))
+    assert targets.shape == (5, segment)
+    length = min(clean.size, segment)
+    achieved = [variance_snr(clean[:length], row[:length]) for row in targets[:4]]
+    np.testing.assert_allclose(achieved, [0.0, 5.0, 10.0, 15.0], atol=1e-3)
+    np.testing.assert_array_equal(targets[4, :length], clean[:length])
+    # the same noise realisation as the input, only its level changes (the input SNR is U(-5, 15))
+    for row in targets[:4]:
+        residual = row[:length] - clean[:length]
+        assert abs(np.corrcoef(residual, noise[:length])[0, 1]) > 0.9999
+    assert -5 <= example.meta["snr_db"] <= 15
+    np.testing.assert_allclose(variance_snr(clean, noisy), example.meta["snr_db"], atol=1e-3)
+
+
+def test_ladder_length_must_match_the_blocks(tiny_config):
+    config = copy.deepcopy(tiny_config)
+    config["training"]["progressive_snrs"] = [0, 5]
+    with pytest.raises(ValueError, match="progressive_snrs has 2 SNRs but model.num_blocks = 2"):
+        progressive_snrs(config)
+
+
+def test_progressive_batches_hold_one_target_per_block(mini_corpus, tiny_config):
+    batches = make_batches(tiny_config, mini_corpus, "train", True, fresh_every_epoch=True)
+    noisy, targets = batches[0]
+    assert noisy.shape == (2, 4000)
+    assert len(targets) == 2 and all(target.shape == (2, 4000) for target in targets)
+    first_epoch = [example.meta["snr_db"] for example in batches.examples]
+    batches.on_epoch_end()  # on-the-fly mixing: a new epoch draws new mixtures
+    assert [example.meta["snr_db"] for example in batches.examples] != first_epoch
+
+
+def test_one_training_step(mini_corpus, tiny_config):
+    # one block (the smallest graph to compile); PL differs only by more heads and targets, checked above
+    config = copy.deepcopy(tiny_config)
+    config["model"]["num_blocks"] = 1
+    noisy, clean = make_batches(config, mini_corpus, "train", False, fresh_every_epoch=True)[0]
+    model = compile_model(build_model(config, False), config, 1)
+    before = [weight.copy() for weight in model.get_weights()]
+    logs = model.train_on_batch(noisy, clean, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert any(not np.array_equal(old, new) for old, new in zip(before, model.get_weights()))

@@ -1,0 +1,153 @@
+"""TF-GridNet model: exact parameter counts, torch-equivalent STFT/iSTFT, layer maths against numpy, output shapes."""
+import numpy as np
+import pytest
+
+from common.features import tfgridnet_istft, tfgridnet_stft
+from common.tfkeras import keras, tf
+from reproductions.tfgridnet.tfgridnet import (
+    ComplexPhaseEncoder,
+    FoldSequences,
+    FullUtteranceAttention,
+    TorchIstft,
+    TorchStft,
+    UnfoldSequences,
+    build_tfgridnet,
+)
+
+TINY = dict(embedding_dim=4, hidden_units=4, num_heads=2, approx_qk_dim=255)
+
+
+@pytest.mark.parametrize("samples", [16000, 4097, 1024])
+def test_stft_matches_torch_convention_numpy(samples):
+    signal = np.random.default_rng(samples).standard_normal(samples).astype(np.float32)
+    ours = TorchStft(512, 256)(signal[None]).numpy()[0]
+    reference = tfgridnet_stft(signal, dtype=np.complex128)
+    assert ours.shape == (1 + samples // 256, 257, 2)
+    scale = np.abs(reference).max()
+    np.testing.assert_allclose(ours[..., 0], reference.real, atol=2e-5 * scale)
+    np.testing.assert_allclose(ours[..., 1], reference.imag, atol=2e-5 * scale)
+
+
+@pytest.mark.parametrize("samples", [16000, 4097])
+def test_istft_matches_numpy_and_pads_with_zeros(samples):
+    rng = np.random.default_rng(1)
+    frames = 1 + samples // 256
+    spectrum = rng.standard_normal((frames, 257)) + 1j * rng.standard_normal((frames, 257))
+    stacked = np.stack([spectrum.real, spectrum.imag], -1)[None].astype(np.float32)
+    ours = TorchIstft(512, 256)([stacked, np.zeros((1, samples), np.float32)]).numpy()[0]
+    # the seed calls torch.istft without length (hop * (frames - 1) samples) and zero-pads to the input length
+    reference = tfgridnet_istft(spectrum)
+    assert ours.shape == (samples,)
+    np.testing.assert_allclose(ours[: reference.size], reference, atol=1e-4)
+    assert np.all(ours[reference.size:] == 0)
+
+
+def test_stft_istft_reconstructs_the_signal():
+    signal = np.random.default_rng(2).standard_normal((2, 16384)).astype(np.float32)
+    spectrum = TorchStft(512, 256)(signal)
+    rebuilt = TorchIstft(512, 256)([spectrum, signal]).numpy()
+    np.testing.assert_allclose(rebuilt, signal, atol=1e-4)
+
+
+def test_phase_encoder_is_a_complex_convolution_with_root_magnitude():
+    rng = np.random.default_rng(3)
+    spectrum = rng.standard_normal((1, 6, 5, 2)).astype(np.float32)
+    layer = ComplexPhaseEncoder(4, (3, 1))
+    out = layer(spectrum).numpy()[0]
+    real_kernel, real_bias = [w.numpy() for w in layer.real_convolution.weights]
+    imag_kernel, imag_bias = [w.numpy() for w in layer.imaginary_convolution.weights]
+    complex_input = np.pad(spectrum[0, ..., 0] + 1j * spectrum[0, ..., 1], ((1, 1), (0, 0)))
+    expected = np.zeros((6, 5, 4))
+    for channel in range(4):
+        kernel = real_kernel[:, 0, 0, channel] + 1j * imag_kernel[:, 0, 0, channel]
+        for frame in range(6):
+            # complex product (W_r + j W_i)(Y_r + j Y_i); the biases enter as b_r - b_i and b_r + b_i
+            value = np.sum(kernel[:, None] * complex_input[frame:frame + 3], axis=0)
+            value += (real_bias[channel] - imag_bias[channel]) + 1j * (real_bias[channel] + imag_bias[channel])
+            expected[frame, :, channel] = np.abs(value) ** 0.5
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("axis,stride", [("frequency", 1), ("time", 1), ("frequency", 2), ("time", 3)])
+def test_unfold_matches_torch_unfold_order_and_fold_restores(axis, stride):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 7, 9, 3)).astype(np.float32)
+    kernel = 4
+    windows = UnfoldSequences(axis, kernel, stride)(x).numpy()
+    sequences = x if axis == "frequency" else x.transpose(0, 2, 1, 3)
+    sequences = sequences.reshape(-1, sequences.shape[2], 3)
+    length = sequences.shape[1]
+    padded_length = int(np.ceil((length - kernel) / stride)) * stride + kernel
+    padded = np.pad(sequences, ((0, 0), (0, padded_length - length), (0, 0)))
+    count = (padded_length - kernel) // stride + 1
+    expected = np.stack([
+        np.stack([padded[:, w * stride + k, :] for k in range(kernel)], axis=-1).reshape(len(padded), 3 * kernel)
+        for w in range(count)
+    ], axis=1)  # F.unfold: feature index c * kernel + k
+    np.testing.assert_array_equal(windows, expected)
+    folded = FoldSequences(axis)([tf.constant(padded), x]).numpy()
+    np.testing.assert_array_equal(folded, x)
+
+
+def test_attention_matches_numpy():
+    rng = np.random.default_rng(5)
+    batch, frames, freq, heads, qk, value = 2, 5, 3, 2, 2, 3
+    q = rng.standard_normal((batch, frames, freq, heads * qk)).astype(np.float32)
+    k = rng.standard_normal((batch, frames, freq, heads * qk)).astype(np.float32)
+    v = rng.standard_normal((batch, frames, freq, heads * value)).astype(np.float32)
+    out = FullUtteranceAttention(heads)([q, k, v]).numpy()
+    for head in range(heads):
+        qh = q[..., head * qk:(head + 1) * qk].reshape(batch, frames, -1)
+        kh = k[..., head * qk:(head + 1) * qk].reshape(batch, frames, -1)
+        vh = v[..., head * value:(head + 1) * value].reshape(batch, frames, -1)
+        scores = qh @ kh.transpose(0, 2, 1) / np.sqrt(qk * freq)
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        weights /= weights.sum(-1, keepdims=True)
+        expected = (weights @ vh).reshape(batch, frames, freq, value)
+        np.testing.assert_allclose(out[..., head * value:(head + 1) * value], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_models():
+    return build_tfgridnet(**TINY, num_blocks=1), build_tfgridnet(**TINY, num_blocks=2, progressive=True)
+
+
+def test_output_length_equals_input_length(tiny_models):
+    direct, progressive = tiny_models
+    signal = np.random.default_rng(7).standard_normal((2, 4097)).astype(np.float32)  # not a multiple of the hop
+    assert direct(signal).shape == (2, 4097)
+    outputs = progressive(signal)
+    assert len(outputs) == 2
+    assert all(tuple(output.shape) == (2, 4097) for output in outputs)
+    # torch.istft gives hop * (frames - 1) = 4096 samples, the seed zero-pads the rest
+    assert np.all(outputs[-1].numpy()[:, 4096:] == 0)
+
+
+@pytest.mark.parametrize("layer", [
+    TorchStft(512, 256), TorchIstft(512, 256), ComplexPhaseEncoder(4, (3, 1)), UnfoldSequences("time", 4, 2),
+    FoldSequences("frequency"), FullUtteranceAttention(2),
+])
+def test_custom_layers_round_trip_their_config(layer):
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    assert keras.utils.get_registered_name(type(layer)) == f"se>{type(layer).__name__}"
+
+
+def test_folded_macs_count_every_sequence(tiny_models):
+    from reproductions.tfgridnet.recipe import macs_breakdown
+
+    direct, _ = tiny_models
+    rows = {row["layer"]: row for row in macs_breakdown(direct, seconds=1.0)}
+    frames, windows, hidden, features = 1 + 16000 // 256, 255 - 4 + 1, 4, 4 * 4
+    # intra-frame BLSTM: one sequence of 252 windows per frame, two directions, 4 gates
+    assert rows["block1_intra_blstm"]["macs_total"] == frames * 2 * windows * 4 * (features * hidden + hidden**2)
+    # inter-frame BLSTM: one sequence of frames - 3 windows per frequency bin
+    assert rows["block1_inter_blstm"]["macs_total"] == 255 * 2 * (frames - 3) * 4 * (features * hidden + hidden**2)
+
+
+def test_invalid_configuration_names_the_file():
+    with pytest.raises(ValueError, match="tfgridnet.py: embedding_dim 6 must be divisible by num_heads 4"):
+        build_tfgridnet(embedding_dim=6, hidden_units=2, num_blocks=1, num_heads=4)
+    with pytest.raises(ValueError, match="approx_qk_dim"):
+        build_tfgridnet(embedding_dim=4, hidden_units=2, num_blocks=1, num_heads=2, approx_qk_dim=100)
