@@ -44,7 +44,8 @@ Options:
   --config NAME    'mini' (default: trains in minutes on 2 CPU cores), 'paper', or a YAML file
   --stage N        first stage to run (default: the first)
   --stop-stage N   last stage to run (default: the last)
-  --force          redo stages even if they finished before
+  --force          redo stages even if they finished before (training still resumes from its
+                   checkpoints: delete exp/${recipe}/<config> to train from scratch)
   --set KEY=VALUE  configuration override passed to every python command (repeatable)
   -h, --help       this message
 EOF

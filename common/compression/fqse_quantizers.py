@@ -37,6 +37,8 @@ EMA_MOMENTUM = 0.9
 _SMALLEST_STEP = 1e-12
 
 _DEPLOYMENT = {"active": False}
+# The call methods below branch only on Python values, so they are marked do_not_convert: autograph's
+# transpilation of every layer was a large part of building and tracing the quantized models.
 
 
 @contextlib.contextmanager
@@ -139,6 +141,7 @@ class FQSEWeightQuantizer(_Quantizer):
         )
         return {"range_min": range_min, "range_max": range_max}
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, inputs, training, weights, **kwargs):
         if in_deployment_graph():
             channels = weights["range_min"].shape[self.channel_axis]
@@ -187,36 +190,29 @@ class FQSEActivationQuantizer(_Quantizer):
                                                trainable=False),
         }
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, inputs, training, weights, **kwargs):
         range_min, range_max, steps = weights["range_min"], weights["range_max"], weights["observed_steps"]
         if in_deployment_graph():
             return _deployment_activations(inputs, range_min, range_max, self.bits)
 
-        def observe():
-            batch_min = tf.reduce_min(inputs)
-            batch_max = tf.reduce_max(inputs)
-            updates = [
-                range_min.assign(self.momentum * range_min + (1.0 - self.momentum) * batch_min),
-                range_max.assign(self.momentum * range_max + (1.0 - self.momentum) * batch_max),
-                steps.assign_add(1.0),
-            ]
-            with tf.control_dependencies(updates):
-                return tf.identity(inputs)
-
-        def quantize():
-            return quantize_asymmetric(inputs, range_min, range_max, self.bits)
-
+        # Branch-free on purpose: ~30 tf.cond per model (with their gradients) made tracing a train step take
+        # minutes; the select below costs a few element-wise ops and gives the same values and gradients.
         observing = steps < self.observation_steps
+        quantized = quantize_asymmetric(inputs, range_min, range_max, self.bits)
         training = _is_training(training)
-        if isinstance(training, bool):
-            if not training:
-                return tf.cond(observing, lambda: tf.identity(inputs), quantize)
-            return tf.cond(observing, observe, quantize)
-        return tf.cond(
-            tf.logical_and(tf.cast(training, tf.bool), observing),
-            observe,
-            lambda: tf.cond(observing, lambda: tf.identity(inputs), quantize),
-        )
+        if isinstance(training, bool) and not training:
+            return tf.where(observing, inputs, quantized)
+        update = observing if isinstance(training, bool) else tf.logical_and(tf.cast(training, tf.bool), observing)
+        weight = tf.cast(update, inputs.dtype) * (1.0 - self.momentum)  # 0 outside the observation: no update
+        with tf.control_dependencies([quantized]):  # quantize with the ranges read before this step's update
+            updates = [
+                range_min.assign(range_min + weight * (tf.reduce_min(inputs) - range_min)),
+                range_max.assign(range_max + weight * (tf.reduce_max(inputs) - range_max)),
+                steps.assign_add(tf.cast(update, steps.dtype)),
+            ]
+        with tf.control_dependencies(updates):
+            return tf.where(observing, inputs, quantized)
 
     def get_config(self):
         return {
@@ -244,6 +240,7 @@ class FixedGridQuantizer(_Quantizer):
     def build(self, tensor_shape, name, layer):
         return {}
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, inputs, training, weights, **kwargs):
         if in_deployment_graph():
             return tf.quantization.fake_quant_with_min_max_vars(inputs, self.minimum, self.maximum, num_bits=self.bits)
@@ -292,6 +289,7 @@ class ActivationQuantize(keras.layers.Layer):
         self.quantizer_weights = self.quantizer.build(input_shape, "output", self)
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         return self.quantizer(inputs, training, self.quantizer_weights)
 

@@ -41,6 +41,8 @@ from common.tfkeras import keras, layers, tf
 GLN_EPSILON = 1e-8
 # torch.nn.PReLU() default slope, which asteroid does not change.
 PRELU_INITIAL_SLOPE = 0.25
+# The call methods below branch only on Python values, so they are marked do_not_convert: autograph's
+# transpilation of every layer was a large part of building and tracing the quantized models.
 
 
 def _weight_quantizer(quantization, channel_axis=-1):
@@ -141,6 +143,7 @@ class Encoder(QuantizableLayer):
         self._build_quantizers((None, None, self.filters))
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         outputs = tf.nn.conv2d(tf.expand_dims(inputs, 1), self.quantized_kernel(training),
                                strides=[1, 1, self.stride, 1], padding="VALID")
@@ -174,6 +177,7 @@ class GlobalLayerNorm(QuantizableLayer):
         self._build_quantizers(input_shape)
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         mean = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
         centred = inputs - mean
@@ -201,6 +205,7 @@ class SharedPReLU(QuantizableLayer):
         self._build_quantizers(input_shape)
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         return self._quantize(_prelu(inputs, self.slope), training)
 
@@ -233,6 +238,7 @@ class PointwiseConv(QuantizableLayer):
         self._build_quantizers((None, None, self.filters))
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         outputs = tf.nn.conv2d(tf.expand_dims(inputs, 1), self.quantized_kernel(training), strides=1, padding="VALID")
         outputs = tf.squeeze(outputs, 1) + self.bias
@@ -275,6 +281,7 @@ class DepthwiseConv(QuantizableLayer):
         self._build_quantizers(input_shape)
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         kernel = self.quantized_kernel(training)
         kernel = tf.reshape(kernel, (self.kernel_size, 1, -1, 1))
@@ -315,6 +322,7 @@ class Decoder(QuantizableLayer):
         self._build_quantizers(None, kernel_channel_axis=2)
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         frames = tf.shape(inputs)[1]
         batch = tf.shape(inputs)[0]
@@ -413,6 +421,7 @@ class LastResidualSink(layers.Layer):
     the unused branch.
     """
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
         skip_sum, _unused_residual = inputs
         return skip_sum

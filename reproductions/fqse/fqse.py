@@ -235,7 +235,12 @@ def convert_core_to_int8(core, representative_inputs, input_channels: int):
             return {f"y{index}": output for index, output in enumerate(outputs)}
 
         concrete = serve.get_concrete_function()
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], core)
+        # A module holding only this function and the variables: handing the Keras model itself makes the
+        # converter serialise (and trace) every layer's call, which took most of the conversion time.
+        module = tf.Module()
+        module.model_variables = list(core.variables)
+        module.serve = serve
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([np.asarray(item, np.float32)] for item in representative_inputs)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

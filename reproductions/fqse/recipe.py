@@ -305,6 +305,8 @@ class Recipe:
         model = build_trainable(config, variant, core)
         model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"], global_clipnorm=settings["clip_norm"]),
                       loss=negative_si_sdr)
+        # Optimizer slots before the first step: otherwise Keras traces the train step twice (once to create them).
+        model.optimizer.build(model.trainable_variables)
         augment = variant == "fqse" or (variant == "vanilla" and config["qat"]["vanilla_augment"])
         train_arrays = load_arrays(load_examples(config, "train", config["data"].get("max_train")))
         valid_arrays = load_arrays(load_examples(config, "valid", config["data"].get("max_valid")))
