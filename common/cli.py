@@ -74,6 +74,23 @@ def build_parser(recipe) -> argparse.ArgumentParser:
     return parser
 
 
+def enhancement_jobs(source, destination) -> list[tuple[Path, Path]]:
+    """Pair every input wav of ``enhance IN OUT`` with its output path.
+
+    ``IN`` is a wav file (then ``OUT`` is the output file) or a folder, searched recursively, whose layout is
+    mirrored under ``OUT``.
+    """
+    source, destination = Path(source), Path(destination)
+    if source.is_dir():
+        inputs = sorted(source.rglob("*.wav"))
+        if not inputs:
+            raise ValueError(f"{source}: no .wav files to enhance")
+        return [(path, destination / path.relative_to(source)) for path in inputs]
+    if source.is_file():
+        return [(source, destination)]
+    raise ValueError(f"{source}: no such file or folder")
+
+
 def main(recipe, argv=None) -> int:
     """Parse ``argv``, load the configuration and run the command on ``recipe``; return the exit status."""
     args = build_parser(recipe).parse_args(argv)

@@ -436,6 +436,7 @@ class Recipe:
     # ----------------------------------------------------------------------------------------------- enhance
     def enhance(self, config, args):
         from common.audio import read_audio, write_audio
+        from common.cli import enhancement_jobs
         from reproductions.fqse.fqse import Int8CoreRunner
 
         exp_dir = Path(args.exp_dir)
@@ -448,10 +449,8 @@ class Recipe:
         else:
             model = build_trainable(config, variant, load_core(config, exp_dir, variant, args.checkpoint))
             enhance = lambda noisy: enhance_keras(model, noisy)  # noqa: E731
-        inputs = sorted(Path(args.input).glob("*.wav")) if Path(args.input).is_dir() else [Path(args.input)]
-        for path in inputs:
+        for path, target in enhancement_jobs(args.input, args.output):
             noisy, _ = read_audio(path, sample_rate=SAMPLE_RATE)
-            target = Path(args.output) / path.name if Path(args.input).is_dir() else Path(args.output)
             write_audio(target, enhance(noisy), SAMPLE_RATE)
             _log(f"{path} -> {target}")
         return None

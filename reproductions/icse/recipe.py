@@ -662,19 +662,10 @@ class Recipe:
     # -- enhance --------------------------------------------------------------------------------------------------
     def enhance(self, config, args):
         from common.audio import read_audio, write_audio
+        from common.cli import enhancement_jobs
 
         enhance = self._enhancer(config, args, args.variant or "fcn")
-        source = Path(args.input)
-        if source.is_dir():
-            inputs = sorted(source.glob("*.wav"))
-            if not inputs:
-                raise ValueError(f"{source}: no .wav files to enhance")
-            targets = [Path(args.output) / path.name for path in inputs]
-        elif source.is_file():
-            inputs, targets = [source], [Path(args.output)]
-        else:
-            raise ValueError(f"{source}: no such file or folder")
-        for path, target in zip(inputs, targets):
+        for path, target in enhancement_jobs(args.input, args.output):
             noisy, _ = read_audio(path, sample_rate=SAMPLE_RATE)
             write_audio(target, peak_normalise(enhance(noisy)), SAMPLE_RATE)
             print(f"{path} -> {target}")

@@ -374,22 +374,13 @@ class Recipe:
 
     def enhance(self, config, args):
         from common.audio import read_audio, write_audio
+        from common.cli import enhancement_jobs
         from reproductions.sednn.pipeline import enhance_waveform
 
         config = self._prepare(config, args)
         predict, scaler, run = self._predictor(config, args)
         rate = config["data"]["sample_rate"]
-        source = Path(args.input)
-        if source.is_dir():
-            files = sorted(source.glob("*.wav"))
-            if not files:
-                raise ValueError(f"{source}: no .wav files to enhance")
-            targets = [Path(args.output) / path.name for path in files]
-        elif source.is_file():
-            files, targets = [source], [Path(args.output)]
-        else:
-            raise FileNotFoundError(f"{source}: no such file or folder")
-        for path, target in zip(files, targets):
+        for path, target in enhancement_jobs(args.input, args.output):
             noisy, _ = read_audio(path, sample_rate=rate)
             enhanced, _, _ = enhance_waveform(noisy, predict, scaler, config["features"]["n_concat"])
             write_audio(target, enhanced, rate)

@@ -474,16 +474,15 @@ class Recipe:
     # --------------------------------------------------------------------------------------------- enhance
     def enhance(self, config, args):
         from common.audio import read_audio, write_audio
+        from common.cli import enhancement_jobs
 
         strategy = "progressive" if args.strategy == "both" else args.strategy
         if args.tflite:
             run = tflite_enhancer(Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite")
         else:
             run = enhancer(load_trained(config, args, strategy))
-        inputs = sorted(Path(args.input).rglob("*.wav")) if Path(args.input).is_dir() else [Path(args.input)]
-        for path in inputs:
+        for path, target in enhancement_jobs(args.input, args.output):
             signal, _ = read_audio(path, sample_rate=SAMPLE_RATE)
-            target = Path(args.output) / path.relative_to(args.input) if Path(args.input).is_dir() else Path(args.output)
             write_audio(target, run(signal), SAMPLE_RATE)
             _log(f"{path} -> {target}")
 

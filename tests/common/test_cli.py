@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,20 @@ def test_help_lists_every_command(recipe, capsys):
     out = capsys.readouterr().out
     for command in ("info", "train", "evaluate", "export", "enhance", "table"):
         assert command in out
+
+
+def test_enhancement_jobs_mirror_folders(tmp_path):
+    from common.cli import enhancement_jobs
+
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for name in ("a.wav", "sub/b.wav", "notes.txt"):
+        (tmp_path / "in" / name).write_bytes(b"")
+    jobs = enhancement_jobs(tmp_path / "in", tmp_path / "out")
+    assert [(source.relative_to(tmp_path), target.relative_to(tmp_path)) for source, target in jobs] == [
+        (Path("in/a.wav"), Path("out/a.wav")), (Path("in/sub/b.wav"), Path("out/sub/b.wav"))]
+    assert enhancement_jobs(tmp_path / "in" / "a.wav", tmp_path / "x.wav") == [
+        (tmp_path / "in" / "a.wav", tmp_path / "x.wav")]
+    with pytest.raises(ValueError, match="no .wav files"):
+        enhancement_jobs(tmp_path / "out_empty" if (tmp_path / "out_empty").mkdir() is None else None, tmp_path)
+    with pytest.raises(ValueError, match="no such file"):
+        enhancement_jobs(tmp_path / "missing", tmp_path / "out")
