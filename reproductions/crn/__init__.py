@@ -1,0 +1,1 @@
+"""Tan & Wang (Interspeech 2018): causal convolutional recurrent network for real-time speech enhancement."""

@@ -1,0 +1,50 @@
+"""LSTM-2, the causal LSTM baseline of Tan & Wang (Interspeech 2018): 161 -> 4 x LSTM 1024 -> 161.
+
+The paper's LSTM-2 takes the current noisy magnitude frame only (LSTM-1 adds a 10-frame past context) and is
+trained exactly like the CRN (same features, target, loss and optimiser): ``../shared/reference/
+sednn_crn_tfgridnet.md`` section 2.4 (architecture and 30.22 M parameters from a third-party summary of the
+paper; the count is confirmed by arithmetic: 30,217,377 with PyTorch's two LSTM biases). The output layer
+is a dense layer with softplus, the CRN's output non-linearity, because the target is a non-negative
+magnitude; the summary does not name the baseline's output activation.
+
+Args (``build_lstm_baseline``):
+    frequency_bins: STFT bins F (161).
+    units: LSTM width (1024).
+    lstm_layers: number of stacked unidirectional LSTM layers (4).
+
+Shape:
+    input ``(batch, frames, F)`` noisy magnitude; output ``(batch, frames, F)`` estimated clean magnitude.
+
+Returns:
+    A Functional ``keras.Model``; Keras counts 30,200,993 parameters (one bias per gate), PyTorch 30,217,377.
+
+References:
+    K. Tan and D. L. Wang, Interspeech 2018, table of baselines (LSTM-1, LSTM-2).
+"""
+from common.tfkeras import keras, layers
+
+PAPER_UNITS = 1024
+PAPER_LAYERS = 4
+PAPER_KERAS_PARAMETERS = 30_200_993
+PAPER_PYTORCH_PARAMETERS = 30_217_377
+
+
+def build_lstm_baseline(frequency_bins=161, units=PAPER_UNITS, lstm_layers=PAPER_LAYERS, name="lstm2"):
+    """Build the LSTM-2 baseline; see the module docstring."""
+    if units < 1 or lstm_layers < 1:
+        raise ValueError(
+            f"reproductions/crn/lstm_baseline.py: units and lstm_layers must be positive, got {units}, {lstm_layers}"
+        )
+    noisy = keras.Input((None, frequency_bins), name="noisy_magnitude")
+    x = noisy
+    for index in range(1, lstm_layers + 1):
+        x = layers.LSTM(units, return_sequences=True, name=f"lstm{index}")(x)
+    enhanced = layers.Dense(frequency_bins, activation="softplus", name="enhanced_magnitude")(x)
+    return keras.Model(noisy, enhanced, name=name)
+
+
+def lstm_baseline_macs_per_frame(frequency_bins=161, units=PAPER_UNITS, lstm_layers=PAPER_LAYERS):
+    """Multiply-accumulates per frame: LSTM gates (input and recurrent matrices) plus the output layer."""
+    macs = 4 * units * (frequency_bins + units)
+    macs += (lstm_layers - 1) * 4 * units * (2 * units)
+    return macs + units * frequency_bins

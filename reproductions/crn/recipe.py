@@ -1,0 +1,514 @@
+"""Tan & Wang (Interspeech 2018) causal CRN and its LSTM-2 baseline: training, evaluation, streaming int8 export.
+
+``python -m reproductions.crn COMMAND --config mini|paper``; the stages of ``run.sh`` call these commands.
+Spec: ``../shared/reference/sednn_crn_tfgridnet.md`` part 2 (the first author's code is the authority).
+
+Features: ``|STFT|`` of the RMS-normalised mixture (``common.mixing.mix_crn``; 20 ms Hamming, 10 ms hop, 161
+bins, ``common.features.crn_stft``), target ``|STFT|`` of the equally scaled speech; resynthesis with the noisy
+phase (``crn_resynthesize``). Training (2.3): Adam 2e-4, MSE over the valid frames only, batches of 16 whole
+utterances zero-padded to the longest, learning rate x0.98 every 2 epochs, 20 epochs, best epoch by validation
+loss. Metrics (2.3, section 4): STOI (pystoi, ``extended=False``) and raw narrow-band P.862 PESQ (what the
+author's pypesq reports), plus ESTOI and SNR in the saved rows.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+SYSTEMS_FLOAT = ("unprocessed", "lstm2", "crn")
+TFLITE_MODES = ("float32", "dynamic", "int8")
+METRICS = ("stoi", "pesq_nb_raw", "estoi", "snr")
+MODEL_NAMES = ("crn", "lstm2")
+SYSTEM_LABELS = {
+    "unprocessed": "Unprocessed",
+    "lstm2": "LSTM-2 (Keras)",
+    "crn": "CRN (Keras, offline)",
+    "crn_tflite_float32": "CRN .tflite float32, streaming",
+    "crn_tflite_dynamic": "CRN .tflite int8 weights (dynamic range), streaming",
+    "crn_tflite_int8": "CRN .tflite full int8, streaming",
+}
+# Parameter counts in PyTorch's convention (two LSTM bias vectors), sednn_crn_tfgridnet.md 2.1 and 2.4: the
+# paper's 17.58 M and 30.22 M are confirmed by arithmetic there.
+PAPER_PARAMETERS_MILLIONS = {"crn": 17.58, "lstm2": 30.22}
+# Unprocessed STOI (%) / raw PESQ at -5 dB quoted by a third-party summary of the paper (WSJ0 trained speakers,
+# babble + cafeteria): sednn_crn_tfgridnet.md 2.4, UNCONFIRMED. The summary's CRN figures are approximations the
+# spec says not to use.
+THIRD_PARTY_UNPROCESSED_MINUS5 = {"stoi_-5": 58.18, "pesq_-5": 1.50}
+
+
+def _error(message: str):
+    return ValueError(f"reproductions/crn/recipe.py: {message}")
+
+
+# ------------------------------------------------------------------------------------------------------ data
+def load_corpus(config):
+    """The speech/noise corpus named by ``config['data']``: the embedded mini corpus or WSJ0 SI-84 + noise folders."""
+    data = config["data"]
+    if data["corpus"] == "mini":
+        from data_prep.corpus import ensure_mini_corpus
+
+        return ensure_mini_corpus(data.get("data_dir", "data"))
+    if data["corpus"] == "wsj0_si84":
+        from data_prep.adapters.wsj0_chime2 import wsj0_si84_corpus
+
+        for key in ("wsj0_root", "noise_train_dir", "noise_test_dir"):
+            if not data.get(key) or not Path(data[key]).is_dir():
+                raise _error(f"data.{key} = {data.get(key)!r} is not a folder (see conf/paper.yaml)")
+        return wsj0_si84_corpus(data["wsj0_root"], data["noise_train_dir"], data["noise_test_dir"], seed=data["seed"])
+    raise _error(f"data.corpus must be 'mini' or 'wsj0_si84', got {data['corpus']!r}")
+
+
+def training_examples(corpus, config, split):
+    """CRN training (``train``) or validation (``valid``) mixtures: SNR from {-5..0} dB, a random training noise."""
+    from data_prep.paper_sets import crn_set
+
+    data = config["data"]
+    examples = crn_set(corpus, split, seed=data["seed"], per_utterance=data.get("per_utterance", 1))
+    if data.get("max_train_seconds"):
+        durations = {row["path"]: float(row["duration"]) for row in corpus.speech(split)}
+        examples = [e for e in examples if durations.get(e.meta["speech"], 0.0) <= data["max_train_seconds"]]
+    limit = data.get("train_items" if split == "train" else "valid_items")
+    if limit is not None and limit < len(examples):
+        keep = np.sort(np.random.default_rng([data["seed"], 5]).choice(len(examples), int(limit), replace=False))
+        examples = [examples[index] for index in keep]
+    if not examples:
+        raise _error(f"no {split} examples (data.max_train_seconds too small?)")
+    return examples
+
+
+def test_examples(corpus, config):
+    """Test mixtures: test speech with the unseen test noises at ``test.snrs``; the same utterances in every
+    condition (the first ``test.utterances`` test utterances in name order)."""
+    from data_prep.paper_sets import crn_set
+
+    test = config["test"]
+    examples = crn_set(corpus, "test_unseen_noise", snrs=test["snrs"], seed=test["seed"])
+    if test.get("noise_types"):
+        wanted = set(test["noise_types"])
+        missing = wanted - {e.meta["noise_type"] for e in examples}
+        if missing:
+            raise _error(f"test.noise_types {sorted(missing)} are not in the test noise split")
+        examples = [e for e in examples if e.meta["noise_type"] in wanted]
+    if test.get("utterances"):
+        chosen = set(sorted({e.meta["speech"] for e in examples})[: int(test["utterances"])])
+        examples = [e for e in examples if e.meta["speech"] in chosen]
+    return examples
+
+
+def magnitude(signal) -> np.ndarray:
+    """``|STFT|`` (frames, 161) of a waveform, the author's features (no log, no normalisation)."""
+    from common.features import crn_stft
+
+    return np.abs(crn_stft(signal)).astype(np.float32)
+
+
+def feature_pair(example):
+    """(noisy magnitude, clean magnitude + valid-frame mask column) of one example."""
+    noisy, clean, _ = example.load()
+    target = magnitude(clean)
+    return magnitude(noisy), np.concatenate([target, np.ones((target.shape[0], 1), np.float32)], axis=1)
+
+
+def make_dataset(examples, batch_size, frequency_bins=161, shuffle_seed=None):
+    """tf.data of zero-padded batches of whole utterances; targets carry a last column = 1 on valid frames."""
+    from common.tfkeras import tf
+
+    epoch = [0]
+
+    def generator():
+        order = np.arange(len(examples))
+        if shuffle_seed is not None:
+            np.random.default_rng([shuffle_seed, epoch[0]]).shuffle(order)
+            epoch[0] += 1
+        for index in order:
+            yield feature_pair(examples[index])
+
+    signature = (
+        tf.TensorSpec((None, frequency_bins), tf.float32),
+        tf.TensorSpec((None, frequency_bins + 1), tf.float32),
+    )
+    dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
+    return dataset.padded_batch(batch_size).prefetch(2)
+
+
+def masked_mse(target_and_mask, estimate):
+    """The author's loss: ``sum((est - lbl)^2 * mask) / (sum(n_frames) * F)`` (criteria.py, spec 2.3).
+
+    ``target_and_mask`` is ``(batch, frames, F + 1)``: the clean magnitude and, last, 1 on valid frames and 0 on
+    the zero padding.
+    """
+    from common.tfkeras import tf
+
+    target, mask = target_and_mask[..., :-1], target_and_mask[..., -1:]
+    squared = tf.square(estimate - target) * mask
+    frequency_bins = tf.cast(tf.shape(target)[-1], squared.dtype)
+    return tf.reduce_sum(squared) / (tf.maximum(tf.reduce_sum(mask), 1.0) * frequency_bins)
+
+
+# ----------------------------------------------------------------------------------------------------- models
+def build_model(config, which):
+    """The CRN or the LSTM-2 baseline of ``config``."""
+    if which == "crn":
+        from reproductions.crn.crn import build_crn
+
+        model = config["model"]
+        return build_crn(model["frequency_bins"], model["channels"], model["lstm_layers"], name="crn")
+    if which == "lstm2":
+        from reproductions.crn.lstm_baseline import build_lstm_baseline
+
+        baseline = config["baseline"]
+        return build_lstm_baseline(config["model"]["frequency_bins"], baseline["units"], baseline["lstm_layers"])
+    raise _error(f"unknown model {which!r}; expected one of {MODEL_NAMES}")
+
+
+def weights_path(args, which) -> Path:
+    return Path(args.exp_dir) / which / "best.weights.h5"
+
+
+def load_trained(config, args, which, checkpoint=None):
+    path = Path(checkpoint) if checkpoint else weights_path(args, which)
+    if not path.is_file():
+        raise _error(f"no trained {which} weights at {path}: run 'train --model {which}' first")
+    model = build_model(config, which)
+    model.load_weights(str(path))
+    return model
+
+
+def pytorch_parameter_count(model) -> int:
+    """Trainable parameters as PyTorch counts them: nn.LSTM has a second bias vector (4 x units) per layer."""
+    from common.tfkeras import keras
+
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    extra = sum(4 * layer.units for layer in model.layers if isinstance(layer, keras.layers.LSTM))
+    return trainable + extra
+
+
+def enhance_offline(model, noisy) -> np.ndarray:
+    """Whole-utterance enhancement: magnitude through the model, noisy phase, inverse STFT."""
+    from common.features import crn_resynthesize
+
+    estimate = model(magnitude(noisy)[None], training=False).numpy()[0]
+    return crn_resynthesize(estimate, noisy)
+
+
+def enhance_streaming(runner, noisy) -> np.ndarray:
+    """Hop-by-hop enhancement with a streaming runner (``StreamingCRN`` or ``StreamingTFLite``)."""
+    from common.features import crn_resynthesize
+
+    # crn_stft frames are local (frame t needs samples up to 160 t + 160), so computing them at once gives the
+    # frames a sample-by-sample STFT would give.
+    return crn_resynthesize(runner.process(magnitude(noisy)), noisy)
+
+
+def _json_dump(path, document):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1, default=lambda value: getattr(value, "item", lambda: str(value))()))
+
+
+class Recipe:
+    """Tan & Wang (2018) causal CRN for real-time speech enhancement, with the LSTM-2 baseline and int8 streaming."""
+
+    name = "crn"
+
+    def add_arguments(self, command, parser):
+        if command in ("train", "enhance"):
+            parser.add_argument("--model", choices=MODEL_NAMES, default="crn", help="network (default: crn)")
+        if command == "enhance":
+            parser.add_argument("--streaming", action="store_true", help="run hop by hop (10 ms in, 10 ms out)")
+            parser.add_argument("--tflite-mode", choices=TFLITE_MODES, default="int8",
+                                help="which streaming .tflite --tflite runs (default int8)")
+        if command == "evaluate":
+            parser.add_argument("--systems", nargs="+", default=None,
+                                help=f"systems to score (default {' '.join(SYSTEMS_FLOAT)}; with --tflite the "
+                                     "exported streaming .tflite files)")
+        if command == "export":
+            parser.add_argument("--modes", nargs="+", choices=TFLITE_MODES, default=None,
+                                help="which .tflite variants (default: export.modes of the config)")
+
+    # ----------------------------------------------------------------------------------------------- info
+    def info(self, config, args):
+        from common.accounting import macs_per_second
+        from reproductions.crn.crn import FRAMES_PER_SECOND, crn_macs_per_frame
+        from reproductions.crn.lstm_baseline import lstm_baseline_macs_per_frame
+        from reproductions.crn.streaming import ALGORITHMIC_LATENCY_MS
+
+        result = {"recipe": self.name, "config": config["config_name"]}
+        frequency_bins = config["model"]["frequency_bins"]
+        one_second = [(1, FRAMES_PER_SECOND, frequency_bins)]
+        for which in MODEL_NAMES:
+            model = build_model(config, which)
+            trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+            result[which] = {
+                "parameters_keras": trainable,
+                "parameters_pytorch_convention": pytorch_parameter_count(model),
+                "non_trainable_batch_norm_statistics": int(sum(np.prod(w.shape) for w in model.non_trainable_weights)),
+                "macs_per_second": macs_per_second(model, one_second),
+            }
+        model = config["model"]
+        result["crn"]["macs_per_second_from_shapes"] = FRAMES_PER_SECOND * crn_macs_per_frame(
+            frequency_bins, model["channels"], model["lstm_layers"])
+        baseline = config["baseline"]
+        result["lstm2"]["macs_per_second_from_shapes"] = FRAMES_PER_SECOND * lstm_baseline_macs_per_frame(
+            frequency_bins, baseline["units"], baseline["lstm_layers"])
+        result["algorithmic_latency_ms"] = ALGORITHMIC_LATENCY_MS
+        result["hop_ms"] = 10.0
+        return result
+
+    # ---------------------------------------------------------------------------------------------- train
+    def train(self, config, args):
+        from common.tfkeras import keras
+        from common.training import ResumableTraining, paper_callbacks, set_seed
+
+        training = config["training"]
+        set_seed(training["seed"])
+        corpus = load_corpus(config)
+        train_set = training_examples(corpus, config, "train")
+        valid_set = training_examples(corpus, config, "valid")
+        print(f"{args.model}: {len(train_set)} training and {len(valid_set)} validation mixtures")
+        frequency_bins = config["model"]["frequency_bins"]
+        train_data = make_dataset(train_set, training["batch_size"], frequency_bins, shuffle_seed=training["seed"])
+        valid_data = make_dataset(valid_set, training["batch_size"], frequency_bins)
+        model = build_model(config, args.model)
+        model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]), loss=masked_mse)
+        run = ResumableTraining(model, Path(args.exp_dir) / args.model)
+        step_decay = (training["learning_rate"], training["decay_factor"], training["decay_every_epochs"])
+        run.fit(train_data, epochs=training["epochs"], validation_data=valid_data,
+                callbacks=paper_callbacks(step_decay=step_decay))
+        print(f"{args.model}: best epoch {run.state.get('best_epoch')} (val_loss {run.state.get('best')}), "
+              f"weights in {run.best_weights_path}")
+
+    # ------------------------------------------------------------------------------------------- evaluate
+    def _enhancers(self, config, args, systems):
+        from reproductions.crn.streaming import StreamingTFLite
+
+        enhancers = {}
+        for system in systems:
+            if system == "unprocessed":
+                enhancers[system] = lambda noisy: noisy
+            elif system in MODEL_NAMES:
+                model = load_trained(config, args, system, getattr(args, "checkpoint", None) if system == "crn" else None)
+                enhancers[system] = lambda noisy, model=model: enhance_offline(model, noisy)
+            elif system.startswith("crn_tflite_"):
+                path = tflite_path(args, system[len("crn_tflite_"):])
+                if not path.is_file():
+                    raise _error(f"no {path}: run the export command first")
+                runner = StreamingTFLite(path, num_threads=1)
+                enhancers[system] = lambda noisy, runner=runner: enhance_streaming(runner, noisy)
+            else:
+                raise _error(f"unknown system {system!r}; expected {sorted(SYSTEM_LABELS)}")
+        return enhancers
+
+    def evaluate(self, config, args):
+        from tqdm import tqdm
+
+        from common.metrics import evaluate_pairs, summarize
+
+        if args.noisy_dir is not None:
+            return self._evaluate_folders(config, args)
+        systems = args.systems or ([f"crn_tflite_{mode}" for mode in config["export"]["modes"]] if args.tflite
+                                   else list(SYSTEMS_FLOAT))
+        enhancers = self._enhancers(config, args, systems)
+        examples = test_examples(load_corpus(config), config)
+        if args.max_files:
+            examples = examples[: args.max_files]
+        loaded = [(example, *example.load()[:2]) for example in tqdm(examples, desc="load test mixtures")]
+        for system, enhance in enhancers.items():
+            pairs = []
+            for example, noisy, clean in tqdm(loaded, desc=f"enhance ({system})"):
+                pairs.append({"clean": clean, "enhanced": enhance(noisy), "name": Path(example.meta["speech"]).stem})
+            rows = evaluate_pairs(pairs, METRICS, processes=config["evaluation"]["processes"],
+                                  description=f"score ({system})")
+            for row, (example, _, _) in zip(rows, loaded):
+                row.update(noise_type=example.meta["noise_type"], snr_db=example.meta["snr_db"])
+            summary = summarize(rows)
+            _json_dump(Path(args.exp_dir) / "evaluation" / f"{system}.json", {"system": system, "rows": rows,
+                                                                                "summary": summary})
+            print(f"{system}: " + ", ".join(f"{metric} {summary[metric][0]:.3f}" for metric in ("stoi", "pesq_nb_raw")
+                                            if metric in summary) + f" ({len(rows)} mixtures, {summary['invalid']} invalid)")
+
+    def _evaluate_folders(self, config, args):
+        from common.metrics import evaluate_pairs, summarize
+        from data_prep.adapters import paired_folders
+
+        listing = paired_folders(args.noisy_dir, args.clean_dir)
+        if args.max_files:
+            listing = listing[: args.max_files]
+        system = "crn_tflite_int8" if args.tflite else "crn"
+        enhance = self._enhancers(config, args, [system])[system]
+        pairs = []
+        for example in listing:
+            noisy, clean = example.load()[:2]
+            pairs.append({"clean": clean, "enhanced": enhance(noisy), "noisy": noisy, "name": example.meta["name"]})
+        rows = evaluate_pairs(pairs, METRICS, processes=config["evaluation"]["processes"], score_noisy=True)
+        summary = summarize(rows)
+        for metric in METRICS:
+            for prefix in ("noisy_", ""):
+                value = summary.get(prefix + metric)
+                if value:
+                    print(f"{prefix or system + ' '}{metric}: {value[0]:.4f} +- {value[1]:.4f} ({value[2]} files)")
+
+    # --------------------------------------------------------------------------------------------- export
+    def export(self, config, args):
+        from reproductions.crn import streaming
+
+        model = load_trained(config, args, "crn")
+        corpus = load_corpus(config)
+        test = test_examples(corpus, config)
+        check_noisy = test[0].load()[0]
+        check_magnitude = magnitude(check_noisy)
+        offline = model(check_magnitude[None], training=False).numpy()[0]
+        report = {"check_utterance": test[0].meta["speech"], "frames": int(offline.shape[0])}
+        keras_stream = streaming.StreamingCRN(model).process(check_magnitude)
+        report["keras_streaming_max_abs_difference"] = float(np.abs(keras_stream - offline).max())
+        print(f"Keras streaming vs offline: max |difference| {report['keras_streaming_max_abs_difference']:.2e} "
+              f"over {offline.shape[0]} frames")
+        if report["keras_streaming_max_abs_difference"] > 1e-4:
+            raise _error("the Keras streaming model differs from the offline model by more than 1e-4")
+        calibration_set = training_examples(corpus, config, "valid")[: config["export"]["calibration_utterances"]]
+        calibration = streaming.calibration_inputs(
+            model, [magnitude(example.load()[0]) for example in calibration_set], config["export"]["calibration_hops"])
+        report["calibration"] = {"utterances": len(calibration_set), "hops": len(calibration), "split": "valid"}
+        report["variants"] = {}
+        input_order = None
+        for mode in sorted(args.modes or config["export"]["modes"], key=lambda m: m != "float32"):
+            path = streaming.export_streaming_tflite(model, tflite_path(args, mode), mode, calibration, input_order)
+            if mode == "float32":
+                input_order = streaming.tflite_input_names(path)
+            runner = streaming.StreamingTFLite(path, num_threads=1)
+            output = runner.process(check_magnitude)
+            difference = np.abs(output - offline)
+            bench = streaming.benchmark_streaming(path, threads=1, hops=config["export"]["benchmark_hops"])
+            report["variants"][mode] = {
+                "path": str(path),
+                "bytes": path.stat().st_size,
+                "ops": sorted(set(runner.model.op_names())),
+                "fused_lstm": streaming.FUSED_LSTM_OP in runner.model.op_names(),
+                "max_abs_difference_to_offline": float(difference.max()),
+                "mean_abs_difference_to_offline": float(difference.mean()),
+                "benchmark": bench,
+            }
+            print(f"{mode}: {path} ({path.stat().st_size / 1024:.0f} KiB), fused LSTM "
+                  f"{report['variants'][mode]['fused_lstm']}, max |difference| to offline Keras {difference.max():.2e}")
+            print("  " + streaming.format_benchmark(bench))
+            # float32 LiteRT kernels (XNNPACK) sum in another order than TensorFlow; through the LSTM recursion the
+            # rounding grows with the output scale (trained magnitudes reach ~10^2), hence a relative bound here;
+            # the tests check 1e-4 absolute on a model with outputs of order 1.
+            bound = 1e-4 * max(1.0, float(np.abs(offline).max()))
+            report["variants"][mode]["tolerance"] = bound
+            if mode == "float32" and difference.max() > bound:
+                raise _error(f"the float32 streaming .tflite differs from the offline model by {difference.max():.2e} "
+                             f"(> {bound:.2e})")
+        _json_dump(Path(args.exp_dir) / "export" / "report.json", report)
+
+    # -------------------------------------------------------------------------------------------- enhance
+    def enhance(self, config, args):
+        from common.audio import read_audio, rms, write_audio
+        from reproductions.crn import streaming
+
+        inputs = sorted(Path(args.input).rglob("*.wav")) if Path(args.input).is_dir() else [Path(args.input)]
+        if not inputs:
+            raise _error(f"no .wav files in {args.input}")
+        if args.tflite:
+            runner = streaming.StreamingTFLite(tflite_path(args, args.tflite_mode), num_threads=1)
+            process = lambda noisy: enhance_streaming(runner, noisy)  # noqa: E731
+        else:
+            model = load_trained(config, args, args.model, args.checkpoint)
+            if args.streaming:
+                if args.model != "crn":
+                    raise _error("--streaming runs the CRN (the LSTM-2 baseline has no streaming graph here)")
+                runner = streaming.StreamingCRN(model)
+                process = lambda noisy: enhance_streaming(runner, noisy)  # noqa: E731
+            else:
+                process = lambda noisy: enhance_offline(model, noisy)  # noqa: E731
+        for path in inputs:
+            noisy, _ = read_audio(path, sample_rate=16000)
+            # The models saw mixtures with RMS 1 (mix_crn); the output gets the input's level back.
+            gain = 1.0 / rms(noisy)
+            enhanced = process((noisy * gain).astype(np.float32)) / gain
+            target = Path(args.output) / path.relative_to(args.input) if Path(args.input).is_dir() else Path(args.output)
+            write_audio(target, enhanced, 16000)
+            print(f"{path} -> {target}")
+
+    # ---------------------------------------------------------------------------------------------- table
+    def table(self, config, args):
+        from common.tables import ResultTable
+
+        evaluation_dir = Path(args.exp_dir) / "evaluation"
+        export_report_path = Path(args.exp_dir) / "export" / "report.json"
+        export_report = json.loads(export_report_path.read_text()) if export_report_path.is_file() else {}
+        snrs = [float(snr) for snr in config["test"]["snrs"]]
+        columns = []
+        for snr in snrs:
+            columns += [(f"stoi_{snr:g}", f"STOI % {snr:g} dB", 1), (f"pesq_{snr:g}", f"PESQ raw NB {snr:g} dB", 2)]
+        columns += [("parameters", "params (M)", 2), ("size", "size (KiB)", 0), ("hop_ms", "ms/hop, 1 thread", 2)]
+        info = self.info(config, args)
+        sizes = {"crn": info["crn"]["parameters_keras"], "lstm2": info["lstm2"]["parameters_keras"]}
+        table = ResultTable(
+            f"CRN (Tan & Wang 2018), {config['config_name']} config: unseen test noises, STOI (pystoi, %) and "
+            "PESQ (raw NB, P.862)",
+            columns,
+            notes=[
+                "PESQ is the raw narrow-band P.862 score (the author's pypesq), not MOS-LQO; STOI is pystoi extended=False.",
+                "paper params: PyTorch convention (two LSTM biases), confirmed by arithmetic in the spec; Keras counts "
+                f"{info['crn']['parameters_keras']:,} (CRN) and {info['lstm2']['parameters_keras']:,} (LSTM-2).",
+                "paper STOI/PESQ of the unprocessed mixtures at -5 dB: third-party summary of the paper (WSJ0, babble "
+                "+ cafeteria), UNCONFIRMED; other paper figures unavailable.",
+                f"algorithmic latency {info['algorithmic_latency_ms']:.0f} ms (one 20 ms window); hop budget 10 ms; "
+                f"CRN {info['crn']['macs_per_second'] / 1e9:.3f} G MACs per second of audio.",
+                "size: Keras float32 weights for the Keras rows, the .tflite file for the .tflite rows.",
+            ],
+        )
+        systems = [s for s in list(SYSTEMS_FLOAT) + [f"crn_tflite_{m}" for m in TFLITE_MODES]
+                   if (evaluation_dir / f"{s}.json").is_file()]
+        if not systems:
+            raise _error(f"no evaluation results in {evaluation_dir}: run the evaluate command first")
+        summaries = {}
+        for system in systems:
+            rows = json.loads((evaluation_dir / f"{system}.json").read_text())["rows"]
+            noise_types = sorted({row["noise_type"] for row in rows})
+            for noise_type in ["all"] + noise_types:
+                values = {}
+                for snr in snrs:
+                    selected = [row for row in rows if row["snr_db"] == snr and (noise_type == "all" or
+                                                                                  row["noise_type"] == noise_type)]
+                    stoi = [row["stoi"] for row in selected if row.get("stoi") is not None]
+                    pesq = [row["pesq_nb_raw"] for row in selected if row.get("pesq_nb_raw") is not None]
+                    values[f"stoi_{snr:g}"] = 100 * float(np.mean(stoi)) if stoi else math.nan
+                    values[f"pesq_{snr:g}"] = float(np.mean(pesq)) if pesq else math.nan
+                paper = {}
+                if noise_type == "all":
+                    summaries[system] = dict(values)
+                    if system in sizes:
+                        values["parameters"] = sizes[system] / 1e6
+                        values["size"] = 4 * sizes[system] / 1024
+                        if system in PAPER_PARAMETERS_MILLIONS:
+                            paper["parameters"] = PAPER_PARAMETERS_MILLIONS[system]
+                    variant = export_report.get("variants", {}).get(system[len("crn_tflite_"):]) if system.startswith(
+                        "crn_tflite_") else None
+                    if variant:
+                        values["parameters"] = sizes["crn"] / 1e6
+                        values["size"] = variant["bytes"] / 1024
+                        values["hop_ms"] = variant["benchmark"]["hop_ms_median"]
+                    if system == "unprocessed" and -5.0 in snrs:
+                        paper.update(THIRD_PARTY_UNPROCESSED_MINUS5)
+                table.add_row(f"{SYSTEM_LABELS[system]} / {noise_type}", values, paper or None)
+        print(table.render())
+        verdicts = {}
+        if "crn" in summaries and "unprocessed" in summaries:
+            for snr in snrs:
+                for metric in ("stoi", "pesq"):
+                    key = f"{metric}_{snr:g}"
+                    verdicts[key] = summaries["crn"][key] > summaries["unprocessed"][key]
+            print("CRN beats unprocessed at every test SNR (STOI and PESQ): "
+                  f"{all(verdicts.values())} {verdicts}")
+        table.save(args.results_dir, config, extra={"export": export_report, "info": info,
+                                                    "crn_beats_unprocessed": verdicts})
+        print(f"saved {args.results_dir / 'results.json'}")
+
+
+def tflite_path(args, mode) -> Path:
+    return Path(args.exp_dir) / "tflite" / f"crn_streaming_{mode}.tflite"

@@ -1,0 +1,490 @@
+"""Frame-by-frame (10 ms hop) CRN inference: a Keras step model, a streaming .tflite and a latency benchmark.
+
+Every causal layer of the CRN looks at most one frame back (kernel 2 in time), so one hop needs, as state, the
+previous input frame of each of the five encoder convolutions and of the five decoder deconvolutions, plus
+(h, c) of both LSTM layers (``../shared/reference/sednn_crn_tfgridnet.md`` 2.5). The step model takes the
+noisy magnitude frame and that state as inputs and returns the enhanced frame and the new state; batch norm
+runs with its moving statistics. Its output equals the offline model's on every frame, frame 0 included:
+the author's decoder emits an exact zero (no bias) at frame 0 of every transposed convolution (crn.py), which
+a zero-initialised state cannot produce (it gives ``w0 x[0] + b``, and the difference would then spread one
+frame further through each decoder layer), so the state carries a ``started`` flag (0 on the first hop,
+1 afterwards) that gates the decoder's first frame. Only frame 0 depends on that flag; if a caller leaves it
+at 1 from the start, frame 0 differs from the offline model (and frames 1-4 by a fading amount).
+
+TFLite (``../shared/reference/toolchain.md`` B.1, B.8): the tf_keras LSTM converts to the fused
+``UNIDIRECTIONAL_SEQUENCE_LSTM`` only without ``return_state`` (with it the converter emits a ``WHILE`` loop,
+measured here on TF 2.21). The fused kernel keeps its (h, c) in *variable* tensors that it updates in place;
+given ``initial_state`` inputs, those variable tensors are the graph inputs (float) or the quantised copies of
+them (int8). :func:`expose_lstm_states` appends these tensors to the graph outputs, so after ``invoke`` the
+new (h, c) come out as ordinary outputs (int8 h / int16 c with their scales in int8 mode) and are fed back as
+inputs: the state is explicit I/O, as the DTLN / Ambiq streaming exports, and the LSTM stays fused.
+STFT and iSTFT stay outside the .tflite (B.8) in numpy (``common.features``).
+
+Algorithmic latency: a frame needs its full 20 ms window, and the overlap-add output of a hop is final once the
+next frame is in, so output lags input by one window, 20 ms = 320 samples at 16 kHz.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common.tfkeras import keras, layers, tf
+from reproductions.crn.crn import (
+    BATCH_NORM,
+    KERNEL_SIZE,
+    STRIDES,
+    StableSoftplus,
+    decoder_output_padding,
+    encoder_frequencies,
+)
+
+SAMPLE_RATE = 16000
+HOP_SECONDS = 0.010
+WINDOW_SECONDS = 0.020
+ALGORITHMIC_LATENCY_MS = 1000 * WINDOW_SECONDS
+FUSED_LSTM_OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
+# Input indices of the fused LSTM kernel's variable state tensors (tflite schema: 18 = output/activation state,
+# 19 = cell state).
+LSTM_STATE_INPUTS = {"h": 18, "c": 19}
+
+
+def crn_architecture(offline_model) -> dict:
+    """Frequency bins, encoder channels and LSTM layers of a model built by ``crn.build_crn``."""
+    names = {layer.name: layer for layer in offline_model.layers}
+    channels = []
+    while f"encoder{len(channels) + 1}_conv" in names:
+        channels.append(int(names[f"encoder{len(channels) + 1}_conv"].filters))
+    lstm_layers = 0
+    while f"lstm{lstm_layers + 1}" in names:
+        lstm_layers += 1
+    if not channels or not lstm_layers:
+        raise ValueError(
+            f"reproductions/crn/streaming.py: model {offline_model.name!r} is not a CRN built by crn.build_crn"
+        )
+    frequency_bins = int(offline_model.input_shape[-1])
+    sizes = encoder_frequencies(frequency_bins, len(channels))
+    return {
+        "frequency_bins": frequency_bins,
+        "channels": tuple(channels),
+        "lstm_layers": lstm_layers,
+        "sizes": sizes,
+        "units": channels[-1] * sizes[-1],
+    }
+
+
+def state_specs(architecture) -> list:
+    """``(name, shape without batch)`` of every state input, in the step model's input order (after the frame)."""
+    channels, sizes = architecture["channels"], architecture["sizes"]
+    specs = []
+    encoder_inputs = (1,) + tuple(channels[:-1])
+    for index in range(len(channels)):
+        specs.append((f"encoder{index + 1}_state", (1, sizes[index], encoder_inputs[index])))
+    for index in range(1, architecture["lstm_layers"] + 1):
+        specs.append((f"lstm{index}_h", (architecture["units"],)))
+        specs.append((f"lstm{index}_c", (architecture["units"],)))
+    for layer_number in range(len(channels), 0, -1):
+        specs.append((f"decoder{layer_number}_state", (1, sizes[layer_number], 2 * channels[layer_number - 1])))
+    specs.append(("started", (1, 1, 1)))
+    return specs
+
+
+def build_streaming_crn(offline_model, lstm_state_outputs=True):
+    """Build the one-hop step model and copy the offline model's weights into it.
+
+    Args:
+        offline_model: a (trained) model from ``crn.build_crn``.
+        lstm_state_outputs: also return the LSTMs' new (h, c) (Keras runner); False for the .tflite graph, whose
+            fused LSTM returns them through :func:`expose_lstm_states`.
+
+    Returns:
+        ``(model, output_names)``: inputs ``noisy_frame (1, 1, F)`` then :func:`state_specs`; outputs
+        ``enhanced_frame`` then the new encoder and decoder states (and LSTM states), named in ``output_names``.
+    """
+    architecture = crn_architecture(offline_model)
+    frequency_bins, channels = architecture["frequency_bins"], architecture["channels"]
+    sizes, units = architecture["sizes"], architecture["units"]
+    frame = keras.Input((1, frequency_bins), batch_size=1, name="noisy_frame")
+    states = {name: keras.Input(shape, batch_size=1, name=name) for name, shape in state_specs(architecture)}
+
+    outputs = {}
+    x = layers.Reshape((1, frequency_bins, 1), name="add_channel")(frame)
+    encoder_activations = []
+    for index, width in enumerate(channels, start=1):
+        outputs[f"encoder{index}_state"] = x
+        window = layers.Concatenate(axis=1, name=f"encoder{index}_window")([states[f"encoder{index}_state"], x])
+        x = layers.Conv2D(width, KERNEL_SIZE, strides=STRIDES, padding="valid", name=f"encoder{index}_conv")(window)
+        x = layers.BatchNormalization(name=f"encoder{index}_batch_norm", **BATCH_NORM)(x)
+        x = layers.ELU(name=f"encoder{index}_elu")(x)
+        encoder_activations.append(x)
+
+    x = layers.Reshape((1, units), name="flatten_frequency")(x)
+    for index in range(1, architecture["lstm_layers"] + 1):
+        initial = [states[f"lstm{index}_h"], states[f"lstm{index}_c"]]
+        lstm = layers.LSTM(units, return_sequences=True, return_state=lstm_state_outputs, name=f"lstm{index}")
+        if lstm_state_outputs:
+            x, outputs[f"lstm{index}_h"], outputs[f"lstm{index}_c"] = lstm(x, initial_state=initial)
+        else:
+            x = lstm(x, initial_state=initial)
+    x = layers.Reshape((1, sizes[-1], channels[-1]), name="unflatten_frequency")(x)
+    x = layers.Concatenate(name="lstm_skip")([x, encoder_activations[-1]])
+
+    decoder_widths = list(channels[:-1][::-1]) + [1]
+    for layer_number, width in zip(range(len(channels), 0, -1), decoder_widths):
+        outputs[f"decoder{layer_number}_state"] = x
+        padding = decoder_output_padding(sizes[layer_number], sizes[layer_number - 1])
+        common = dict(strides=STRIDES, padding="valid", output_padding=(0, padding) if padding else None)
+        # y[t] = w0 x[t] + w1 x[t-1] + b: the offline kernel's two time taps as two one-frame deconvolutions.
+        current = layers.Conv2DTranspose(width, (1, KERNEL_SIZE[1]), name=f"decoder{layer_number}_current", **common)(x)
+        previous = layers.Conv2DTranspose(
+            width, (1, KERNEL_SIZE[1]), use_bias=False, name=f"decoder{layer_number}_previous", **common
+        )(states[f"decoder{layer_number}_state"])
+        x = layers.Add(name=f"decoder{layer_number}_sum")([current, previous])
+        x = layers.Multiply(name=f"decoder{layer_number}_first_frame")([x, states["started"]])
+        x = layers.BatchNormalization(name=f"decoder{layer_number}_batch_norm", **BATCH_NORM)(x)
+        if layer_number > 1:
+            x = layers.Concatenate(name=f"decoder{layer_number}_skip")([x, encoder_activations[layer_number - 2]])
+            x = layers.ELU(name=f"decoder{layer_number}_elu")(x)
+    x = StableSoftplus(name="softplus")(x)
+    enhanced = layers.Reshape((1, frequency_bins), name="enhanced_frame")(x)
+
+    output_names = ["enhanced_frame"]
+    output_names += [name for name, _ in state_specs(architecture) if name in outputs]
+    model = keras.Model(
+        [frame] + list(states.values()),
+        [enhanced] + [outputs[name] for name in output_names[1:]],
+        name=f"{offline_model.name}_streaming",
+    )
+    copy_offline_weights(offline_model, model)
+    return model, output_names
+
+
+def copy_offline_weights(offline_model, streaming_model) -> None:
+    """Give the step model the offline model's weights; the decoder kernels are split into their two time taps."""
+    offline = {layer.name: layer for layer in offline_model.layers}
+    for layer in streaming_model.layers:
+        if not layer.weights:
+            continue
+        name = layer.name
+        if name.endswith("_current") or name.endswith("_previous"):
+            source = offline[name.rsplit("_", 1)[0] + "_deconv"]
+            kernel, bias = source.get_weights()
+            # Keras' transposed conv: full[t] = kernel[0] x[t] + kernel[1] x[t-1] (stride 1 in time).
+            layer.set_weights([kernel[0:1], bias] if name.endswith("_current") else [kernel[1:2]])
+        else:
+            layer.set_weights(offline[name].get_weights())
+
+
+def initial_state(architecture) -> dict:
+    """Zero state (the offline model's causal padding) with ``started`` = 0 for the first hop."""
+    return {name: np.zeros((1,) + shape, np.float32) for name, shape in state_specs(architecture)}
+
+
+class StreamingCRN:
+    """Run the Keras step model hop by hop.
+
+    Args:
+        offline_model: a model from ``crn.build_crn``.
+
+    Example::
+
+        stream = StreamingCRN(model)
+        frames = [stream.step(frame) for frame in magnitude]   # magnitude: (T, 161)
+    """
+
+    def __init__(self, offline_model):
+        self.architecture = crn_architecture(offline_model)
+        self.model, self.output_names = build_streaming_crn(offline_model, lstm_state_outputs=True)
+        self.input_names = ["noisy_frame"] + [name for name, _ in state_specs(self.architecture)]
+        self._step = tf.function(lambda inputs: self.model(inputs, training=False))
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = initial_state(self.architecture)
+
+    def step(self, frame) -> np.ndarray:
+        """Enhance one magnitude frame ``(F,)``; returns ``(F,)``."""
+        frame = np.asarray(frame, np.float32).reshape(1, 1, -1)
+        inputs = [tf.constant(frame)] + [tf.constant(self.state[name]) for name in self.input_names[1:]]
+        results = [value.numpy() for value in self._step(inputs)]
+        for name, value in zip(self.output_names[1:], results[1:]):
+            self.state[name] = value
+        self.state["started"] = np.ones_like(self.state["started"])
+        return results[0][0, 0]
+
+    def process(self, magnitude) -> np.ndarray:
+        """Enhance a whole ``(T, F)`` magnitude hop by hop from a fresh state."""
+        self.reset()
+        return np.stack([self.step(frame) for frame in np.asarray(magnitude, np.float32)])
+
+
+# ---------------------------------------------------------------------------------------------------- TFLite
+def _schema():
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    return schema, flatbuffer_utils
+
+
+def _tensor_name(tensor) -> str:
+    name = tensor.name
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def expose_lstm_states(tflite_bytes: bytes, output_names) -> bytes:
+    """Name the outputs and append every fused LSTM's state tensors (h, c) to the graph outputs.
+
+    Args:
+        tflite_bytes: a converted step model (``build_streaming_crn(..., lstm_state_outputs=False)``).
+        output_names: the Keras output names, in order.
+
+    Returns:
+        The edited flatbuffer; outputs are ``output_names`` then ``lstm<k>_h``, ``lstm<k>_c`` per fused LSTM in
+        execution order. Raises ValueError when the graph has no fused LSTM.
+    """
+    schema, flatbuffer_utils = _schema()
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
+    if len(model.subgraphs) != 1:
+        raise ValueError(f"reproductions/crn/streaming.py: expected one subgraph, found {len(model.subgraphs)}")
+    graph = model.subgraphs[0]
+    outputs = list(graph.outputs)
+    # The converter orders the graph outputs as the signature's output_0, output_1, ... (the Keras outputs).
+    signature_outputs = {}
+    for signature in model.signatureDefs or []:
+        for item in signature.outputs:
+            key = item.name.decode() if isinstance(item.name, bytes) else item.name
+            if re.fullmatch(r"output_\d+", key):
+                signature_outputs[int(key.rsplit("_", 1)[1])] = item.tensorIndex
+    if len(signature_outputs) == len(output_names):
+        outputs = [signature_outputs[index] for index in range(len(output_names))]
+    elif len(outputs) != len(output_names):
+        raise ValueError(
+            f"reproductions/crn/streaming.py: the .tflite has {len(outputs)} outputs, expected {len(output_names)}"
+        )
+    for index, name in zip(outputs, output_names):
+        graph.tensors[index].name = name.encode()
+    lstm_number = 0
+    for operator in graph.operators:
+        code = model.operatorCodes[operator.opcodeIndex]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin != schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
+            continue
+        lstm_number += 1
+        for kind, position in LSTM_STATE_INPUTS.items():
+            tensor_index = int(operator.inputs[position])
+            if tensor_index < 0 or not graph.tensors[tensor_index].isVariable:
+                raise ValueError(
+                    f"reproductions/crn/streaming.py: LSTM {lstm_number} state input {position} is not a variable tensor"
+                )
+            outputs.append(tensor_index)
+            output_names = list(output_names) + [f"lstm{lstm_number}_{kind}_out"]
+            if tensor_index not in graph.inputs:
+                graph.tensors[tensor_index].name = f"lstm{lstm_number}_{kind}_out".encode()
+    if lstm_number == 0:
+        raise ValueError(f"reproductions/crn/streaming.py: no {FUSED_LSTM_OP} in the converted graph")
+    graph.outputs = outputs
+    # The signature runner would not see the appended outputs; the plain interpreter API is used instead.
+    model.signatureDefs = []
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def calibration_inputs(offline_model, magnitudes, max_hops=400, seed=0) -> list:
+    """Step-model inputs (frame + state) seen while streaming ``magnitudes``, for int8 calibration."""
+    stream = StreamingCRN(offline_model)
+    rng = np.random.default_rng(seed)
+    hops = sum(len(m) for m in magnitudes)
+    keep_probability = min(1.0, max_hops / max(hops, 1))
+    samples = []
+    for magnitude in magnitudes:
+        stream.reset()
+        for frame in np.asarray(magnitude, np.float32):
+            record = rng.random() < keep_probability or not samples
+            if record:
+                inputs = [frame.reshape(1, 1, -1)] + [stream.state[name].copy() for name in stream.input_names[1:]]
+            stream.step(frame)
+            if record:
+                samples.append(inputs)
+    return samples
+
+
+def tflite_input_names(path) -> list:
+    """Input names of a .tflite in its own input order (without the converter's ``serving_default_`` prefix)."""
+    from common.tflite import TFLiteModel
+
+    return [StreamingTFLite._clean(detail["name"]) for detail in TFLiteModel(path).input_details]
+
+
+def export_streaming_tflite(offline_model, path, mode="float32", calibration=None, input_order=None) -> Path:
+    """Write the streaming step model as .tflite with explicit state I/O and fused LSTMs.
+
+    Args:
+        offline_model: a trained model from ``crn.build_crn``.
+        path: output file.
+        mode: ``float32``, ``dynamic`` (int8 weights, float activations) or ``int8`` (full integer kernels,
+            float I/O around them so the runner needs no per-tensor scales for the conv states).
+        calibration: for ``int8``: list of step-model input lists (:func:`calibration_inputs`).
+        input_order: the converted graph's input names (:func:`tflite_input_names` of a float32 export of the
+            same model), which saves a probe conversion in ``int8`` mode.
+    """
+    from common.tflite import export_tflite
+
+    model, output_names = build_streaming_crn(offline_model, lstm_state_outputs=False)
+    path = Path(path)
+    representative = None
+    if mode == "int8":
+        if not calibration:
+            raise ValueError(f"reproductions/crn/streaming.py: int8 export of {path.name} needs calibration inputs")
+        representative = _in_converter_order(model, calibration, path, input_order)
+    export_tflite(model, path, mode=mode, representative_data=representative, int8_io=False)
+    path.write_bytes(expose_lstm_states(path.read_bytes(), output_names))
+    return path
+
+
+def _in_converter_order(model, calibration, path, names=None) -> list:
+    """Reorder calibration samples (Keras input order) to the converted graph's input order.
+
+    TFLite's calibrator feeds a representative sample's arrays by the .tflite input index, and for this
+    16-input graph the converter orders the inputs differently from ``model.inputs``; ``common.tflite`` passes the
+    lists through unchanged. The float conversion of the same graph has the order the calibrator will use.
+    """
+    from common.tflite import export_tflite
+
+    if names is None:
+        probe = path.with_name(path.stem + ".input_order.tflite")
+        try:
+            export_tflite(model, probe, mode="float32")
+            names = tflite_input_names(probe)
+        finally:
+            probe.unlink(missing_ok=True)
+    keras_names = [tensor.name.split(":")[0] for tensor in model.inputs]
+    if sorted(names) != sorted(keras_names):
+        raise ValueError(f"reproductions/crn/streaming.py: converted inputs {names} do not match {keras_names}")
+    order = [keras_names.index(name) for name in names]
+    return [[sample[index] for index in order] for sample in calibration]
+
+
+class StreamingTFLite:
+    """Run a streaming .tflite hop by hop, feeding the state outputs back as inputs.
+
+    Args:
+        path: a file written by :func:`export_streaming_tflite`.
+        num_threads: interpreter threads (1 for the real-time figure).
+    """
+
+    def __init__(self, path, num_threads=1):
+        from common.tflite import TFLiteModel
+
+        self.model = TFLiteModel(path, num_threads=num_threads)
+        if FUSED_LSTM_OP not in self.model.op_names():
+            raise ValueError(f"reproductions/crn/streaming.py: {path} has no fused {FUSED_LSTM_OP}")
+        self.input_names = [self._clean(detail["name"]) for detail in self.model.input_details]
+        self.output_names = [self._clean(detail["name"]) for detail in self.model.output_details]
+        self.shapes = {name: tuple(d["shape"]) for name, d in zip(self.input_names, self.model.input_details)}
+        # Which output feeds which input on the next hop.
+        self.feedback = {}
+        for name in self.input_names:
+            if name == "noisy_frame" or name == "started":
+                continue
+            # An LSTM state output is either the renamed quantised copy ("lstm1_c_out", int8) or, in float graphs,
+            # the input tensor itself, updated in place by the fused kernel (same name as the input).
+            source = name + "_out" if name + "_out" in self.output_names else name
+            if source not in self.output_names:
+                raise ValueError(f"reproductions/crn/streaming.py: {path} has no output for state {name}")
+            self.feedback[name] = self.output_names.index(source)
+        self.reset()
+
+    @staticmethod
+    def _clean(name: str) -> str:
+        name = name.split(":")[0]
+        for prefix in ("serving_default_", "serve_"):
+            if name.startswith(prefix):
+                return name[len(prefix):]
+        return name
+
+    def reset(self) -> None:
+        self.state = {name: np.zeros(shape, np.float32) for name, shape in self.shapes.items() if name != "noisy_frame"}
+
+    def step(self, frame) -> np.ndarray:
+        self.state["noisy_frame"] = np.asarray(frame, np.float32).reshape(self.shapes["noisy_frame"])
+        results = self.model(*[self.state[name] for name in self.input_names])
+        for name, index in self.feedback.items():
+            self.state[name] = results[index].reshape(self.shapes[name])
+        self.state["started"] = np.ones(self.shapes["started"], np.float32)
+        return results[self.output_names.index("enhanced_frame")].reshape(-1)
+
+    def process(self, magnitude) -> np.ndarray:
+        self.reset()
+        return np.stack([self.step(frame) for frame in np.asarray(magnitude, np.float32)])
+
+
+def benchmark_streaming(path, threads=1, hops=300, warmup=20, seed=0) -> dict:
+    """Per-hop latency of a streaming .tflite on ``threads`` threads: the whole hop (state in, invoke, state out)
+    and the interpreter's ``invoke`` alone; compared with the 10 ms hop budget."""
+    runner = StreamingTFLite(path, num_threads=threads)
+    rng = np.random.default_rng(seed)
+    frames = np.abs(rng.standard_normal((hops + warmup, runner.shapes["noisy_frame"][-1]))).astype(np.float32)
+    hop_times, invoke_times = [], []
+    for index, frame in enumerate(frames):
+        start = time.perf_counter()
+        runner.step(frame)
+        elapsed = time.perf_counter() - start
+        start = time.perf_counter()
+        runner.model.invoke_only()
+        invoke = time.perf_counter() - start
+        if index >= warmup:
+            hop_times.append(elapsed)
+            invoke_times.append(invoke)
+    median = statistics.median(hop_times)
+    return {
+        "file": str(path),
+        "threads": threads,
+        "hops": hops,
+        "hop_ms_median": 1000 * median,
+        "hop_ms_p95": 1000 * float(np.percentile(hop_times, 95)),
+        "invoke_ms_median": 1000 * statistics.median(invoke_times),
+        "budget_ms": 1000 * HOP_SECONDS,
+        "real_time_factor": median / HOP_SECONDS,
+        "algorithmic_latency_ms": ALGORITHMIC_LATENCY_MS,
+    }
+
+
+def format_benchmark(result: dict) -> str:
+    verdict = "within" if result["hop_ms_median"] <= result["budget_ms"] else "OVER"
+    return (
+        f"{Path(result['file']).name}: {result['hop_ms_median']:.3f} ms per 10 ms hop (median of {result['hops']}, "
+        f"p95 {result['hop_ms_p95']:.3f} ms, invoke alone {result['invoke_ms_median']:.3f} ms) on "
+        f"{result['threads']} thread(s): {verdict} the {result['budget_ms']:.0f} ms budget, real-time factor "
+        f"{result['real_time_factor']:.3f}; algorithmic latency {result['algorithmic_latency_ms']:.0f} ms "
+        "(one 20 ms window)"
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m reproductions.crn.streaming",
+        description="Per-hop latency of streaming CRN .tflite files against the 10 ms hop budget.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    bench = commands.add_parser("benchmark", help="time a streaming .tflite hop by hop")
+    bench.add_argument("models", type=Path, nargs="+", help="streaming .tflite files (from the export stage)")
+    bench.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    bench.add_argument("--hops", type=int, default=300, help="timed hops (default 300)")
+    bench.add_argument("--json", action="store_true", help="print JSON lines instead of sentences")
+    args = parser.parse_args(argv)
+    for model in args.models:
+        if not model.is_file():
+            print(f"error: no such file: {model}", file=sys.stderr)
+            return 2
+        result = benchmark_streaming(model, threads=args.threads, hops=args.hops)
+        print(json.dumps(result) if args.json else format_benchmark(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

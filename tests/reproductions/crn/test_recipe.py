@@ -1,0 +1,81 @@
+"""CRN recipe (reproductions/crn/recipe.py): the author's masked MSE, padded batches of whole utterances, the
+test protocol and ``info``."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+
+def test_masked_mse_matches_numpy():
+    from common.tfkeras import tf
+    from reproductions.crn.recipe import masked_mse
+
+    rng = np.random.default_rng(0)
+    lengths = [7, 3, 5]
+    estimate = rng.standard_normal((3, 7, 161)).astype(np.float32)
+    target = rng.standard_normal((3, 7, 161)).astype(np.float32)
+    mask = np.zeros((3, 7, 1), np.float32)
+    for row, length in enumerate(lengths):
+        mask[row, :length] = 1.0
+        target[row, length:] = 0.0  # zero padding
+    # criteria.py: sum((est - lbl)^2 * mask) / (sum(n_frames) * F)
+    expected = sum(((estimate[row, :length] - target[row, :length]) ** 2).sum()
+                   for row, length in enumerate(lengths)) / (sum(lengths) * 161)
+    actual = float(masked_mse(tf.constant(np.concatenate([target, mask], -1)), tf.constant(estimate)))
+    assert actual == pytest.approx(expected, rel=1e-5)
+    # padded frames never count, whatever the estimate there
+    estimate[0 + 1, 3:] += 100.0
+    again = float(masked_mse(tf.constant(np.concatenate([target, mask], -1)), tf.constant(estimate)))
+    assert again == pytest.approx(expected, rel=1e-5)
+
+
+MINI = {
+    "model": {"frequency_bins": 161, "channels": [2, 3, 4, 4, 4], "lstm_layers": 2},
+    "baseline": {"units": 8, "lstm_layers": 4},
+    "data": {"corpus": "mini", "per_utterance": 1, "train_items": 5, "valid_items": 2, "max_train_seconds": None,
+             "seed": 0},
+    "test": {"snrs": [-5, 0, 5], "noise_types": None, "utterances": 2, "seed": 0},
+    "config_name": "tiny",
+}
+
+
+def test_padded_batches_of_whole_utterances_carry_the_valid_frame_mask(mini_corpus):
+    from reproductions.crn.recipe import make_dataset, training_examples
+
+    examples = training_examples(mini_corpus, MINI, "train")
+    assert len(examples) == 5 and {e.meta["snr_db"] for e in examples} <= {-5.0, -4.0, -3.0, -2.0, -1.0, 0.0}
+    noisy, target = next(iter(make_dataset(examples[:3], batch_size=3)))
+    noisy, target = noisy.numpy(), target.numpy()
+    lengths = []
+    for example in examples[:3]:
+        mixture, clean, _ = example.load()
+        assert np.sqrt(np.mean(mixture.astype(np.float64) ** 2)) == pytest.approx(1.0, rel=1e-4)  # mix_crn
+        lengths.append(mixture.size // 160 + 1)  # countFrames of the author's STFT
+    assert noisy.shape == (3, max(lengths), 161) and target.shape == (3, max(lengths), 162)
+    for row, length in enumerate(lengths):
+        assert np.all(target[row, :length, -1] == 1.0) and np.all(target[row, length:] == 0.0)
+        assert np.all(noisy[row, length:] == 0.0)
+
+
+def test_test_set_uses_unseen_noises_same_utterances_every_condition(mini_corpus):
+    from reproductions.crn.recipe import test_examples
+
+    examples = test_examples(mini_corpus, MINI)
+    train_noises = {row["noise_type"] for row in mini_corpus.noise("train")}
+    assert {e.meta["noise_type"] for e in examples}.isdisjoint(train_noises)
+    assert len({e.meta["speech"] for e in examples}) == 2
+    conditions = {(e.meta["noise_type"], e.meta["snr_db"]) for e in examples}
+    assert {snr for _, snr in conditions} == {-5.0, 0.0, 5.0}
+    assert len(examples) == 2 * len(conditions)
+
+
+def test_info_counts_match_formulas():
+    from reproductions.crn.crn import crn_macs_per_frame
+    from reproductions.crn.recipe import Recipe
+
+    info = Recipe().info(MINI, SimpleNamespace())
+    assert info["crn"]["macs_per_second"] == info["crn"]["macs_per_second_from_shapes"]
+    assert info["crn"]["macs_per_second"] == 100 * crn_macs_per_frame(channels=MINI["model"]["channels"])
+    assert info["lstm2"]["macs_per_second"] == info["lstm2"]["macs_per_second_from_shapes"]
+    assert info["crn"]["parameters_pytorch_convention"] - info["crn"]["parameters_keras"] == 2 * 4 * 16
+    assert info["algorithmic_latency_ms"] == 20.0
