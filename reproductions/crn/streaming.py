@@ -17,7 +17,10 @@ measured here on TF 2.21). The fused kernel keeps its (h, c) in *variable* tenso
 given ``initial_state`` inputs, those variable tensors are the graph inputs (float) or the quantised copies of
 them (int8). :func:`expose_lstm_states` appends these tensors to the graph outputs, so after ``invoke`` the
 new (h, c) come out as ordinary outputs (int8 h / int16 c with their scales in int8 mode) and are fed back as
-inputs: the state is explicit I/O, as the DTLN / Ambiq streaming exports, and the LSTM stays fused.
+inputs: the state is explicit I/O, as the DTLN / Ambiq streaming exports, and the LSTM stays fused. It also
+removes the cell clip of 10 that the converter writes into the fused op (Keras does not clip). In full int8 the
+cell state's int16 scale is still calibrated on the converter's clipped float graph, so there the cell state
+saturates at the power-of-two range above 10 (a cost of full int8 next to its quantisation noise).
 STFT and iSTFT stay outside the .tflite (B.8) in numpy (``common.features``).
 
 Algorithmic latency: a frame needs its full 20 ms window, and the overlap-add output of a hop is final once the
@@ -226,6 +229,7 @@ class StreamingCRN:
 
 # ---------------------------------------------------------------------------------------------------- TFLite
 def _schema():
+    # The flatbuffer tools are not exposed under tf.lite; common.tfkeras (imported above) has loaded TensorFlow.
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -238,7 +242,7 @@ def _tensor_name(tensor) -> str:
 
 
 def expose_lstm_states(tflite_bytes: bytes, output_names) -> bytes:
-    """Name the outputs and append every fused LSTM's state tensors (h, c) to the graph outputs.
+    """Name the outputs, append every fused LSTM's state tensors (h, c) to the graph outputs, remove the cell clip.
 
     Args:
         tflite_bytes: a converted step model (``build_streaming_crn(..., lstm_state_outputs=False)``).
@@ -276,6 +280,9 @@ def expose_lstm_states(tflite_bytes: bytes, output_names) -> bytes:
         if builtin != schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
             continue
         lstm_number += 1
+        # The converter's Keras-LSTM fusion writes cell_clip = 10 (measured on TF 2.21: a trained mini CRN's cell
+        # state reaches 35 in Keras and stuck at 10.0 in the .tflite); Keras does not clip, so neither do we.
+        operator.builtinOptions.cellClip = 0.0
         for kind, position in LSTM_STATE_INPUTS.items():
             tensor_index = int(operator.inputs[position])
             if tensor_index < 0 or not graph.tensors[tensor_index].isVariable:
@@ -292,6 +299,14 @@ def expose_lstm_states(tflite_bytes: bytes, output_names) -> bytes:
     # The signature runner would not see the appended outputs; the plain interpreter API is used instead.
     model.signatureDefs = []
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def lstm_cell_clips(path) -> list:
+    """``cell_clip`` of every fused LSTM of a .tflite, in execution order (0 = no clipping)."""
+    _, flatbuffer_utils = _schema()
+    model = flatbuffer_utils.read_model(str(path))
+    return [float(op.builtinOptions.cellClip) for graph in model.subgraphs for op in graph.operators
+            if type(op.builtinOptions).__name__ == "UnidirectionalSequenceLSTMOptionsT"]
 
 
 def calibration_inputs(offline_model, magnitudes, max_hops=400, seed=0) -> list:

@@ -53,11 +53,12 @@ def test_keras_streaming_equals_offline_on_every_frame(tiny):
 
 def test_float_tflite_streaming_equals_offline_with_fused_lstm(tiny, exported):
     from common.tflite import TFLiteModel
-    from reproductions.crn.streaming import FUSED_LSTM_OP, StreamingTFLite
+    from reproductions.crn.streaming import FUSED_LSTM_OP, StreamingTFLite, lstm_cell_clips
 
     _, magnitude, offline = tiny
     ops = TFLiteModel(exported["float32"]).op_names()
     assert ops.count(FUSED_LSTM_OP) == 2 and "WHILE" not in ops
+    assert lstm_cell_clips(exported["float32"]) == [0.0, 0.0]  # the converter writes 10; Keras LSTMs do not clip
     runner = StreamingTFLite(exported["float32"])
     assert {"lstm1_h", "lstm1_c", "lstm2_h", "lstm2_c", "started"} <= set(runner.input_names)
     assert np.abs(runner.process(magnitude) - offline).max() <= 1e-4
