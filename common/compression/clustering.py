@@ -91,14 +91,9 @@ def cluster_scope():
 
 def distinct_kernel_values(model) -> dict:
     """Number of distinct values of every kernel (layer name -> int), wrappers looked through."""
-    result = {}
-    for layer in model.layers:
-        inner = getattr(layer, "layer", layer)
-        for weight in inner.weights:
-            short = weight.name.split("/")[-1].split(":")[0]
-            if short.endswith("kernel"):
-                result[f"{inner.name}/{short}"] = int(np.unique(weight.numpy()).size)
-    return result
+    from common.compression.pruning import kernel_arrays
+
+    return {name: int(np.unique(kernel).size) for name, kernel in kernel_arrays(model).items()}
 
 
 __all__ = ["cluster_weights", "strip_clustering", "cluster_scope", "distinct_kernel_values"]

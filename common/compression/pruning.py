@@ -95,17 +95,23 @@ def pruning_scope():
     return tfmot().sparsity.keras.prune_scope()
 
 
-def kernel_sparsity(model) -> dict:
-    """Fraction of zero weights of every kernel (layer name -> float), wrappers looked through."""
+def kernel_arrays(model) -> dict:
+    """Every kernel of ``model`` as a numpy array (``"layer/kernel"`` -> array), pruning and clustering
+    wrappers looked through."""
     result = {}
     for layer in model.layers:
         inner = getattr(layer, "layer", layer)
         for weight in inner.weights:
             short = weight.name.split("/")[-1].split(":")[0]
             if short.endswith("kernel"):
-                result[f"{inner.name}/{short}"] = float(np.mean(weight.numpy() == 0))
+                result[f"{inner.name}/{short}"] = weight.numpy()
     return result
 
 
-__all__ = ["pruning_schedule", "prune_magnitude", "pruning_callbacks", "strip_pruning", "pruning_scope",
+def kernel_sparsity(model) -> dict:
+    """Fraction of zero weights of every kernel (layer name -> float), wrappers looked through."""
+    return {name: float(np.mean(kernel == 0)) for name, kernel in kernel_arrays(model).items()}
+
+
+__all__ = ["pruning_schedule", "prune_magnitude", "pruning_callbacks", "strip_pruning", "pruning_scope", "kernel_arrays",
            "kernel_sparsity"]
