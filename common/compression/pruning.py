@@ -113,5 +113,5 @@ def kernel_sparsity(model) -> dict:
     return {name: float(np.mean(kernel == 0)) for name, kernel in kernel_arrays(model).items()}
 
 
-__all__ = ["pruning_schedule", "prune_magnitude", "pruning_callbacks", "strip_pruning", "pruning_scope", "kernel_arrays",
-           "kernel_sparsity"]
+__all__ = ["pruning_schedule", "prune_magnitude", "pruning_callbacks", "strip_pruning", "pruning_scope",
+           "kernel_arrays", "kernel_sparsity"]
