@@ -225,6 +225,16 @@ def score_pairs(rows_pairs, processes: int = 2, dnsmos: bool = True) -> None:
 
 
 # --------------------------------------------------------------------------------------------------- runtimes
+
+def _compare_with_keras(row, output, reference, time_runtime, all_threads) -> None:
+    """Record another runtime's output difference to Keras and its time on 1 and on all threads in ``row``."""
+    output = output[0] if isinstance(output, list) else output
+    row["max_abs_difference_vs_keras"] = float(np.max(np.abs(np.asarray(output) - reference)))
+    for count, key in ((1, "core_1"), (all_threads, "core_all")):
+        stats = time_runtime(count)
+        row[f"{key}_stats"] = stats
+        row[f"{key}_ms"] = 1000 * stats["median_s"]
+
 def compare_runtimes(model_name: str, float_variant: Variant | None, rows: list, speed_signal, repeats: int,
                      all_threads: int, work_dir: Path, torch_port: bool = False) -> tuple[list, dict]:
     """ONNX Runtime (and PyTorch for Conv-TasNet) against LiteRT float and int8 on the same core tensors.
@@ -270,13 +280,8 @@ def compare_runtimes(model_name: str, float_variant: Variant | None, rows: list,
                                             [array.shape for array in arrays])
             onnx_row["file"] = str(path.relative_to(REPOSITORY_ROOT)) if path.is_relative_to(REPOSITORY_ROOT) else str(path)
             onnx_row["onnx_bytes"] = path.stat().st_size
-            output = onnx_compare.OnnxModel(path, 1)(*arrays)
-            output = output[0] if isinstance(output, list) else output
-            onnx_row["max_abs_difference_vs_keras"] = float(np.max(np.abs(np.asarray(output) - reference)))
-            for count, key in ((1, "core_1"), (all_threads, "core_all")):
-                stats = onnx_compare.time_onnx(path, arrays, count, repeats)
-                onnx_row[f"{key}_stats"] = stats
-                onnx_row[f"{key}_ms"] = 1000 * stats["median_s"]
+            _compare_with_keras(onnx_row, onnx_compare.OnnxModel(path, 1)(*arrays), reference,
+                                lambda threads: onnx_compare.time_onnx(path, arrays, threads, repeats), all_threads)
         except Exception as error:
             onnx_row["status"] = f"error: {type(error).__name__}: {str(error)[:300]}"
     extra_rows.append(onnx_row)
@@ -292,13 +297,8 @@ def compare_runtimes(model_name: str, float_variant: Variant | None, rows: list,
         else:
             try:
                 port = port_module.TorchPort(keras_model)
-                output = port(*arrays)
-                output = output[0] if isinstance(output, list) else output
-                torch_row["max_abs_difference_vs_keras"] = float(np.max(np.abs(output - reference)))
-                for count, key in ((1, "core_1"), (all_threads, "core_all")):
-                    stats = port_module.time_torch(port, arrays, count, repeats)
-                    torch_row[f"{key}_stats"] = stats
-                    torch_row[f"{key}_ms"] = 1000 * stats["median_s"]
+                _compare_with_keras(torch_row, port(*arrays), reference,
+                                    lambda threads: port_module.time_torch(port, arrays, threads, repeats), all_threads)
             except Exception as error:
                 torch_row["status"] = f"error: {type(error).__name__}: {str(error)[:300]}"
         extra_rows.append(torch_row)
