@@ -48,6 +48,9 @@ class Adapter:
     def bench_dir(self, config_name) -> Path:
         return REPOSITORY_ROOT / "exp" / "benchmark" / config_name / self.name
 
+    def results_dir(self, config_name) -> Path:
+        return REPOSITORY_ROOT / "results" / self.name / config_name
+
     def not_trained(self, variant, kind, path):
         return missing_variant(self.name, variant, kind, path)
 
@@ -521,7 +524,7 @@ class TfgridnetAdapter(Adapter):
 
         exp_dir = self.exp_dir(config_name)
         rows = []
-        export_report = REPOSITORY_ROOT / "results" / "tfgridnet" / config_name / "export.json"
+        export_report = self.results_dir(config_name) / "export.json"
         report = json.loads(export_report.read_text()) if export_report.is_file() else {}
         for strategy in ("direct", "progressive"):
             tag = "DL" if strategy == "direct" else "PL"

@@ -27,9 +27,10 @@ import numpy as np
 MODES = ("float32", "dynamic", "int8", "int16x8")
 
 
-def _representative(data, inputs_count: int):
+def _representative(data, inputs_count: int, order: Sequence[int] | None = None):
     """Normalise ``representative_data`` (callable returning an iterable, or an iterable) to TFLite's generator of
-    lists of float32 arrays, each with a leading batch axis."""
+    lists of float32 arrays, each with a leading batch axis; ``order[i]`` is the Keras input fed to the converted
+    graph's input ``i``."""
     source = data() if callable(data) else data
 
     def generator():
@@ -38,9 +39,38 @@ def _representative(data, inputs_count: int):
             if len(arrays) != inputs_count:
                 raise ValueError(f"tflite.py: representative sample has {len(arrays)} arrays, model has "
                                  f"{inputs_count} inputs")
+            if order is not None:
+                arrays = [arrays[index] for index in order]
             yield [np.asarray(a, np.float32) for a in arrays]
 
     return generator
+
+
+def _strip_signature_prefix(name: str) -> str:
+    name = name.split(":")[0]
+    for prefix in ("serving_default_", "serve_"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def _converted_input_order(concrete, model) -> list | None:
+    """Keras input index of each input of the converted graph, or ``None`` when it keeps the Keras order.
+
+    The calibrator feeds a representative sample's arrays by the converted graph's input index, and for graphs
+    with many inputs (CRN's streaming step: frame + 15 states) the converter orders them differently from
+    ``model.inputs``. The float conversion of the same concrete function has the order the calibrator uses.
+    """
+    from common.tfkeras import tf
+
+    interpreter = _interpreter_class()(model_content=tf.lite.TFLiteConverter.from_concrete_functions(
+        [concrete], model).convert())
+    converted = [_strip_signature_prefix(detail["name"]) for detail in interpreter.get_input_details()]
+    keras_names = [tensor.name.split(":")[0] for tensor in model.inputs]
+    if sorted(converted) != sorted(keras_names):
+        raise ValueError(f"tflite.py: converted inputs {converted} do not match the model's {keras_names}")
+    order = [keras_names.index(name) for name in converted]
+    return None if order == list(range(len(order))) else order
 
 
 def export_tflite(model, path, mode: str = "float32", representative_data=None,
@@ -54,7 +84,8 @@ def export_tflite(model, path, mode: str = "float32", representative_data=None,
         mode: ``float32`` | ``dynamic`` (int8 weights, float activations) | ``int8`` (full integer) |
             ``int16x8`` (int16 activations, int8 weights; recommended for audio, B.8).
         representative_data: calibration samples for ``int8``/``int16x8``: an iterable, or a callable returning
-            one, of arrays (single input) or lists of arrays (one per input), batch axis included.  QAT models in
+            one, of arrays (single input) or lists of arrays in ``model.inputs`` order (reordered here to the
+            converted graph's input order), batch axis included.  QAT models in
             ``int8`` mode may omit it.
         input_shapes: static shapes (batch included) for every input, e.g. ``[(1, 100, 161)]``; needed for
             fused LSTMs.  ``None`` keeps the model's shapes (batch fixed to 1).
@@ -89,7 +120,8 @@ def export_tflite(model, path, mode: str = "float32", representative_data=None,
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode in ("int8", "int16x8"):
         if representative_data is not None:
-            generator = _representative(representative_data, len(model.inputs))
+            order = _converted_input_order(concrete, model) if len(model.inputs) > 1 else None
+            generator = _representative(representative_data, len(model.inputs), order)
             if representative_steps is not None:
                 full = generator
                 generator = lambda: itertools.islice(full(), representative_steps)  # noqa: E731

@@ -373,11 +373,8 @@ class Recipe:
             model, [magnitude(example.load()[0]) for example in calibration_set], config["export"]["calibration_hops"])
         report["calibration"] = {"utterances": len(calibration_set), "hops": len(calibration), "split": "valid"}
         report["variants"] = {}
-        input_order = None
         for mode in sorted(args.modes or config["export"]["modes"], key=lambda m: m != "float32"):
-            path = streaming.export_streaming_tflite(model, tflite_path(args, mode), mode, calibration, input_order)
-            if mode == "float32":
-                input_order = streaming.tflite_input_names(path)
+            path = streaming.export_streaming_tflite(model, tflite_path(args, mode), mode, calibration)
             runner = streaming.StreamingTFLite(path, num_threads=1)
             output = runner.process(check_magnitude)
             difference = np.abs(output - offline)

@@ -328,14 +328,7 @@ def calibration_inputs(offline_model, magnitudes, max_hops=400, seed=0) -> list:
     return samples
 
 
-def tflite_input_names(path) -> list:
-    """Input names of a .tflite in its own input order (without the converter's ``serving_default_`` prefix)."""
-    from common.tflite import TFLiteModel
-
-    return [StreamingTFLite._clean(detail["name"]) for detail in TFLiteModel(path).input_details]
-
-
-def export_streaming_tflite(offline_model, path, mode="float32", calibration=None, input_order=None) -> Path:
+def export_streaming_tflite(offline_model, path, mode="float32", calibration=None) -> Path:
     """Write the streaming step model as .tflite with explicit state I/O and fused LSTMs.
 
     Args:
@@ -343,45 +336,19 @@ def export_streaming_tflite(offline_model, path, mode="float32", calibration=Non
         path: output file.
         mode: ``float32``, ``dynamic`` (int8 weights, float activations) or ``int8`` (full integer kernels,
             float I/O around them so the runner needs no per-tensor scales for the conv states).
-        calibration: for ``int8``: list of step-model input lists (:func:`calibration_inputs`).
-        input_order: the converted graph's input names (:func:`tflite_input_names` of a float32 export of the
-            same model), which saves a probe conversion in ``int8`` mode.
+        calibration: for ``int8``: list of step-model input lists in Keras input order (:func:`calibration_inputs`);
+            ``common.tflite`` feeds them in the converted graph's order.
     """
     from common.tflite import export_tflite
 
     model, output_names = build_streaming_crn(offline_model, lstm_state_outputs=False)
     path = Path(path)
-    representative = None
-    if mode == "int8":
-        if not calibration:
-            raise ValueError(f"reproductions/crn/streaming.py: int8 export of {path.name} needs calibration inputs")
-        representative = _in_converter_order(model, calibration, path, input_order)
+    if mode == "int8" and not calibration:
+        raise ValueError(f"reproductions/crn/streaming.py: int8 export of {path.name} needs calibration inputs")
+    representative = calibration if mode == "int8" else None
     export_tflite(model, path, mode=mode, representative_data=representative, int8_io=False)
     path.write_bytes(expose_lstm_states(path.read_bytes(), output_names))
     return path
-
-
-def _in_converter_order(model, calibration, path, names=None) -> list:
-    """Reorder calibration samples (Keras input order) to the converted graph's input order.
-
-    TFLite's calibrator feeds a representative sample's arrays by the .tflite input index, and for this
-    16-input graph the converter orders the inputs differently from ``model.inputs``; ``common.tflite`` passes the
-    lists through unchanged. The float conversion of the same graph has the order the calibrator will use.
-    """
-    from common.tflite import export_tflite
-
-    if names is None:
-        probe = path.with_name(path.stem + ".input_order.tflite")
-        try:
-            export_tflite(model, probe, mode="float32")
-            names = tflite_input_names(probe)
-        finally:
-            probe.unlink(missing_ok=True)
-    keras_names = [tensor.name.split(":")[0] for tensor in model.inputs]
-    if sorted(names) != sorted(keras_names):
-        raise ValueError(f"reproductions/crn/streaming.py: converted inputs {names} do not match {keras_names}")
-    order = [keras_names.index(name) for name in names]
-    return [[sample[index] for index in order] for sample in calibration]
 
 
 class StreamingTFLite:

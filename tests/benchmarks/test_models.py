@@ -10,6 +10,7 @@ def test_adapter_lists_missing_artefacts_with_the_command_to_run(name, monkeypat
     adapter = models.adapters_for([name])[0]
     monkeypatch.setattr(type(adapter), "exp_dir", lambda self, config_name: tmp_path / "exp" / name / config_name)
     monkeypatch.setattr(type(adapter), "bench_dir", lambda self, config_name: tmp_path / "bench" / name)
+    monkeypatch.setattr(type(adapter), "results_dir", lambda self, config_name: tmp_path / "results" / name)
     variants = adapter.variants("mini")
     assert variants, f"{name}: no variants listed"
     for variant in variants:

@@ -58,3 +58,24 @@ def test_static_lstm_becomes_fused_op(tmp_path):
     assert "WHILE" not in runner.op_names()
     signal = np.random.default_rng(0).standard_normal((1, 10, 6)).astype(np.float32)
     np.testing.assert_allclose(runner(signal), model(signal).numpy(), atol=1e-5)
+
+
+def test_int8_calibration_of_several_inputs_follows_their_names_not_the_converted_order(tmp_path):
+    # Keras order (zeta, alpha, middle) differs from the order the converter gives the inputs; each input has its
+    # own range, so feeding a sample to the wrong input would give that input another input's scale.
+    ranges = {"zeta": 1.0, "alpha": 100.0, "middle": 10.0}
+    inputs = [keras.Input(shape=(4,), name=name) for name in ranges]
+    output = layers.Concatenate()([layers.Dense(2, name=f"dense_{tensor.name.split(':')[0]}")(tensor)
+                                   for tensor in inputs])
+    model = keras.Model(inputs, output)
+    rng = np.random.default_rng(0)
+    samples = [[rng.uniform(-value, value, (1, 4)).astype(np.float32) for value in ranges.values()]
+               for _ in range(32)]
+    path = export_tflite(model, tmp_path / "three_inputs.tflite", "int8", representative_data=samples)
+    details = TFLiteModel(path).input_details
+    scales = {detail["name"].split(":")[0].removeprefix("serve_").removeprefix("serving_default_"):
+              detail["quantization"][0] for detail in details}
+    assert set(scales) == set(ranges)
+    for name, value in ranges.items():
+        # int8 spans 255 steps over the calibrated range [-value, value] (a little less from finite samples).
+        assert 0.8 * 2 * value / 255 < scales[name] <= 1.01 * 2 * value / 255, (name, scales)
