@@ -111,6 +111,9 @@ def test_mini_config_keeps_the_network():
     recipe_dir = Path(__file__).resolve().parents[3] / "reproductions" / "sednn"
     mini, paper = load_config("mini", recipe_dir), load_config("paper", recipe_dir)
     assert mini["model"] == paper["model"]
-    assert mini["training"]["batch_size"] == paper["training"]["batch_size"] == 500
+    assert paper["training"]["batch_size"] == 500 and paper["training"]["learning_rate"] == 1e-4
+    # The mini run only shortens training: the last saved model is the one inference uses.
+    assert mini["inference"]["iteration"] == mini["training"]["iterations"] - 1
+    assert mini["inference"]["iteration"] % mini["training"]["save_interval"] == 0
     assert paper["training"]["iterations"] == 10001 and paper["training"]["save_interval"] == 5000
     assert paper["inference"]["iteration"] == 10000
