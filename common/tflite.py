@@ -234,12 +234,19 @@ class TFLiteModel:
         self._shapes = shapes
 
     def __call__(self, *inputs):
-        """Run once; returns one float32 array, or a list when the model has several outputs."""
+        """Run once; returns one float32 array, or a list when the model has several outputs.
+
+        Every call starts from zeroed variable tensors: a fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (or
+        ``BIDIRECTIONAL_SEQUENCE_LSTM``) keeps its hidden and cell state in variable tensors that it overwrites with
+        the final state of the sequence, so without the reset a call's LSTMs would start from the previous call's
+        last state instead of the zeros Keras uses (streaming models pass their state as explicit inputs).
+        """
         details = self.input_details
         if len(inputs) != len(details):
             raise ValueError(f"tflite.py: {self.path.name} takes {len(details)} inputs, got {len(inputs)}")
         arrays = [np.asarray(x) for x in inputs]
         self._resize(arrays)
+        self.interpreter.reset_all_variables()
         for array, detail in zip(arrays, self.input_details):
             self.interpreter.set_tensor(detail["index"], self._quantize(array, detail))
         self.interpreter.invoke()

@@ -79,3 +79,14 @@ def test_int8_calibration_of_several_inputs_follows_their_names_not_the_converte
     for name, value in ranges.items():
         # int8 spans 255 steps over the calibrated range [-value, value] (a little less from finite samples).
         assert 0.8 * 2 * value / 255 < scales[name] <= 1.01 * 2 * value / 255, (name, scales)
+
+
+def test_lstm_state_does_not_leak_between_calls(tmp_path):
+    # UNIDIRECTIONAL_SEQUENCE_LSTM keeps hidden and cell state in variable tensors overwritten by each invoke
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((None, 3))
+    model = keras.Model(inputs, layers.LSTM(4, return_sequences=True)(inputs))
+    runner = TFLiteModel(export_tflite(model, tmp_path / "lstm.tflite", "float32", input_shapes=[(1, 5, 3)]))
+    signals = np.random.default_rng(3).standard_normal((3, 1, 5, 3)).astype(np.float32)
+    for signal in signals:
+        np.testing.assert_allclose(runner(signal), model(signal).numpy(), atol=1e-5)

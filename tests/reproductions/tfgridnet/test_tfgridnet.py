@@ -151,3 +151,21 @@ def test_invalid_configuration_names_the_file():
         build_tfgridnet(embedding_dim=6, hidden_units=2, num_blocks=1, num_heads=4)
     with pytest.raises(ValueError, match="approx_qk_dim"):
         build_tfgridnet(embedding_dim=4, hidden_units=2, num_blocks=1, num_heads=2, approx_qk_dim=100)
+
+
+def test_float32_tflite_matches_keras_on_every_call(tmp_path):
+    # The fused LSTMs of the .tflite keep their state in variable tensors that each invoke overwrites with the final
+    # state; TFLiteModel must zero them per call or the second utterance starts from the first one's last state
+    # (the mini export measured 4.2e-2 max |tflite - keras| on its later files, 1e-7 on the first).
+    from common.tflite import TFLiteModel, export_tflite
+
+    keras.utils.set_random_seed(3)
+    model = build_tfgridnet(n_fft=64, hop_length=32, **TINY, num_blocks=1, unfold_stride=2)
+    samples = 1024
+    runner = TFLiteModel(export_tflite(model, tmp_path / "tiny.tflite", "float32", input_shapes=[(1, samples)]))
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in runner.op_names()
+    rng = np.random.default_rng(11)
+    for scale in (1.0, 0.3, 1.0):
+        signal = (scale * rng.standard_normal((1, samples))).astype(np.float32)
+        expected = model(signal, training=False).numpy()
+        np.testing.assert_allclose(runner(signal), expected, rtol=0, atol=1e-4 * np.abs(expected).max())
