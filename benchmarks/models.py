@@ -492,6 +492,34 @@ def _hop_step(path, threads):
 
 
 # ----------------------------------------------------------------------------------------------------- TF-GridNet
+def _static_length_runner(path, threads):
+    """LiteRT runner for TF-GridNet's .tflite files, which have one static length on axis 1 (samples, or STFT frames
+    for the spectral cores): the recipe's export fixes it because the BLSTMs' TensorLists need static shapes.
+
+    Shorter inputs are zero-padded and longer ones run as consecutive windows of that length (the last one
+    zero-padded), as the recipe does for its own scores; every output is cut back to the input's length. The
+    measured time therefore includes the padding, and long inputs see window edges the Keras model does not."""
+    from common.tflite import TFLiteModel
+
+    model = TFLiteModel(path, num_threads=threads)
+    static = int(model.input_details[0]["shape"][1])
+
+    def run(array):
+        array = np.asarray(array, np.float32)
+        length = array.shape[1]
+        pieces = []
+        for start in range(0, max(length, 1), static):
+            window = array[:, start:start + static]
+            padding = [(0, 0), (0, static - window.shape[1])] + [(0, 0)] * (array.ndim - 2)
+            outputs = model(np.pad(window, padding))
+            outputs = outputs if isinstance(outputs, list) else [outputs]
+            pieces.append([np.asarray(output)[:, : window.shape[1]] for output in outputs])
+        joined = [np.concatenate(parts, axis=1) for parts in zip(*pieces)]
+        return joined if len(joined) > 1 else joined[0]
+
+    return run
+
+
 class TfgridnetAdapter(Adapter):
     """TF-GridNet: waveform models (STFT inside as a DFT matmul) and the spectral int8/int16x8 cores."""
 
@@ -561,7 +589,9 @@ class TfgridnetAdapter(Adapter):
                 prepare, finish = ((self.prepare_spectral, self.finish_spectral) if spectral
                                    else (self.prepare, self.finish))
                 rows.append(self.tflite_variant(full_label, kind, path, prepare, finish,
-                                                keras_model=None if spectral else load))
+                                                keras_model=None if spectral else load,
+                                                runner=_static_length_runner,
+                                                notes="one static input length: padded / windowed"))
         rows.append(self.not_produced("pruned / clustered / QAT int8", "pruned",
                                       " (the TF-GridNet recipe exports float, dynamic-range, int16x8, int8)"))
         return rows
