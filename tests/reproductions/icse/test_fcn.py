@@ -116,3 +116,27 @@ def test_released_pp_pq_model_code_book():
     assert sum(row["nonzero"] for row in statistics) == 234_850
     assert [row["nonzero"] for row in statistics] == [1485, 40810, 41635, 39985, 37620, 36520, 35145, 1650]
     assert [row["distinct_nonzero"] for row in statistics] == [32] * 7 + [8]
+
+
+def test_instance_norm_keeps_its_accuracy_in_full_int8_tflite(tmp_path):
+    """Instance norm of a low-level input (std 0.03) exported to full int8 stays close to Keras.
+
+    Written as ``(x - mean) * rsqrt(var) * gamma + beta``, the converter gives the centred ``x - mean`` the
+    normalised output's scale (~1/std times too coarse); the ``x * scale + shift`` form avoids that tensor.
+    """
+    from common.tflite import TFLiteModel, export_tflite
+
+    rng = np.random.default_rng(0)
+    channels, frames = 16, 400
+    inputs = keras.Input(shape=(frames, channels))
+    norm = InstanceNormalization()
+    model = keras.Model(inputs, norm(inputs))
+    norm.set_weights([1 + 0.05 * rng.standard_normal(channels), 0.05 * rng.standard_normal(channels)])
+    representative = [(level * rng.standard_normal((1, frames, channels))).astype(np.float32)
+                      for level in (0.02, 0.04, 0.025, 0.035)]
+    test_input = (0.03 * rng.standard_normal((1, frames, channels))).astype(np.float32)
+    path = export_tflite(model, tmp_path / "instance_norm.tflite", mode="int8", representative_data=representative)
+    expected = model(test_input, training=False).numpy()
+    actual = TFLiteModel(path)(test_input)
+    snr = 10 * np.log10(np.sum(expected**2) / np.sum((actual - expected) ** 2))
+    assert snr > 25.0, f"int8 instance norm vs Keras: {snr:.1f} dB"
