@@ -520,6 +520,26 @@ def _static_length_runner(path, threads):
     return run
 
 
+def _at_static_length(prepare, path):
+    """``core_inputs`` for a static-length .tflite: the prepared arrays zero-padded or cut to that length."""
+    cache = {}
+
+    def core_inputs(signal):
+        if "static" not in cache:
+            from common.tflite import TFLiteModel
+
+            cache["static"] = int(TFLiteModel(path).input_details[0]["shape"][1])
+        static = cache["static"]
+        fitted = []
+        for array in prepare(signal)[0]:
+            array = np.asarray(array, np.float32)[:, :static]
+            padding = [(0, 0), (0, static - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+            fitted.append(np.pad(array, padding))
+        return fitted
+
+    return core_inputs
+
+
 class TfgridnetAdapter(Adapter):
     """TF-GridNet: waveform models (STFT inside as a DFT matmul) and the spectral int8/int16x8 cores."""
 
@@ -591,6 +611,7 @@ class TfgridnetAdapter(Adapter):
                 rows.append(self.tflite_variant(full_label, kind, path, prepare, finish,
                                                 keras_model=None if spectral else load,
                                                 runner=_static_length_runner,
+                                                core_inputs=_at_static_length(prepare, path),
                                                 notes="one static input length: padded / windowed"))
         rows.append(self.not_produced("pruned / clustered / QAT int8", "pruned",
                                       " (the TF-GridNet recipe exports float, dynamic-range, int16x8, int8)"))
