@@ -622,8 +622,13 @@ class Recipe:
             for variant in released:
                 jobs.append((variant, lambda variant=variant: self._enhancer(config, args, variant), examples))
         for name, make_enhancer, examples in jobs:
-            if metrics_path(results_dir, name).is_file() and not force:
-                print(f"{name}: metrics exist ({metrics_path(results_dir, name)}), skipped (--force scores again)")
+            saved = metrics_path(results_dir, name)
+            # The model file a score came from: a retrained or re-exported model makes its saved score stale.
+            source = (tflite_path(exp_dir, name[: -len("_int8")]) if name.endswith("_int8")
+                      else models_dir(exp_dir) / f"{name}.weights.h5")
+            fresh = saved.is_file() and (not source.is_file() or saved.stat().st_mtime >= source.stat().st_mtime)
+            if fresh and not force:
+                print(f"{name}: metrics exist ({saved}), newer than the model; skipped (--force scores again)")
                 continue
             enhance = None if make_enhancer is None else make_enhancer()
             rows, summary = score(enhance, examples, processes, name)
