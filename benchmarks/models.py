@@ -492,6 +492,12 @@ def _hop_step(path, threads):
 
 
 # ----------------------------------------------------------------------------------------------------- TF-GridNet
+def _on_time_axis(array, length):
+    """``array`` (batch, time, ...) cut or zero-padded to ``length`` on the time axis."""
+    array = np.asarray(array, np.float32)[:, :length]
+    return np.pad(array, [(0, 0), (0, length - array.shape[1])] + [(0, 0)] * (array.ndim - 2))
+
+
 def _static_length_runner(path, threads):
     """LiteRT runner for TF-GridNet's .tflite files, which have one static length on axis 1 (samples, or STFT frames
     for the spectral cores): the recipe's export fixes it because the BLSTMs' TensorLists need static shapes.
@@ -510,8 +516,7 @@ def _static_length_runner(path, threads):
         pieces = []
         for start in range(0, max(length, 1), static):
             window = array[:, start:start + static]
-            padding = [(0, 0), (0, static - window.shape[1])] + [(0, 0)] * (array.ndim - 2)
-            outputs = model(np.pad(window, padding))
+            outputs = model(_on_time_axis(window, static))
             outputs = outputs if isinstance(outputs, list) else [outputs]
             pieces.append([np.asarray(output)[:, : window.shape[1]] for output in outputs])
         joined = [np.concatenate(parts, axis=1) for parts in zip(*pieces)]
@@ -530,12 +535,7 @@ def _at_static_length(prepare, path):
 
             cache["static"] = int(TFLiteModel(path).input_details[0]["shape"][1])
         static = cache["static"]
-        fitted = []
-        for array in prepare(signal)[0]:
-            array = np.asarray(array, np.float32)[:, :static]
-            padding = [(0, 0), (0, static - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
-            fitted.append(np.pad(array, padding))
-        return fitted
+        return [_on_time_axis(array, static) for array in prepare(signal)[0]]
 
     return core_inputs
 

@@ -1,5 +1,6 @@
 """The per-reproduction adapters on an empty experiment folder: every variant is listed, none crashes, and each
 missing one names the run.sh that produces it (or says the recipe does not produce it)."""
+import numpy as np
 import pytest
 
 from benchmarks import models
@@ -27,3 +28,17 @@ def test_adapter_lists_missing_artefacts_with_the_command_to_run(name, monkeypat
 def test_unknown_model_is_a_value_error():
     with pytest.raises(ValueError, match="unknown models"):
         models.adapters_for(["wavenet"])
+
+
+def test_static_length_runner_pads_and_windows_to_the_exported_length(tmp_path):
+    from common.tfkeras import keras, layers
+    from common.tflite import export_tflite
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, 3))
+    model = keras.Model(inputs, layers.Dense(2)(inputs))  # frame-wise, so windows do not change the result
+    path = export_tflite(model, tmp_path / "static.tflite", input_shapes=[(1, 8, 3)])
+    run = models._static_length_runner(path, threads=1)
+    for frames in (5, 8, 20):  # shorter, equal, longer than the static 8 frames
+        signal = np.random.default_rng(frames).standard_normal((1, frames, 3)).astype(np.float32)
+        np.testing.assert_allclose(run(signal), model(signal).numpy(), atol=1e-5)
