@@ -46,7 +46,9 @@ def _representative(data, inputs_count: int, order: Sequence[int] | None = None)
     return generator
 
 
-def _strip_signature_prefix(name: str) -> str:
+def tensor_base_name(name: str) -> str:
+    """A .tflite input/output name without ``:0`` and the converter's ``serving_default_`` / ``serve_`` prefix, i.e.
+    the Keras input's name."""
     name = name.split(":")[0]
     for prefix in ("serving_default_", "serve_"):
         if name.startswith(prefix):
@@ -65,7 +67,7 @@ def _converted_input_order(concrete, model) -> list | None:
 
     interpreter = _interpreter_class()(model_content=tf.lite.TFLiteConverter.from_concrete_functions(
         [concrete], model).convert())
-    converted = [_strip_signature_prefix(detail["name"]) for detail in interpreter.get_input_details()]
+    converted = [tensor_base_name(detail["name"]) for detail in interpreter.get_input_details()]
     keras_names = [tensor.name.split(":")[0] for tensor in model.inputs]
     if sorted(converted) != sorted(keras_names):
         raise ValueError(f"tflite.py: converted inputs {converted} do not match the model's {keras_names}")

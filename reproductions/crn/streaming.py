@@ -360,13 +360,13 @@ class StreamingTFLite:
     """
 
     def __init__(self, path, num_threads=1):
-        from common.tflite import TFLiteModel
+        from common.tflite import TFLiteModel, tensor_base_name
 
         self.model = TFLiteModel(path, num_threads=num_threads)
         if FUSED_LSTM_OP not in self.model.op_names():
             raise ValueError(f"reproductions/crn/streaming.py: {path} has no fused {FUSED_LSTM_OP}")
-        self.input_names = [self._clean(detail["name"]) for detail in self.model.input_details]
-        self.output_names = [self._clean(detail["name"]) for detail in self.model.output_details]
+        self.input_names = [tensor_base_name(detail["name"]) for detail in self.model.input_details]
+        self.output_names = [tensor_base_name(detail["name"]) for detail in self.model.output_details]
         self.shapes = {name: tuple(d["shape"]) for name, d in zip(self.input_names, self.model.input_details)}
         # Which output feeds which input on the next hop.
         self.feedback = {}
@@ -381,13 +381,6 @@ class StreamingTFLite:
             self.feedback[name] = self.output_names.index(source)
         self.reset()
 
-    @staticmethod
-    def _clean(name: str) -> str:
-        name = name.split(":")[0]
-        for prefix in ("serving_default_", "serve_"):
-            if name.startswith(prefix):
-                return name[len(prefix):]
-        return name
 
     def reset(self) -> None:
         self.state = {name: np.zeros(shape, np.float32) for name, shape in self.shapes.items() if name != "noisy_frame"}

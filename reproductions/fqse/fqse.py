@@ -255,7 +255,8 @@ class Int8CoreRunner:
     def __init__(self, path, num_threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.path, self.num_threads = str(path), num_threads
+        self.interpreter = Interpreter(model_path=self.path, num_threads=num_threads)
         self.input = self.interpreter.get_input_details()[0]
         self.outputs = sorted(self.interpreter.get_output_details(), key=lambda detail: detail["name"])
         signature = self.interpreter.get_signature_list()
@@ -269,6 +270,12 @@ class Int8CoreRunner:
         """``core_input`` ``(samples, channels)`` float -> list of ``(samples', )`` float outputs."""
         core_input = np.asarray(core_input, np.float32)[None]
         if self.length != core_input.shape[1]:
+            from ai_edge_litert.interpreter import Interpreter
+
+            if self.length is not None:
+                # A fresh interpreter per new length: XNNPACK cannot always re-prepare an allocated int8 graph for
+                # another length ("failed to reshape runtimeNode"); tensor indices are the file's, so they stay valid.
+                self.interpreter = Interpreter(model_path=self.path, num_threads=self.num_threads)
             self.interpreter.resize_tensor_input(self.input["index"], list(core_input.shape))
             self.interpreter.allocate_tensors()
             self.length = core_input.shape[1]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from common.tfkeras import keras, layers
-from common.tflite import TFLiteModel, export_tflite
+from common.tflite import TFLiteModel, export_tflite, tensor_base_name
 
 
 def _conv_model():
@@ -73,8 +73,7 @@ def test_int8_calibration_of_several_inputs_follows_their_names_not_the_converte
                for _ in range(32)]
     path = export_tflite(model, tmp_path / "three_inputs.tflite", "int8", representative_data=samples)
     details = TFLiteModel(path).input_details
-    scales = {detail["name"].split(":")[0].removeprefix("serve_").removeprefix("serving_default_"):
-              detail["quantization"][0] for detail in details}
+    scales = {tensor_base_name(detail["name"]): detail["quantization"][0] for detail in details}
     assert set(scales) == set(ranges)
     for name, value in ranges.items():
         # int8 spans 255 steps over the calibrated range [-value, value] (a little less from finite samples).
