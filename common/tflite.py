@@ -176,7 +176,13 @@ class TFLiteModel:
             raise ValueError(f"tflite.py: no .tflite file at {self.path}")
         self.num_threads = int(num_threads)
         self.interpreter = _interpreter_class()(model_path=str(self.path), num_threads=self.num_threads)
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter.allocate_tensors()
+        except RuntimeError as error:
+            # A graph with a free length can fail to prepare at its placeholder shape (XNNPACK, strided int8 convs):
+            # it is then allocated at the first call's shapes instead.
+            if not any(-1 in tuple(d.get("shape_signature", ())) for d in self.interpreter.get_input_details()):
+                raise ValueError(f"tflite.py: {self.path} cannot be prepared: {error}") from error
         self._shapes = [tuple(d["shape"]) for d in self.interpreter.get_input_details()]
 
     @property
@@ -230,9 +236,17 @@ class TFLiteModel:
                                      f"(exported shape {tuple(detail['shape'])}): {error}") from error
         try:
             self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise ValueError(f"tflite.py: {self.path.name} was exported with static shapes {self._shapes}; "
-                             f"cannot resize to {shapes}: {error}") from error
+        except (ValueError, RuntimeError) as first_error:
+            # XNNPACK cannot always re-prepare an allocated graph for new shapes ("failed to reshape"); a fresh
+            # interpreter resized before its first allocation can.
+            try:
+                self.interpreter = _interpreter_class()(model_path=str(self.path), num_threads=self.num_threads)
+                for detail, shape in zip(self.interpreter.get_input_details(), shapes):
+                    self.interpreter.resize_tensor_input(detail["index"], list(shape), strict=False)
+                self.interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as error:
+                raise ValueError(f"tflite.py: {self.path.name} was exported with static shapes {self._shapes}; "
+                                 f"cannot resize to {shapes}: {first_error}") from error
         self._shapes = shapes
 
     def __call__(self, *inputs):

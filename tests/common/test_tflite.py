@@ -89,3 +89,23 @@ def test_lstm_state_does_not_leak_between_calls(tmp_path):
     signals = np.random.default_rng(3).standard_normal((3, 1, 5, 3)).astype(np.float32)
     for signal in signals:
         np.testing.assert_allclose(runner(signal), model(signal).numpy(), atol=1e-5)
+
+
+def test_free_length_int8_conv_graph_opens_and_runs_at_any_length(tmp_path):
+    # A strided conv pair (ConvTasNet's encoder/decoder shape) exported with a free length: XNNPACK cannot prepare it
+    # at the placeholder length 1, nor re-prepare it after a first allocation.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, 1))
+    hidden = layers.Conv1D(8, 32, strides=16, padding="valid")(inputs)
+    model = keras.Model(inputs, layers.Conv1DTranspose(1, 32, strides=16)(hidden))
+    rng = np.random.default_rng(0)
+    representative = [0.1 * rng.standard_normal((1, 1600, 1)).astype(np.float32) for _ in range(4)]
+    path = export_tflite(model, tmp_path / "free_length.tflite", "int8", representative_data=representative,
+                         input_shapes=[(1, None, 1)])
+    runner = TFLiteModel(path)
+    for length in (1600, 3200, 800):
+        signal = np.resize(representative[0], (1, length, 1))
+        expected = model(signal).numpy()
+        actual = runner(signal)
+        assert actual.shape == expected.shape
+        assert np.max(np.abs(actual - expected)) < 0.05 * np.max(np.abs(expected)) + 1e-3
