@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.compression import fqse_quantizers as fq
+from common.normalization import normalise_by_own_statistics
 from common.tfkeras import keras, layers, tf
 
 # asteroid/masknn/norms.py: EPS = 1e-8 inside GlobLN.
@@ -179,15 +180,8 @@ class GlobalLayerNorm(QuantizableLayer):
 
     @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=None):
-        # Written as ``x * scale + shift`` with per-example, per-channel ``scale = gamma / sqrt(var + eps)`` and
-        # ``shift = beta - mean * scale``: the same function, but the int8 converter then never materialises the
-        # centred input ``x - mean`` as a tensor. It gives that tensor the scale of the normalised output
-        # (about ``1/sqrt(var)`` times too coarse); on the vanilla model's bottleneck gLN (raw-level input,
-        # 1/sqrt(var) ~ 25) that left ~7 int8 levels per side and cut the layer's Keras-vs-.tflite SNR to ~5 dB.
-        mean = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
-        variance = tf.reduce_mean(tf.math.squared_difference(inputs, mean), axis=[1, 2], keepdims=True)
-        scale = tf.math.rsqrt(variance + self.epsilon) * self.gamma
-        outputs = inputs * scale + (self.beta - mean * scale)
+        # The int8-friendly form of the gLN (common/normalization.py).
+        outputs = normalise_by_own_statistics(inputs, [1, 2], self.gamma, self.beta, self.epsilon)
         return self._quantize(outputs, training)
 
     def compute_macs(self, input_shape, output_shape) -> int:

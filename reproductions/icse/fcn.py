@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.tfkeras import keras, layers, tf
+from common.normalization import normalise_by_own_statistics
+from common.tfkeras import keras, layers
 
 # Keras 1's ``init='uniform'`` draws from U(-0.05, 0.05) (../shared/reference/icse_fqse.md A1); biases start at 0.
 KERAS1_UNIFORM_LIMIT = 0.05
@@ -70,14 +71,8 @@ class InstanceNormalization(layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        # ``x * scale + shift`` with per-utterance, per-channel ``scale = gamma / sqrt(var + eps)`` and
-        # ``shift = beta - mean * scale``: the same function, but the int8 converter then never materialises the
-        # centred input ``x - mean``, to which it would give the scale of the normalised output (see the gLN of
-        # reproductions/fqse/convtasnet.py, where that cost the layer ~20 dB of Keras-vs-.tflite SNR).
-        mean = tf.reduce_mean(inputs, axis=1, keepdims=True)
-        variance = tf.reduce_mean(tf.math.squared_difference(inputs, mean), axis=1, keepdims=True)
-        scale = tf.math.rsqrt(variance + self.epsilon) * self.gamma
-        return inputs * scale + (self.beta - mean * scale)
+        # The int8-friendly form of the normalisation (common/normalization.py).
+        return normalise_by_own_statistics(inputs, 1, self.gamma, self.beta, self.epsilon)
 
     def compute_output_shape(self, input_shape):
         return input_shape
