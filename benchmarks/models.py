@@ -9,7 +9,8 @@ feeds the graph and ``finish(outputs, context, waveform) -> waveform`` turns its
 Where a recipe keeps a Keras model but writes no .tflite of it (float, pruned or clustered models), the benchmark
 exports a float32 .tflite itself into ``exp/benchmark/<config>/<name>/`` (``(exported by the benchmark)`` in the
 variant label) so every variant is also measured deployed. A variant a recipe does not produce at all is listed
-with that reason; one it produces but that is not on disk yet says which run.sh makes it.
+with that reason; one it produces but that is not on disk yet names the missing file and the run.sh stages that
+write it (with the stages it depends on whose outputs are missing too).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.variant import REPOSITORY_ROOT, Variant, fixed_length, keras_function, missing_variant
+from benchmarks.variant import REPOSITORY_ROOT, Variant, fixed_length, keras_function, missing_variant, relative_path
 
 SAMPLE_RATE = 16000
 
@@ -51,8 +52,47 @@ class Adapter:
     def results_dir(self, config_name) -> Path:
         return REPOSITORY_ROOT / "results" / self.name / config_name
 
-    def not_trained(self, variant, kind, path):
-        return missing_variant(self.name, variant, kind, path)
+    def stage_done(self, config_name, stage) -> bool:
+        """Whether run.sh has marked ``stage`` finished (common/stages.sh writes ``stages/<N>.done``)."""
+        return (self.exp_dir(config_name) / "stages" / f"{int(stage)}.done").is_file()
+
+    def run_command(self, config_name, stages) -> str:
+        """The run.sh command(s) that run exactly ``stages``: consecutive stages share one --stage/--stop-stage
+        range, so no unrelated stage (an evaluation between training and export) is run on the way.
+
+        A stage already marked done gets ``--force``: run.sh skips marked stages, and that is how a file can be
+        missing after a complete run (the marker predates it, or the file was deleted)."""
+        stages = sorted({int(stage) for stage in stages})
+        ranges = []
+        for stage in stages:
+            if ranges and stage == ranges[-1][1] + 1:
+                ranges[-1][1] = stage
+            else:
+                ranges.append([stage, stage])
+        config = "" if config_name == "mini" else f" --config {config_name}"  # run.sh's default is mini
+        commands, forced = [], []
+        for first, last in ranges:
+            done = [stage for stage in range(first, last + 1) if self.stage_done(config_name, stage)]
+            forced += done
+            commands.append(f"bash reproductions/{self.name}/run.sh{config} --stage {first} --stop-stage {last}"
+                            + (" --force" if done else ""))
+        note = ""
+        if forced:
+            marker_dir = relative_path(self.exp_dir(config_name) / "stages")
+            note = (f" (--force: stage{'s' if len(forced) > 1 else ''} {', '.join(map(str, forced))} "
+                    f"marked done in {marker_dir}, which run.sh would skip)")
+        return ", then ".join(commands) + note
+
+    def not_trained(self, variant, kind, path, config_name, stages):
+        """A row for a checkpoint not on disk: names it and the run.sh ``stages`` that train it."""
+        return missing_variant(self.name, variant, kind, path, reason=(
+            f"not trained yet: {relative_path(path)} is missing; run {self.run_command(config_name, stages)}"))
+
+    def not_exported(self, variant, kind, path, config_name, stages):
+        """A row for a recipe's .tflite not on disk: names it and the run.sh ``stages`` that write it (the
+        export stage, plus the training stages of every model that stage loads whose weights are missing)."""
+        return missing_variant(self.name, variant, kind, path, reason=(
+            f"not exported yet: {relative_path(path)} is missing; run {self.run_command(config_name, stages)}"))
 
     def not_produced(self, variant, kind, why=""):
         return Variant(self.name, variant, kind, missing=f"not produced by reproductions/{self.name}{why}")
@@ -158,14 +198,30 @@ class IcseAdapter(Adapter):
         exp_dir = self.exp_dir(config_name)
         theta = config["pruning"]["thetas"][0]
         clusters = int(config["quantization"]["clusters_per_sign"])
-        names = {"fcn": ("float Keras", "float"), recipe.pp_name(theta): (f"pruned (ICSE PP theta={theta})", "pruned"),
-                 recipe.pq_name(clusters): (f"clustered (ICSE PQ k={clusters})", "clustered"),
-                 recipe.pq_name(clusters, theta): (f"pruned+clustered (ICSE PP+PQ)", "pruned_clustered")}
+        pruned, clustered, pruned_clustered = (recipe.pp_name(theta), recipe.pq_name(clusters),
+                                               recipe.pq_name(clusters, theta))
+        names = {"fcn": ("float Keras", "float"), pruned: (f"pruned (ICSE PP theta={theta})", "pruned"),
+                 clustered: (f"clustered (ICSE PQ k={clusters})", "clustered"),
+                 pruned_clustered: (f"pruned+clustered (ICSE PP+PQ)", "pruned_clustered")}
+        # run.sh stage that trains each model and the model it starts from (PP+PQ clusters the pruned model).
+        training = {"fcn": (1, None), pruned: (3, "fcn"), clustered: (4, "fcn"), pruned_clustered: (5, pruned)}
+
+        def weights_path(stored):
+            return recipe.models_dir(exp_dir) / f"{stored}.weights.h5"
+
+        def training_stages(stored):
+            """The stages that train ``stored`` and every missing model it starts from."""
+            stage, source = training[stored]
+            return [stage] + (training_stages(source) if source and not weights_path(source).is_file() else [])
+
+        # Stage 6 exports the FCN and the PP+PQ model in one go: it needs both sets of weights.
+        export_stages = [6] + [stage for stored in ("fcn", pruned_clustered) if not weights_path(stored).is_file()
+                               for stage in training_stages(stored)]
         rows = []
         for stored, (label, kind) in names.items():
-            weights = recipe.models_dir(exp_dir) / f"{stored}.weights.h5"
+            weights = weights_path(stored)
             if not weights.is_file():
-                rows.append(self.not_trained(label, kind, weights))
+                rows.append(self.not_trained(label, kind, weights, config_name, training_stages(stored)))
                 continue
             load = _with_source(lambda stored=stored: recipe.load_variant(config, exp_dir, stored)[0], weights)
             if kind == "float":
@@ -178,7 +234,8 @@ class IcseAdapter(Adapter):
                     rows.append(self.tflite_variant("PTQ int8 .tflite", "ptq_int8", ptq, self.prepare, self.finish,
                                                     keras_model=load))
                 else:
-                    rows.append(self.not_trained("PTQ int8 .tflite", "ptq_int8", ptq))
+                    rows.append(self.not_exported("PTQ int8 .tflite", "ptq_int8", ptq, config_name,
+                                                  export_stages))
             else:
                 path, build = self.exported(config_name, stored, load)
                 rows.append(self.tflite_variant(f"{label} float .tflite", kind, path, self.prepare, self.finish,
@@ -189,7 +246,8 @@ class IcseAdapter(Adapter):
                     rows.append(self.tflite_variant("ICSE PP+PQ int8 .tflite", "icse", deployed, self.prepare,
                                                     self.finish, keras_model=load))
                 else:
-                    rows.append(self.not_trained("ICSE PP+PQ int8 .tflite", "icse", deployed))
+                    rows.append(self.not_exported("ICSE PP+PQ int8 .tflite", "icse", deployed, config_name,
+                                                  export_stages))
         rows.append(self.not_produced("QAT int8 .tflite", "qat_int8", " (ICSE compresses by PP+PQ, not QAT)"))
         return rows
 
@@ -227,9 +285,16 @@ class FqseAdapter(Adapter):
 
         exp_dir = self.exp_dir(config_name)
         rows = []
+        float_stages = [] if recipe.core_weights_path(exp_dir, "float").is_file() else [1]
+        # run.sh stages 2 and 3 fine-tune the float model (stage 1) to 8 bits.
+        training_stages = {"float": [1], "vanilla": [2] + float_stages, "fqse": [3] + float_stages}
+        # Stage 4 exports both 8-bit cores in one go: it needs both sets of weights.
+        export_stages = [4] + [stage for variant in ("vanilla", "fqse")
+                               if not recipe.core_weights_path(exp_dir, variant).is_file()
+                               for stage in training_stages[variant]]
         weights = recipe.core_weights_path(exp_dir, "float")
         if not weights.is_file():
-            rows.append(self.not_trained("float Keras", "float", weights))
+            rows.append(self.not_trained("float Keras", "float", weights, config_name, training_stages["float"]))
         else:
             load_core = _with_source(lambda: recipe.load_core(config, exp_dir, "float"), weights)
             rows.append(self.keras_variant("float Keras", "float", weights, load_core, self.prepare_float,
@@ -266,7 +331,7 @@ class FqseAdapter(Adapter):
                                      ("fqse", "FQSE int8 .tflite", "fqse")):
             path = recipe.tflite_path(exp_dir, variant)
             if not path.is_file():
-                rows.append(self.not_trained(label, kind, path))
+                rows.append(self.not_exported(label, kind, path, config_name, export_stages))
                 continue
             stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
 
@@ -372,9 +437,14 @@ class SednnAdapter(Adapter):
         sources = {"float": checkpoint, "pruned": exp_dir / "compressed" / "pruned.h5",
                    "clustered": exp_dir / "compressed" / "clustered.h5"}
         labels = {"float": "float", "pruned": "pruned (TFMOT magnitude)", "clustered": "clustered (TFMOT k-means)"}
+        # run.sh stage 2 trains the float DNN (its features are built on demand), stage 4 prunes and clusters it,
+        # stage 5 exports every model on disk and always loads the float checkpoint.
+        float_stages = [] if checkpoint.is_file() else [2]
+        training_stages = {"float": [2], "pruned": [4] + float_stages, "clustered": [4] + float_stages}
         for variant, source in sources.items():
             if not source.is_file():
-                rows.append(self.not_trained(f"{labels[variant]} Keras", variant, source))
+                rows.append(self.not_trained(f"{labels[variant]} Keras", variant, source, config_name,
+                                             training_stages[variant]))
                 continue
             load = _with_source(lambda source=source: load_checkpoint(source)[0], source)
             prepare, finish = self._hooks(lambda source=source: Scaler.load_from_h5(source), n_concat)
@@ -387,7 +457,7 @@ class SednnAdapter(Adapter):
                     continue
                 path = exp_dir / "tflite" / f"{variant}_{mode}.tflite"
                 if not path.is_file():
-                    rows.append(self.not_trained(label, kind, path))
+                    rows.append(self.not_exported(label, kind, path, config_name, [5] + float_stages))
                     continue
                 tprepare, tfinish = self._hooks(
                     lambda path=path: Scaler.load_npz(path.with_suffix(".scaler.npz")), n_concat)
@@ -439,8 +509,10 @@ class CrnAdapter(Adapter):
         exp_dir = self.exp_dir(config_name)
         rows = []
         weights = exp_dir / "crn" / "best.weights.h5"
+        # run.sh stage 2 trains the CRN; stage 5 exports the streaming .tflite files from its weights.
+        export_stages = [5] if weights.is_file() else [2, 5]
         if not weights.is_file():
-            rows.append(self.not_trained("float Keras (offline)", "float", weights))
+            rows.append(self.not_trained("float Keras (offline)", "float", weights, config_name, [2]))
         else:
             def load_weights():
                 model = recipe.build_model(config, "crn")
@@ -461,7 +533,7 @@ class CrnAdapter(Adapter):
             label, kind = kinds.get(mode, (f"streaming {mode} .tflite", "dynamic"))
             path = exp_dir / "tflite" / f"crn_streaming_{mode}.tflite"
             if not path.is_file():
-                rows.append(self.not_trained(label, kind, path))
+                rows.append(self.not_exported(label, kind, path, config_name, export_stages))
                 continue
             row = self.tflite_variant(label, kind, path, self.prepare, self.finish,
                                       keras_model=load_weights if weights.is_file() else None,
@@ -574,12 +646,18 @@ class TfgridnetAdapter(Adapter):
         rows = []
         export_report = self.results_dir(config_name) / "export.json"
         report = json.loads(export_report.read_text()) if export_report.is_file() else {}
+        # run.sh stage 2 trains DL and stage 3 PL; stage 5 exports both strategies in one go (export --strategy
+        # both) and stops at the first one without weights, so it needs both.
+        training_stages = {"direct": 2, "progressive": 3}
+        export_stages = [5] + [stage for strategy, stage in training_stages.items()
+                               if not (exp_dir / strategy / "best.weights.h5").is_file()]
         for strategy in ("direct", "progressive"):
             tag = "DL" if strategy == "direct" else "PL"
             weights = exp_dir / strategy / "best.weights.h5"
             load = None
             if not weights.is_file():
-                rows.append(self.not_trained(f"{tag} float Keras", "float", weights))
+                rows.append(self.not_trained(f"{tag} float Keras", "float", weights, config_name,
+                                             [training_stages[strategy]]))
             else:
                 def load(strategy=strategy, weights=weights):
                     model = recipe.build_model(config, strategy == "progressive")
@@ -602,7 +680,7 @@ class TfgridnetAdapter(Adapter):
                         rows.append(Variant(self.name, full_label, kind,
                                             missing=f"does not convert: {entry.get('error', '')[:160]}"))
                     else:
-                        rows.append(self.not_trained(full_label, kind, path))
+                        rows.append(self.not_exported(full_label, kind, path, config_name, export_stages))
                     continue
                 if strategy == "progressive" and kind in ("tflite", "ptq_int8"):
                     kind = f"{kind}_pl"

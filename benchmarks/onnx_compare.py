@@ -3,6 +3,8 @@
 tf2onnx 1.17.0 (the last release) converts tf_keras 2.21 models under TF 2.21 / numpy 2.4 through
 ``tf2onnx.convert.from_keras``; it is an optional dependency (``pip install tf2onnx==1.17.0``, which pulls ``onnx``).
 When it is missing or a graph does not convert, the comparison is reported as unavailable with the reason.
+One tf2onnx defect is repaired after conversion: a transposed convolution with ``output_padding`` (CRN's decoder)
+comes out with negative pads, which ONNX Runtime rejects; they are rewritten as the equivalent ``output_padding``.
 
 Timing is done on the core graph alone (the same tensors LiteRT gets), ``intra_op_num_threads`` set to the thread
 count and ``inter_op_num_threads`` to 1, sequential execution, all graph optimisations on (ONNX Runtime's default
@@ -42,6 +44,7 @@ def export_onnx(model, path, input_shapes) -> Path:
         ValueError: the converter failed (the message names the model and tf2onnx's error).
     """
     from common.tfkeras import tf
+    import onnx
     import tf2onnx
 
     path = Path(path)
@@ -49,11 +52,56 @@ def export_onnx(model, path, input_shapes) -> Path:
     signature = tuple(tf.TensorSpec(tuple(shape), tf.float32, name=f"input_{index}")
                       for index, shape in enumerate(input_shapes))
     try:
-        tf2onnx.convert.from_keras(model, input_signature=signature, opset=ONNX_OPSET, output_path=str(path))
+        model_proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=ONNX_OPSET)
     except Exception as error:  # tf2onnx raises bare Exceptions, ValueErrors and KeyErrors for unsupported ops
         raise ValueError(f"onnx_compare.py: tf2onnx could not convert {model.name!r}: {type(error).__name__}: "
                          f"{str(error)[:400]}") from error
+    move_negative_transpose_pads_to_output_padding(model_proto)
+    onnx.save(model_proto, str(path))
     return path
+
+
+def move_negative_transpose_pads_to_output_padding(model_proto) -> int:
+    """Rewrite tf2onnx's negative ``ConvTranspose`` end pads as ``output_padding``, in place; returns the count.
+
+    A Keras ``Conv2DTranspose`` with ``output_padding`` (CRN's decoder: 161 = 2 x 79 + 3 + 1 bins) is a TF
+    ``Conv2DBackpropInput`` whose output is one column longer than the full transposed convolution. With static
+    shapes, tf2onnx 1.17 turns that into ``pads`` with a negative end value, which the ONNX spec forbids (ONNX
+    Runtime refuses to load the file: "Attribute pads must not contain negative values"). ONNX's ``output_padding``
+    adds the same zero-contribution rows at the end of an axis (only the bias lands there, as in TF), so a
+    negative end pad ``-k`` is exactly ``output_padding = k`` with end pad 0.
+
+    Raises:
+        ValueError: a negative *start* pad, which ``output_padding`` cannot express (the node is named).
+    """
+    from onnx import helper
+
+    rewritten = 0
+    for node in model_proto.graph.node:
+        if node.op_type != "ConvTranspose":
+            continue
+        attributes = {attribute.name: attribute for attribute in node.attribute}
+        if "pads" not in attributes:
+            continue
+        pads = list(attributes["pads"].ints)
+        if min(pads, default=0) >= 0:
+            continue
+        spatial = len(pads) // 2
+        starts, ends = pads[:spatial], pads[spatial:]
+        if min(starts) < 0:
+            raise ValueError(f"onnx_compare.py: ConvTranspose {node.name!r} has negative start pads {starts} "
+                             "(tf2onnx output); ONNX output_padding only extends the end of an axis")
+        output_padding = list(attributes["output_padding"].ints) if "output_padding" in attributes \
+            else [0] * spatial
+        output_padding = [extra + max(-end, 0) for extra, end in zip(output_padding, ends)]
+        new_pads = starts + [max(end, 0) for end in ends]
+        for name in ("pads", "output_padding"):
+            if name in attributes:
+                node.attribute.remove(attributes[name])
+        node.attribute.extend([helper.make_attribute("pads", new_pads),
+                               helper.make_attribute("output_padding", output_padding)])
+        rewritten += 1
+    return rewritten
 
 
 class OnnxModel:

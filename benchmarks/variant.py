@@ -39,7 +39,8 @@ class Variant:
             (sednn's frames are its batch axis), representing :attr:`macs_seconds` of audio.
         hop_latency: ``threads -> (callable running one streaming hop)`` for streaming models (CRN).
         build: called once before measuring (e.g. the benchmark exports a .tflite the recipe does not write).
-        missing: why the variant cannot be measured (e.g. ``not trained yet: run bash reproductions/x/run.sh``).
+        missing: why the variant cannot be measured (e.g. ``not exported yet: exp/x/mini/x.tflite is missing; run bash
+            reproductions/x/run.sh --stage 5 --stop-stage 5``).
         notes: free text stored with the row.
     """
 
@@ -78,12 +79,16 @@ class Variant:
 
 
 def missing_variant(model: str, variant: str, kind: str, path, reason: str | None = None) -> Variant:
-    """A row that says what to run to produce the missing artefact instead of crashing."""
-    reason = reason or f"not trained yet: run bash reproductions/{model}/run.sh (no {_relative(path)})"
+    """A row that names the missing artefact and what to run to produce it, instead of crashing.
+
+    ``reason`` should name the file and the run.sh stages that write it (the adapters in
+    :mod:`benchmarks.models` do); the default names the file and the whole recipe."""
+    reason = reason or f"not trained yet: {relative_path(path)} is missing; run bash reproductions/{model}/run.sh"
     return Variant(model, variant, kind, file=Path(path) if path else None, missing=reason)
 
 
-def _relative(path) -> str:
+def relative_path(path) -> str:
+    """``path`` relative to the repository root when inside it (as users type it), else as given."""
     try:
         return str(Path(path).resolve().relative_to(REPOSITORY_ROOT))
     except ValueError:

@@ -94,7 +94,8 @@ def test_measure_variant_tflite_timing(tiny):
 def test_missing_artefact_is_reported_not_raised(tiny):
     variant = TinyAdapter(tiny).variants("mini")[-1]
     row, pairs = benchmark.measure_variant(variant, [], np.zeros(RATE, np.float32), 3, 2)
-    assert pairs == [] and row["status"].startswith("not trained yet: run bash reproductions/tiny/run.sh")
+    assert pairs == [] and row["status"] == (f"not trained yet: {tiny['folder'] / 'absent.tflite'} is missing; "
+                                             "run bash reproductions/tiny/run.sh")
     broken = Variant("tiny", "broken", "tflite", runtime="litert", make_enhancer=lambda threads: 1 / 0)
     row, _ = benchmark.measure_variant(broken, [], np.zeros(RATE, np.float32), 3, 2, quality=False)
     assert row["status"].startswith("error: ZeroDivisionError")

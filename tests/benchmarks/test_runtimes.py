@@ -91,3 +91,42 @@ def test_onnx_export_matches_keras(tmp_path):
         np.testing.assert_allclose(produced, _keras_output(model, signal), atol=2e-5, rtol=1e-4)
     stats = onnx_compare.time_onnx(path, [signal], threads=1, repeats=3)
     assert 0 < stats["min_s"] <= stats["median_s"] <= stats["max_s"]
+
+
+def test_onnx_export_of_a_transposed_conv_with_output_padding_matches_keras(tmp_path):
+    """CRN's decoder pattern (161 = 2 x 79 + 3 + 1 bins): tf2onnx writes the extra column as a negative pad, which
+    ONNX Runtime refuses to load; the export must turn it into output_padding and keep Keras's numbers."""
+    available, reason = onnx_compare.onnx_available()
+    if not available:
+        pytest.skip(reason)
+    import onnx
+
+    from common.tfkeras import keras, layers
+
+    magnitude = keras.Input((None, 9, 3), batch_size=1, name="magnitude")
+    causal = layers.ZeroPadding2D(((1, 0), (0, 0)))(magnitude)
+    encoded = layers.Conv2D(4, (2, 3), strides=(1, 2), name="encoder")(causal)  # 9 -> 4 bins
+    decoded = layers.Conv2DTranspose(2, (2, 3), strides=(1, 2), output_padding=(0, 1),
+                                     name="decoder_deconv")(encoded)  # 4 -> 2 x 3 + 3 + 1 = 10 bins
+    model = _randomize(keras.Model(magnitude, layers.Cropping2D(((1, 0), (0, 0)))(decoded), name="crn_like"))
+    frames = np.random.default_rng(5).standard_normal((1, 7, 9, 3)).astype(np.float32)
+    path = onnx_compare.export_onnx(model, tmp_path / "crn_like.onnx", [frames.shape])
+    transposed = [node for node in onnx.load(str(path)).graph.node if node.op_type == "ConvTranspose"]
+    assert len(transposed) == 1
+    attributes = {attribute.name: list(attribute.ints) for attribute in transposed[0].attribute}
+    assert min(attributes["pads"]) >= 0 and attributes["output_padding"] == [0, 1]
+    produced = onnx_compare.OnnxModel(path, 1)(frames)
+    expected = _keras_output(model, frames)
+    assert produced.shape == expected.shape == (1, 7, 10, 2)
+    np.testing.assert_allclose(produced, expected, atol=2e-5, rtol=1e-4)
+
+
+def test_negative_start_pads_are_a_value_error_naming_the_node():
+    """output_padding only extends the end of an axis: a negative start pad cannot be repaired, only reported."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="decoder_deconv", pads=[-1, 0, 0, -1])
+    graph = helper.make_graph([node], "g", [], [])
+    with pytest.raises(ValueError, match="decoder_deconv.*negative start pads"):
+        onnx_compare.move_negative_transpose_pads_to_output_padding(helper.make_model(graph))
