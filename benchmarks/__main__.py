@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--seed", type=int, default=None, help="test-set seed")
             sub.add_argument("--no-quality", action="store_true", help="skip the quality metrics")
             sub.add_argument("--no-compare", action="store_true", help="skip ONNX Runtime / PyTorch comparisons")
+            sub.add_argument("--no-memory", action="store_true",
+                             help="skip the peak-memory column (one fresh child process per variant after the "
+                                  "timings, several seconds each: TensorFlow is imported in each)")
             sub.add_argument("--work-dir", type=Path, default=None,
                              help="where exported ONNX files go (default: exp/benchmark/<config>)")
     return parser
@@ -77,7 +80,8 @@ def main(argv=None) -> int:
                           args.work_dir or REPOSITORY_ROOT / "exp" / "benchmark" / config_name,
                           max_items=int(settings["max_items"]), seconds=float(settings["seconds"]),
                           repeats=int(settings["repeats"]), quality=not args.no_quality, compare=not args.no_compare,
-                          processes=int(settings["processes"]), seed=int(settings["seed"]))
+                          processes=int(settings["processes"]), seed=int(settings["seed"]),
+                          memory=not args.no_memory)
             return 0
         from common.tables import load_table
 

@@ -11,6 +11,11 @@ Speed is measured twice, on the same fixed input (the first test clip tiled to `
 * core graph only (``core_ms_1``, ``core_ms_all``): the exported graph on identical input tensors in LiteRT, in
   ONNX Runtime (tf2onnx export of the float Keras graph) and for Conv-TasNet in PyTorch (weight-for-weight port),
   so runtime-against-runtime ratios compare the same work.
+
+Peak memory (``peak MiB``) is the extra peak resident memory of building the variant's enhancer and running it once
+on the speed input, in a fresh process per variant after its imports (TensorFlow, tf_keras, LiteRT, the recipe):
+:mod:`benchmarks.peak_memory`, run one variant at a time after every timing of the run is done, so no child runs
+during a timing. ``memory=False`` (``python -m benchmarks run --no-memory``) skips it.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import timing
+from benchmarks import peak_memory, timing
 from benchmarks.variant import REPOSITORY_ROOT, Variant, fixed_length
 
 LOG = logging.getLogger(__name__)
@@ -127,10 +132,9 @@ def measure_variant(variant: Variant, clips, speed_signal, repeats: int, all_thr
             row["gzip_bytes_estimate"] = len(gzip.compress(weights.tobytes(), compresslevel=9))
 
         thread_counts = sorted({1, all_threads}) if variant.runtime == "litert" else [all_threads]
-        enhancers = {}
-        first, row["peak_mib"] = timing.measure_peak_memory(
-            lambda: _build_and_run(variant, thread_counts[0], speed_signal))
-        enhancers[thread_counts[0]] = first
+        # Peak memory is not measured here: this process has run other variants, whose freed memory is reused
+        # (see benchmarks/peak_memory.py); run_benchmark measures it per variant in a fresh process afterwards.
+        enhancers = {thread_counts[0]: _build_and_run(variant, thread_counts[0], speed_signal)}
         for count in thread_counts:
             if count not in enhancers:
                 enhancers[count] = variant.make_enhancer(count)
@@ -187,6 +191,35 @@ def _clear_keras():
         from common.tfkeras import keras
 
         keras.backend.clear_session()
+
+
+# --------------------------------------------------------------------------------------------------- memory
+def measure_peak_memories(jobs, config_name: str, speed_signal, all_threads: int,
+                          timeout: float | None = None) -> None:
+    """Each measured row's ``peak_mib`` from a fresh child process (:func:`benchmarks.peak_memory.measure_in_child`).
+
+    ``jobs``: (row, adapter, variant) triples. Stores ``peak_mib`` (None on failure), ``peak_baseline_mib``,
+    ``peak_memory_wall_s`` and, on failure, ``peak_memory_note`` with the reason; never raises."""
+    timeout = peak_memory.DEFAULT_TIMEOUT_S if timeout is None else timeout
+    for row, adapter, variant in jobs:
+        reference, reason = peak_memory.adapter_reference(adapter)
+        threads = 1 if variant.runtime == "litert" else all_threads  # measure_variant's first thread count
+        if reference is None:
+            result = {"peak_mib": None, "error": reason}
+        else:
+            result = peak_memory.measure_in_child(config_name, variant.model, variant.variant, signal=speed_signal,
+                                                  threads=threads, adapter=reference, timeout=timeout)
+        row["peak_mib"] = result.get("peak_mib")
+        row["peak_baseline_mib"] = result.get("baseline_mib")
+        row["peak_memory_wall_s"] = result.get("wall_s")
+        row["peak_memory_threads"] = threads
+        if row["peak_mib"] is None:
+            row["peak_memory_note"] = f"peak memory not measured: {result.get('error')}"
+            LOG.warning("%s: %s", variant.label, row["peak_memory_note"])
+        figure = "n/a" if row["peak_mib"] is None else f"{row['peak_mib']:.1f} MiB"
+        wall = result.get("wall_s")
+        print(f"[benchmark] peak memory {variant.label}: {figure}"
+              + ("" if wall is None else f" (child process {wall:.1f} s)"), flush=True)
 
 
 # --------------------------------------------------------------------------------------------------- quality
@@ -374,7 +407,8 @@ def _kb(value):
     return None if value is None else value / 1000.0
 
 
-def build_table(rows, comparisons, config_name: str, clips: int, seconds: float, all_threads: int):
+def build_table(rows, comparisons, config_name: str, clips: int, seconds: float, all_threads: int,
+                memory: bool = True):
     from common.tables import ResultTable
 
     notes = [
@@ -387,6 +421,11 @@ def build_table(rows, comparisons, config_name: str, clips: int, seconds: float,
         "'x vs LiteRT float core' = LiteRT float core time / this row's core time.",
         "Sizes: .tflite bytes and gzip -9 bytes; Keras rows: parameters as float32. GMAC/s: multiply-accumulates "
         "per second of audio of the Keras graph.",
+        ("peak MiB: extra peak resident memory (VmHWM minus the VmRSS baseline) of building the variant's enhancer "
+         "and running it once on the timing input, in a fresh process per variant after its imports (TensorFlow, "
+         "tf_keras, LiteRT, the recipe); LiteRT rows on 1 thread, Keras rows on all threads; blank: not measured "
+         "(reason in results.json, peak_memory_note)." if memory else
+         "peak MiB: not measured in this run (--no-memory)."),
     ]
     for comparison in comparisons:
         parts = []
@@ -425,16 +464,18 @@ def _jsonable(rows):
 
 def run_benchmark(adapters, config_name: str, results_dir: Path, work_dir: Path, max_items: int = 8,
                   seconds: float = 4.0, repeats: int = 10, quality: bool = True, compare: bool = True,
-                  processes: int = 2, seed: int = 0, clips=None, dnsmos: bool = True) -> dict:
+                  processes: int = 2, seed: int = 0, clips=None, dnsmos: bool = True, memory: bool = True,
+                  memory_timeout: float | None = None) -> dict:
     """Measure every adapter's variants, print the table and targets, write results and the plot.
 
-    ``clips`` replaces the shared test set (tests pass synthetic ones)."""
+    ``clips`` replaces the shared test set (tests pass synthetic ones). ``memory``: measure each measured
+    variant's peak memory in a fresh child process after all timings (:func:`measure_peak_memories`)."""
     from benchmarks.plot import plot_frontiers
 
     all_threads = os.cpu_count() or 1
     clips = clips if clips is not None else shared_test_set(max_items=max_items, seed=seed)
     speed_signal = fixed_length(clips[0]["noisy"], int(round(seconds * SAMPLE_RATE)))
-    rows, rows_pairs, comparisons = [], [], []
+    rows, rows_pairs, comparisons, memory_jobs = [], [], [], []
     if quality:
         noisy_row = {"model": "noisy", "variant": "unprocessed input", "kind": "noisy", "runtime": "-", "file": "-",
                      "status": "measured"}
@@ -451,6 +492,8 @@ def run_benchmark(adapters, config_name: str, results_dir: Path, work_dir: Path,
             row, pairs = measure_variant(variant, clips, speed_signal, repeats, all_threads, quality=quality)
             model_rows.append(row)
             rows_pairs.append((row, pairs))
+            if row["status"].startswith("measured"):
+                memory_jobs.append((row, adapter, variant))
         rows.extend(model_rows)
         if compare:
             float_variant = next((v for v in variants if v.kind == "float" and not v.missing), None)
@@ -459,11 +502,13 @@ def run_benchmark(adapters, config_name: str, results_dir: Path, work_dir: Path,
                                                       torch_port=getattr(adapter, "torch_comparison", False))
             rows.extend(extra_rows)
             comparisons.append(comparison)
+    if memory:  # after every timing and before the quality pool: a child never runs beside a measurement
+        measure_peak_memories(memory_jobs, config_name, speed_signal, all_threads, timeout=memory_timeout)
     if quality:
         score_pairs(rows_pairs, processes=processes, dnsmos=dnsmos)
     add_speedups(rows)
     targets = evaluate_targets(rows, comparisons, config_name)
-    table = build_table(rows, comparisons, config_name, len(clips), seconds, all_threads)
+    table = build_table(rows, comparisons, config_name, len(clips), seconds, all_threads, memory=memory)
     print(table.render())
     print("\nTargets (issue 10):")
     print(format_targets(targets))
@@ -475,6 +520,7 @@ def run_benchmark(adapters, config_name: str, results_dir: Path, work_dir: Path,
              "test_set": [{"name": c["name"], "snr_db": c["snr_db"], "noise_type": c["noise_type"],
                            "seconds": c["noisy"].size / SAMPLE_RATE} for c in clips],
              "speed_input_seconds": seconds, "repeats": repeats, "all_threads": all_threads,
+             "peak_memory_method": None if not memory else peak_memory.METHOD,
              "plot": None if plot_path is None else str(plot_path)}
     table.save(results_dir, config={"config_name": config_name, "max_items": max_items, "seconds": seconds,
                                     "repeats": repeats, "seed": seed}, extra=extra, run=f"benchmark-{config_name}")

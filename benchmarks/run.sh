@@ -4,6 +4,8 @@
 #   bash benchmarks/run.sh                  mini configs: reads exp/<name>/mini/, writes results/benchmark/mini/
 #   bash benchmarks/run.sh --config paper   the paper-config models a user has trained
 #   bash benchmarks/run.sh --force          measure again (stage markers otherwise skip a finished measurement)
+#   python -m benchmarks run --no-memory    stage 2 without the peak-memory column (it starts one fresh process per
+#                                           variant after the timings, about 8-13 s each on two cores: TF import)
 #
 # Models or variants whose artefacts are missing are listed as "not trained yet: run bash reproductions/<name>/run.sh".
 recipe=benchmark

@@ -7,6 +7,9 @@ figure disturbed by other processes on a shared machine shows as a wide spread i
 Peak memory uses Linux's per-process high-water mark: writing ``5`` to ``/proc/self/clear_refs`` resets ``VmHWM``
 to the current resident size (proc(5)), so ``VmHWM`` after building and running a model, minus ``VmRSS`` before,
 is the extra resident memory the model needed at its peak. Where that file is not writable the figure is None.
+The figure is only meaningful in a process that has not run similar work before (freed memory that the allocators
+keep is reused without raising ``VmHWM``): the benchmark takes it in a fresh process per variant
+(:mod:`benchmarks.peak_memory`), never in its own long-running process.
 """
 from __future__ import annotations
 
@@ -50,7 +53,8 @@ def real_time_factor(timing: dict, audio_seconds: float) -> dict:
             "rtf_max": timing["max_s"] / audio_seconds, "rtf_iqr": timing["iqr_s"] / audio_seconds}
 
 
-def _status_kib(field: str) -> int | None:
+def status_kib(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) or None where it is not available."""
     try:
         match = re.search(rf"^{field}:\s+(\d+)\s+kB", _STATUS.read_text(), re.MULTILINE)
     except OSError:
@@ -59,7 +63,7 @@ def _status_kib(field: str) -> int | None:
 
 
 def peak_memory_supported() -> bool:
-    if _status_kib("VmHWM") is None:
+    if status_kib("VmHWM") is None:
         return False
     try:
         _CLEAR_REFS.write_text("5")
@@ -68,14 +72,19 @@ def peak_memory_supported() -> bool:
     return True
 
 
+def reset_peak() -> None:
+    """Reset ``VmHWM`` to the current resident size (raises OSError where ``clear_refs`` is not writable)."""
+    _CLEAR_REFS.write_text("5")
+
+
 def measure_peak_memory(function: Callable[[], object]) -> tuple[object, float | None]:
     """Run ``function()`` once; return its result and the extra peak resident memory in MiB (None if unknown)."""
     if not peak_memory_supported():
         return function(), None
-    before = _status_kib("VmRSS")
+    before = status_kib("VmRSS")
     _CLEAR_REFS.write_text("5")
     result = function()
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     if before is None or peak is None:
         return result, None
     return result, max(peak - before, 0) / 1024.0
