@@ -14,6 +14,7 @@ write it (with the stages it depends on whose outputs are missing too).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -152,9 +153,11 @@ class Adapter:
         arrays, context = prepare(np.asarray(signal, np.float32))
         return np.asarray(finish(run(*arrays), context, signal), np.float32).reshape(-1)
 
-    def exported(self, config_name, stem, load_core, mode="float32", input_shapes=None, representative=None):
+    def exported(self, config_name, stem, load_core, mode="float32", input_shapes=None, representative=None,
+                 trace_context=None):
         """``(path, build)`` of a .tflite the benchmark exports from a recipe's Keras model, redone when the
-        source checkpoint is newer."""
+        source checkpoint is newer. ``trace_context``: a context-manager factory the conversion runs in (the
+        recipe's own deployment mode, e.g. FQSE's :func:`deployment_graph`)."""
         path = self.bench_dir(config_name) / f"{stem}_{mode}.tflite"
 
         def build():
@@ -165,8 +168,9 @@ class Adapter:
 
             model = load_core()
             data = representative() if callable(representative) else representative
-            export_tflite(model, path, mode=mode, input_shapes=input_shapes, representative_data=data,
-                          int8_io=False)
+            with trace_context() if trace_context is not None else contextlib.nullcontext():
+                export_tflite(model, path, mode=mode, input_shapes=input_shapes, representative_data=data,
+                              int8_io=False)
 
         return path, build
 
@@ -281,6 +285,7 @@ class FqseAdapter(Adapter):
         return output
 
     def list_variants(self, config, config_name):
+        from common.compression.fqse_quantizers import deployment_graph
         from reproductions.fqse import recipe
 
         exp_dir = self.exp_dir(config_name)
@@ -306,15 +311,18 @@ class FqseAdapter(Adapter):
             for mode, label, kind in (("float32", "float .tflite (exported by the benchmark)", "tflite"),
                                       ("int8", "PTQ int8 .tflite (exported by the benchmark)", "ptq_int8")):
                 data = representative if mode == "int8" else None
+                # deployment_graph: the recipe's export form (shared PReLU slopes as LeakyReLU, which XNNPACK
+                # runs in int8), so this PTQ row is the same graph the QAT rows deploy.
                 dynamic, build_dynamic = self.exported(config_name, "float_core", load_core, mode=mode,
-                                                       input_shapes=[(1, None, 1)], representative=data)
+                                                       input_shapes=[(1, None, 1)], representative=data,
+                                                       trace_context=deployment_graph)
                 static_length = int(round(self.timing_seconds * SAMPLE_RATE))
                 # Calibration clips cut or tiled to the static length (a static graph takes no other shape).
                 static_data = None if data is None else (lambda length=static_length: [
                     fixed_length(s, length)[None, :, None] for s in _calibration_waveforms(4)])
                 static, build_static = self.exported(config_name, f"float_core_{static_length}", load_core,
                                                      mode=mode, input_shapes=[(1, static_length, 1)],
-                                                     representative=static_data)
+                                                     representative=static_data, trace_context=deployment_graph)
 
                 def build(first=build_dynamic, second=build_static):
                     first()

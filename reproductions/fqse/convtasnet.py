@@ -114,6 +114,14 @@ class QuantizableLayer(layers.Layer):
 
 
 def _prelu(inputs, slope):
+    if fq.in_deployment_graph():
+        # The slope is one scalar (torch.nn.PReLU()), so this is LeakyReLU with its trained value, read once at
+        # trace time: XNNPACK runs int8 LEAKY_RELU but not int8 PRELU, which fell back to LiteRT's reference
+        # kernel and made the int8 core slower than float (mini ConvTasNet 0.3x; with LEAKY_RELU and the gLN
+        # variance as a product 1.3-1.5x). Training graphs keep the trainable slope.
+        with tf.init_scope():
+            alpha = float(np.asarray(slope.numpy()).reshape(-1)[0])
+        return tf.nn.leaky_relu(inputs, alpha=alpha)
     # Keras' PReLU formula, which the TFLite converter fuses into one PRELU op (other spellings leave a float NEG).
     positive = tf.nn.relu(inputs)
     negative = -slope * tf.nn.relu(-inputs)

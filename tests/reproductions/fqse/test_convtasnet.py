@@ -165,3 +165,26 @@ def test_global_layer_norm_keeps_its_accuracy_in_full_int8_tflite(tmp_path):
     actual = TFLiteModel(path)(test_input)
     snr = 10 * np.log10(np.sum(expected**2) / np.sum((actual - expected) ** 2))
     assert snr > 25.0, f"int8 gLN vs Keras: {snr:.1f} dB"
+
+
+def test_deployment_graph_exports_shared_prelu_as_leaky_relu(tmp_path):
+    """In a deployment graph every shared PReLU is LeakyReLU with the trained slope: the same function (checked
+    against the training graph), and an int8 op XNNPACK runs (int8 PRELU fell back to the reference kernel)."""
+    from common.compression.fqse_quantizers import deployment_graph
+    from common.tflite import TFLiteModel, export_tflite
+
+    rng = np.random.default_rng(3)
+    core = build_convtasnet_core(TINY)
+    slopes = [weight for weight in core.weights if "slope" in weight.name]
+    assert slopes, "the tiny core has PReLU slopes"
+    for weight in slopes:  # distinct, non-default slopes: a frozen default 0.25 would not be noticed
+        weight.assign(rng.uniform(0.05, 0.6, size=weight.shape).astype(np.float32))
+    waveform = (0.1 * rng.standard_normal((1, 400, 1))).astype(np.float32)
+    expected = core(waveform, training=False).numpy()
+    with deployment_graph():
+        path = export_tflite(core, tmp_path / "core.tflite", mode="int8", input_shapes=[(1, 400, 1)],
+                             representative_data=[waveform], int8_io=False)
+        float_path = export_tflite(core, tmp_path / "core_float.tflite", input_shapes=[(1, 400, 1)])
+    operators = TFLiteModel(path).op_names()
+    assert "LEAKY_RELU" in operators and "PRELU" not in operators
+    np.testing.assert_allclose(TFLiteModel(float_path)(waveform), expected, atol=1e-5)
