@@ -157,3 +157,16 @@ def test_anchor_samples_si_snr_as_in_the_protocol(sample, fqse_db, qat_db):
     for kind, expected in (("enh_{}_fqse", fqse_db), ("enh_{}_qat", qat_db)):
         enhanced, _ = read_audio(paths[kind])
         assert si_snr(clean, enhanced[: clean.shape[0]]) == pytest.approx(expected, abs=0.01)
+
+
+def test_int8_input_floor_is_the_snr_of_the_rounding_error():
+    """A speech-free check with a known answer: uniform rounding error of step q has power q^2 / 12."""
+    rng = np.random.default_rng(5)
+    speech = (0.05 * rng.standard_normal(160_000)).astype(np.float32)
+    mixture = speech + (0.01 * rng.standard_normal(speech.size)).astype(np.float32)
+    scale = 1 / 128
+    expected = 10 * np.log10(np.mean(speech.astype(np.float64) ** 2) / (scale ** 2 / 12))
+    assert recipe.int8_input_floor(speech, mixture, (scale, 0)) == pytest.approx(expected, abs=0.1)
+    # a finer grid raises the floor by 20 log10(2) per halving of the step
+    finer = recipe.int8_input_floor(speech, mixture, (scale / 2, 0))
+    assert finer - recipe.int8_input_floor(speech, mixture, (scale, 0)) == pytest.approx(6.02, abs=0.1)
