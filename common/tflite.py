@@ -19,6 +19,7 @@ float pre/post-processing, and every "int8" number is measured by running the .t
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -162,6 +163,29 @@ def _interpreter_class():
     return Interpreter
 
 
+def _signature_output_order(interpreter) -> list | None:
+    """Tensor indices of the outputs in the exported function's order (``output_0``, ``output_1``, ...).
+
+    ``get_output_details()`` lists outputs by tensor index, which for a multi-head graph need not be the model's
+    order: TF-GridNet PL's two heads came out as (output_1, output_0), so ``outputs[-1]`` was the 10-dB head, not the
+    clean estimate. None when the file has no single signature (the tensor order is then all there is).
+    """
+    try:
+        signatures = interpreter._get_full_signature_list()
+    except AttributeError:
+        return None
+    if len(signatures) != 1:
+        return None
+    outputs = next(iter(signatures.values()))["outputs"]
+
+    def key(name):
+        match = re.fullmatch(r"(.*?)(\d+)", name)
+        return (match.group(1), int(match.group(2))) if match else (name, -1)
+
+    order = [outputs[name] for name in sorted(outputs, key=key)]
+    return order if len(order) == len(interpreter.get_output_details()) else None
+
+
 class TFLiteModel:
     """Run a .tflite file: float32 numpy in, float32 numpy out, int8/int16 (de)quantisation handled.
 
@@ -184,6 +208,7 @@ class TFLiteModel:
             if not any(-1 in tuple(d.get("shape_signature", ())) for d in self.interpreter.get_input_details()):
                 raise ValueError(f"tflite.py: {self.path} cannot be prepared: {error}") from error
         self._shapes = [tuple(d["shape"]) for d in self.interpreter.get_input_details()]
+        self._output_order = _signature_output_order(self.interpreter)
 
     @property
     def input_details(self) -> list:
@@ -191,7 +216,12 @@ class TFLiteModel:
 
     @property
     def output_details(self) -> list:
-        return self.interpreter.get_output_details()
+        """Output details in the order the exported function returned them (Keras' order), not tensor order."""
+        details = self.interpreter.get_output_details()
+        if self._output_order is None:
+            return details
+        by_index = {detail["index"]: detail for detail in details}
+        return [by_index[index] for index in self._output_order]
 
     @property
     def input_dtypes(self) -> list:

@@ -109,3 +109,21 @@ def test_free_length_int8_conv_graph_opens_and_runs_at_any_length(tmp_path):
         actual = runner(signal)
         assert actual.shape == expected.shape
         assert np.max(np.abs(actual - expected)) < 0.05 * np.max(np.abs(expected)) + 1e-3
+
+
+def test_outputs_come_back_in_the_models_order(tmp_path):
+    """Three heads offset by 10, 20, 30: the converter numbers their tensors (1, 0, 2); outputs follow Keras."""
+    from common.tflite import TFLiteModel, export_tflite
+
+    inputs = keras.Input((8,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    heads = []
+    for position in range(3):
+        hidden = keras.layers.Dense(8, activation="relu")(hidden)
+        heads.append(keras.layers.Lambda(lambda tensor, offset=10.0 * (position + 1): tensor + offset)(
+            keras.layers.Dense(4)(hidden)))
+    model = keras.Model(inputs, heads)
+    runner = TFLiteModel(export_tflite(model, tmp_path / "heads.tflite"))
+    sample = np.random.default_rng(0).standard_normal((1, 8)).astype(np.float32)
+    for expected, actual in zip(model(sample), runner(sample)):
+        np.testing.assert_allclose(actual, expected.numpy(), atol=1e-5)
