@@ -15,6 +15,9 @@ from benchmarks.variant import Variant
 
 BLOCK_MIB, BLOCKS = 8, 25
 KNOWN_MIB = BLOCK_MIB * BLOCKS  # 200 MiB
+# VmHWM - VmRSS(before) can come out a little under the allocation when resident pages of the baseline are
+# reclaimed meanwhile (seen: 199.85 MiB in CI); 3 % below still tells it from the in-process reading (~0).
+LOWEST_MIB = 0.97 * KNOWN_MIB
 RATE = 16000
 
 pytestmark = pytest.mark.skipif(not timing.peak_memory_supported(),
@@ -97,8 +100,8 @@ def test_child_sees_the_allocation_that_the_in_process_method_misses():
     print(json.dumps({"in_process_mib": in_process, "child": result}))
     assert in_process < KNOWN_MIB / 4
     assert result["error"] is None, result
-    assert KNOWN_MIB <= result["peak_mib"] < KNOWN_MIB + 60
-    assert result["baseline_mib"] > 0 and result["peak_rss_mib"] >= result["baseline_mib"] + KNOWN_MIB
+    assert LOWEST_MIB <= result["peak_mib"] < KNOWN_MIB + 60
+    assert result["baseline_mib"] > 0 and result["peak_rss_mib"] >= result["baseline_mib"] + LOWEST_MIB
     assert result["threads"] == 1 and result["preloaded"] == [] and result["speed_input_seconds"] == 0.25
     assert result["wall_s"] > 0
 
@@ -134,7 +137,7 @@ def test_harness_stores_the_child_figure_and_the_reasons_per_row():
             (rows["broken"], adapter, variants["broken"]),
             (rows["local"], _LocalAdapter(1), variants["allocates 200 MiB"])]  # the child could not rebuild it
     benchmark.measure_peak_memories(jobs, "mini", SIGNAL, all_threads=2, timeout=60)
-    assert rows["allocates 200 MiB"]["peak_mib"] >= KNOWN_MIB and "peak_memory_note" not in rows["allocates 200 MiB"]
+    assert rows["allocates 200 MiB"]["peak_mib"] >= LOWEST_MIB and "peak_memory_note" not in rows["allocates 200 MiB"]
     assert rows["allocates 200 MiB"]["peak_baseline_mib"] > 0 and rows["allocates 200 MiB"]["peak_memory_wall_s"] > 0
     assert rows["broken"]["peak_mib"] is None
     assert rows["broken"]["peak_memory_note"].startswith("peak memory not measured: ")
