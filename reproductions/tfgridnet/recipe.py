@@ -268,6 +268,16 @@ def tflite_enhancer(path):
     return run
 
 
+def distinct_lines(message: str, limit: int = 300) -> str:
+    """The converter's multi-line error as its distinct lines joined by ' | ' (it repeats one line per op)."""
+    kind, _, rest = str(message).partition(": ")
+    if not kind.isidentifier():  # no "ErrorType: " prefix
+        kind, rest = "", str(message)
+    lines = dict.fromkeys(line.strip() for line in rest.splitlines() if line.strip())
+    text = (f"{kind}: " if kind else "") + " | ".join(lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 # ------------------------------------------------------------------------------------------------------ recipe
 class Recipe:
     """TF-GridNet with direct and SNR-progressive learning (seed Acceleration123/Speech-Enhancement)."""
@@ -535,7 +545,7 @@ class Recipe:
                                  [("converted", "converts"), ("kbytes", "size (kB)", 0), ("gzip_kbytes", "gzip (kB)", 0),
                                   ("difference", "max |tflite-keras|", 5), ("pesq_wb", "PESQ (WB)", 3),
                                   ("stoi", "STOI", 3), ("si_snr", "SI-SNR", 2), ("dnsmos_ovrl", "OVRL", 3)],
-                                 notes=[f"{name}: {entry['error'][:160]}" for name, entry in export.items()
+                                 notes=[f"{name}: {distinct_lines(entry['error'])}" for name, entry in export.items()
                                         if not entry.get("converted")])
             for name, entry in export.items():
                 scores = entry.get("scores", {})

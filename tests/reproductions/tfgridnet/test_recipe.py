@@ -79,3 +79,14 @@ def test_one_training_step(mini_corpus, tiny_config):
     logs = model.train_on_batch(noisy, clean, return_dict=True)
     assert np.isfinite(logs["loss"])
     assert any(not np.array_equal(old, new) for old, new in zip(before, model.get_weights()))
+
+
+def test_converter_errors_are_reported_once_per_distinct_line():
+    from reproductions.tfgridnet.recipe import distinct_lines
+
+    message = ("RuntimeError: Quantization to 16x8-bit not yet supported for op: 'SQUARE'.\n"
+               "Quantization to 16x8-bit not yet supported for op: 'POW'.\n"
+               "Quantization to 16x8-bit not yet supported for op: 'SQUARE'.\n")
+    assert distinct_lines(message) == ("RuntimeError: Quantization to 16x8-bit not yet supported for op: 'SQUARE'. | "
+                                       "Quantization to 16x8-bit not yet supported for op: 'POW'.")
+    assert distinct_lines("x" * 400, limit=20) == "x" * 17 + "..."
