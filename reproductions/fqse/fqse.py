@@ -250,43 +250,20 @@ def convert_core_to_int8(core, representative_inputs, input_channels: int):
 
 
 class Int8CoreRunner:
-    """Run an int8 core .tflite on float inputs: quantize the input, run, dequantize ``y0``(, ``y1``)."""
+    """Run an int8 core .tflite on float inputs: quantize the input, run, dequantize ``y0``(, ``y1``).
+
+    A thin view of :class:`common.tflite.TFLiteModel`, which quantizes with the file's input scale, returns the
+    outputs in signature order (``y0``, ``y1``) and reopens the interpreter when XNNPACK cannot re-prepare the
+    graph for a new length. ``input``: the input tensor's details (its ``quantization`` is the int8 input grid).
+    """
 
     def __init__(self, path, num_threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
+        from common.tflite import TFLiteModel
 
-        self.path, self.num_threads = str(path), num_threads
-        self.interpreter = Interpreter(model_path=self.path, num_threads=num_threads)
-        self.input = self.interpreter.get_input_details()[0]
-        self.outputs = sorted(self.interpreter.get_output_details(), key=lambda detail: detail["name"])
-        signature = self.interpreter.get_signature_list()
-        key = next(iter(signature))
-        # Map the signature's output names (y0, y1) to tensor indices so the order never depends on the file.
-        runner_outputs = self.interpreter._get_full_signature_list()[key]["outputs"]
-        self.output_indices = [runner_outputs[name] for name in sorted(runner_outputs)]
-        self.length = None
+        self.model = TFLiteModel(path, num_threads=num_threads)
+        self.input = self.model.input_details[0]
 
     def __call__(self, core_input):
         """``core_input`` ``(samples, channels)`` float -> list of ``(samples', )`` float outputs."""
-        core_input = np.asarray(core_input, np.float32)[None]
-        if self.length != core_input.shape[1]:
-            from ai_edge_litert.interpreter import Interpreter
-
-            if self.length is not None:
-                # A fresh interpreter per new length: XNNPACK cannot always re-prepare an allocated int8 graph for
-                # another length ("failed to reshape runtimeNode"); tensor indices are the file's, so they stay valid.
-                self.interpreter = Interpreter(model_path=self.path, num_threads=self.num_threads)
-            self.interpreter.resize_tensor_input(self.input["index"], list(core_input.shape))
-            self.interpreter.allocate_tensors()
-            self.length = core_input.shape[1]
-        scale, zero_point = self.input["quantization"]
-        quantized = np.clip(np.round(core_input / scale + zero_point), -128, 127).astype(np.int8)
-        self.interpreter.set_tensor(self.input["index"], quantized)
-        self.interpreter.invoke()
-        details = {detail["index"]: detail for detail in self.interpreter.get_output_details()}
-        results = []
-        for index in self.output_indices:
-            scale, zero_point = details[index]["quantization"]
-            values = self.interpreter.get_tensor(index).astype(np.float32)
-            results.append(((values - zero_point) * scale)[0, :, 0])
-        return results
+        outputs = self.model(np.asarray(core_input, np.float32)[None])
+        return [np.asarray(output)[0, :, 0] for output in (outputs if isinstance(outputs, list) else [outputs])]
