@@ -227,13 +227,9 @@ def measure(model: str, variant_name: str, config_name: str, signal, threads: in
     threads = harness_threads(variant) if threads is None else int(threads)
     imports_s = time.perf_counter() - started
     gc.collect()
-    baseline_kib = timing.status_kib("VmRSS")
-    timing.reset_peak()
     run_started = time.perf_counter()
-    enhancer = variant.make_enhancer(threads)
-    enhancer(signal)
+    _, baseline_kib, peak_kib = timing.resident_peak(lambda: variant.make_enhancer(threads)(signal))
     build_run_s = time.perf_counter() - run_started
-    peak_kib = timing.status_kib("VmHWM")
     if baseline_kib is None or peak_kib is None:
         raise RuntimeError("VmRSS / VmHWM missing from /proc/self/status")
     return {"model": variant.model, "variant": variant.variant, "peak_mib": max(peak_kib - baseline_kib, 0) / 1024.0,

@@ -72,19 +72,20 @@ def peak_memory_supported() -> bool:
     return True
 
 
-def reset_peak() -> None:
-    """Reset ``VmHWM`` to the current resident size (raises OSError where ``clear_refs`` is not writable)."""
+def resident_peak(function: Callable[[], object]) -> tuple[object, int | None, int | None]:
+    """Run ``function()`` once between ``VmRSS`` (before) and a reset ``VmHWM`` (after): ``(result, rss_kib,
+    peak_kib)``, a figure None where ``/proc/self/status`` lacks it (OSError where ``clear_refs`` is not writable)."""
+    before = status_kib("VmRSS")
     _CLEAR_REFS.write_text("5")
+    result = function()
+    return result, before, status_kib("VmHWM")
 
 
 def measure_peak_memory(function: Callable[[], object]) -> tuple[object, float | None]:
     """Run ``function()`` once; return its result and the extra peak resident memory in MiB (None if unknown)."""
     if not peak_memory_supported():
         return function(), None
-    before = status_kib("VmRSS")
-    _CLEAR_REFS.write_text("5")
-    result = function()
-    peak = status_kib("VmHWM")
+    result, before, peak = resident_peak(function)
     if before is None or peak is None:
         return result, None
     return result, max(peak - before, 0) / 1024.0
