@@ -29,18 +29,9 @@ def test_matches_the_numpy_formula():
 def test_int8_graph_has_no_squared_difference_and_stays_accurate(tmp_path):
     """XNNPACK has no int8 SQUARED_DIFFERENCE: that op fell back to the reference kernel and made int8 FCN and
     ConvTasNet slower than float; the variance as ``mean(d * d)`` converts to MUL, which XNNPACK runs."""
-    from common.tflite import TFLiteModel, export_tflite
+    from tests.int8_layer import int8_normalisation_snr
 
-    rng = np.random.default_rng(0)
-    inputs = keras.Input(shape=(400, 16))
-    model = keras.Model(inputs, _Normalise()(inputs))
-    representative = [(level * rng.standard_normal((1, 400, 16))).astype(np.float32) for level in (0.02, 0.04, 0.03)]
-    path = export_tflite(model, tmp_path / "norm.tflite", mode="int8", representative_data=representative)
-    runner = TFLiteModel(path)
+    snr, runner = int8_normalisation_snr(_Normalise(), 400, tmp_path / "norm.tflite")
     assert "SQUARED_DIFFERENCE" not in runner.op_names()
     assert "MUL" in runner.op_names()
-    test_input = (0.03 * rng.standard_normal((1, 400, 16))).astype(np.float32)
-    expected = model(test_input).numpy()
-    actual = runner(test_input)
-    snr = 10 * np.log10(np.sum(expected ** 2) / np.sum((actual - expected) ** 2))
     assert snr > 25.0, f"int8 normalisation vs Keras: {snr:.1f} dB"

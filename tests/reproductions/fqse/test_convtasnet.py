@@ -146,24 +146,10 @@ def test_global_layer_norm_keeps_its_accuracy_in_full_int8_tflite(tmp_path):
     normalised output's scale (~1/std times too coarse) and the layer falls to ~10 dB SNR; the ``x * scale +
     shift`` form keeps it near the input quantization's own accuracy.
     """
-    from common.tfkeras import keras
-    from common.tflite import TFLiteModel, export_tflite
     from reproductions.fqse.convtasnet import GlobalLayerNorm
+    from tests.int8_layer import int8_normalisation_snr
 
-    rng = np.random.default_rng(0)
-    channels, frames = 16, 120
-    inputs = keras.Input(shape=(frames, channels))
-    norm = GlobalLayerNorm()
-    model = keras.Model(inputs, norm(inputs))
-    norm.set_weights([1 + 0.05 * rng.standard_normal(channels), 0.05 * rng.standard_normal(channels)])
-    # Varying levels and channel offsets; the test input lies inside the calibrated range (level 0.03).
-    levels = [0.02, 0.04, 0.025, 0.035]
-    representative = [(level * rng.standard_normal((1, frames, channels))).astype(np.float32) for level in levels]
-    test_input = (0.03 * rng.standard_normal((1, frames, channels))).astype(np.float32)
-    path = export_tflite(model, tmp_path / "gln.tflite", mode="int8", representative_data=representative)
-    expected = model(test_input, training=False).numpy()
-    actual = TFLiteModel(path)(test_input)
-    snr = 10 * np.log10(np.sum(expected**2) / np.sum((actual - expected) ** 2))
+    snr, _ = int8_normalisation_snr(GlobalLayerNorm(), 120, tmp_path / "gln.tflite")
     assert snr > 25.0, f"int8 gLN vs Keras: {snr:.1f} dB"
 
 

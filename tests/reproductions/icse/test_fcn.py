@@ -124,19 +124,7 @@ def test_instance_norm_keeps_its_accuracy_in_full_int8_tflite(tmp_path):
     Written as ``(x - mean) * rsqrt(var) * gamma + beta``, the converter gives the centred ``x - mean`` the
     normalised output's scale (~1/std times too coarse); the ``x * scale + shift`` form avoids that tensor.
     """
-    from common.tflite import TFLiteModel, export_tflite
+    from tests.int8_layer import int8_normalisation_snr
 
-    rng = np.random.default_rng(0)
-    channels, frames = 16, 400
-    inputs = keras.Input(shape=(frames, channels))
-    norm = InstanceNormalization()
-    model = keras.Model(inputs, norm(inputs))
-    norm.set_weights([1 + 0.05 * rng.standard_normal(channels), 0.05 * rng.standard_normal(channels)])
-    representative = [(level * rng.standard_normal((1, frames, channels))).astype(np.float32)
-                      for level in (0.02, 0.04, 0.025, 0.035)]
-    test_input = (0.03 * rng.standard_normal((1, frames, channels))).astype(np.float32)
-    path = export_tflite(model, tmp_path / "instance_norm.tflite", mode="int8", representative_data=representative)
-    expected = model(test_input, training=False).numpy()
-    actual = TFLiteModel(path)(test_input)
-    snr = 10 * np.log10(np.sum(expected**2) / np.sum((actual - expected) ** 2))
+    snr, _ = int8_normalisation_snr(InstanceNormalization(), 400, tmp_path / "instance_norm.tflite")
     assert snr > 25.0, f"int8 instance norm vs Keras: {snr:.1f} dB"
