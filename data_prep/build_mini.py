@@ -3,7 +3,8 @@
 Speech: the Asterisk core prompts of four professional voices (``asterisk-core-sounds-{en,fr,it,ru}-g722``,
 16 kHz G.722, decoded with PyPI ``g722``), plus, when ``pocketsphinx-testdata`` is installed, its five LibriVox
 utterances as a second unseen voice. Noise: the ambient recordings of ``lincity-ng-data``, the noise-like loops of
-``sonic-pi-samples``, generated white/pink/brown/speech-shaped noise and babble.
+``sonic-pi-samples``, generated white/pink/brown/speech-shaped noise and babble (``multi_talker`` for training from
+the seen voices' training/validation prompts; the test ``babble`` from the unseen voices only).
 
 Splits (see ``issues show 3``):
 - speech ``train``/``valid``/``test``: prompts (the same prompt id in every language, plus prompts whose audio is
@@ -11,7 +12,8 @@ Splits (see ``issues show 3``):
 - ``test_unseen_voice``: the test prompts of the held-out voice (it_IT male, never in train/valid) and LibriVox;
 - noise ``train``/``valid``/``test``: different files of the same noise types (a single long recording is cut into
   disjoint 70/15/15 % parts); ``test_unseen_noise``: noise types never used in training (babble and market, the
-  analogues of CRN's babble/cafeteria test noises, plus crowd, rail and vinyl hiss).
+  analogues of CRN's babble/cafeteria test noises, plus crowd, rail and vinyl hiss). The test babble's talkers are
+  the unseen voices; training has its own ``multi_talker`` babble of the seen voices' training prompts.
 
 Usage: ``python -m data_prep.build_mini [--force] [--data-dir data] [--max-prompts N] [--jobs 2]``.
 """
@@ -49,7 +51,7 @@ from data_prep.synthetic_noise import LTAS_FFT, babble, colored_noise, speech_po
 
 SAMPLE_RATE = 16000
 # Bump when the corpus content changes so that an existing data/mini is rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: test babble from the unseen voices, multi_talker training noise
 
 ASTERISK_DIR = Path("/usr/share/asterisk/sounds")
 LINCITY_DIR = Path("/usr/share/games/lincity-ng/sounds")
@@ -119,10 +121,13 @@ SONIC_PI_TYPES = {
 }
 UNSEEN_NOISE_TYPES = ("babble", "market", "crowd", "rail", "vinyl_hiss")
 GENERATED_TYPES = ("white", "pink", "brown", "speech_shaped")
-# files per split of each generated type; babble (unseen) gets BABBLE_FILES.
+# files per split of each generated type; babble (unseen voices, test) gets BABBLE_FILES, multi-talker babble
+# (seen voices, train/valid) TRAINING_BABBLE_FILES.
 GENERATED_FILES = {"train": 3, "valid": 1, "test": 1}
 BABBLE_FILES = 3
 BABBLE_TALKERS = 6
+TRAINING_BABBLE_TYPE = "multi_talker"
+TRAINING_BABBLE_FILES = {"train": 3, "valid": 1}
 MIN_SEGMENTED_SECONDS = 6.0
 SEGMENT_FRACTIONS = (("train", 0.0, 0.7), ("valid", 0.7, 0.85), ("test", 0.85, 1.0))
 NOISE_PEAK = 0.9
@@ -137,7 +142,7 @@ Each file keeps the licence of its source:
 {voice_rows}| speech/*/{librivox}/ | pocketsphinx-testdata (LibriVox) | public domain | LibriVox volunteers |
 | noise/*/<lincity types>/ | lincity-ng-data | GPL-2+ (upstream also CC BY-SA 2.0) | I J Peters, Greg Sharp, Corey Keasling and the LinCity-NG contributors |
 | noise/*/<sonic-pi types>/ | sonic-pi-samples | CC0 1.0 | freesound.org authors listed in /usr/share/doc/sonic-pi-samples/copyright |
-| noise/*/{{white,pink,brown,speech_shaped,babble}}/ | generated | speech_shaped/babble derive from the voices above | this project |
+| noise/*/{{white,pink,brown,speech_shaped,multi_talker,babble}}/ | generated | speech_shaped/multi_talker/babble derive from the voices above | this project |
 
 Licence texts: https://creativecommons.org/licenses/by-sa/3.0/, https://creativecommons.org/licenses/by/3.0/,
 https://creativecommons.org/publicdomain/zero/1.0/, /usr/share/common-licenses/GPL-2.
@@ -588,16 +593,23 @@ def _build_into(root: Path, options: dict, jobs: int, quiet: bool) -> dict:
         else:
             noise_rows.append(result)
 
-    # babble of the seen voices' validation prompts: never training speech, never the test utterance it masks
-    babble_sources = [row for row in speech_rows if row["split"] == "valid" and row["speaker"] != UNSEEN_VOICE]
-    utterances = [soundfile.read(str(root / row["path"]), dtype="float32")[0] for row in babble_sources]
-    count = BABBLE_FILES if options["max_noise_files"] is None else min(BABBLE_FILES, options["max_noise_files"])
-    for file_index in range(count):
-        relative = Path("noise") / "test_unseen_noise" / "babble" / f"babble_{file_index}.wav"
-        signal = babble(utterances, samples, BABBLE_TALKERS, np.random.default_rng([seed, 4, file_index]))
-        row = {"path": relative.as_posix(), "noise_type": "babble", "split": "test_unseen_noise",
-               "source": f"generated from {len(utterances)} validation utterances"}
-        noise_rows.append(_write_noise(signal, str(root / relative), row))
+    # Babble (``BABBLE_TALKERS`` streams) in two disjoint roles. Training/validation "multi_talker" noise: the seen
+    # voices' own training/validation prompts, as the paper's 10,000-noise training library holds crowd and babble
+    # recordings. Test "babble": the unseen voices' prompts, i.e. other talkers and recordings than anything
+    # trained on, as CRN's Auditec babble is for WSJ0 (sednn_crn_tfgridnet.md 2.4).
+    babble_plan = [(split, TRAINING_BABBLE_TYPE, split, count) for split, count in TRAINING_BABBLE_FILES.items()]
+    babble_plan.append(("test_unseen_voice", "babble", "test_unseen_noise", BABBLE_FILES))
+    for plan_index, (speech_split, noise_type, noise_split, count) in enumerate(babble_plan):
+        sources = sorted((row for row in speech_rows if row["split"] == speech_split), key=lambda row: row["path"])
+        utterances = [soundfile.read(str(root / row["path"]), dtype="float32")[0] for row in sources]
+        if options["max_noise_files"] is not None:
+            count = min(count, options["max_noise_files"])
+        for file_index in range(count):
+            relative = Path("noise") / noise_split / noise_type / f"{noise_type}_{file_index}.wav"
+            signal = babble(utterances, samples, BABBLE_TALKERS, np.random.default_rng([seed, 4, plan_index, file_index]))
+            row = {"path": relative.as_posix(), "noise_type": noise_type, "split": noise_split,
+                   "source": f"generated from {len(utterances)} {speech_split} utterances"}
+            noise_rows.append(_write_noise(signal, str(root / relative), row))
 
     speech_rows.sort(key=lambda row: row["path"])
     noise_rows.sort(key=lambda row: row["path"])

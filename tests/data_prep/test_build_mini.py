@@ -169,6 +169,26 @@ def test_babble_is_a_sum_of_talkers():
         babble(utterances[:1], 32000, 6, rng)
 
 
+def test_babble_talkers_are_the_unseen_voices_in_test_and_the_seen_voices_in_training(mini_corpus, mini_corpus_root):
+    """Each babble file is rebuilt from the speech split it should come from (seen voices' training/validation
+    prompts for ``multi_talker``, unseen voices for the test ``babble``): a file made of any other speech differs."""
+    samples = int(TINY["generated_seconds"] * build_mini.SAMPLE_RATE)
+    plan = [("train", "multi_talker", "train"), ("valid", "multi_talker", "valid"),
+            ("test_unseen_voice", "babble", "test_unseen_noise")]
+    for plan_index, (speech_split, noise_type, noise_split) in enumerate(plan):
+        rows = [row for row in mini_corpus.noise(noise_split) if row["noise_type"] == noise_type]
+        assert len(rows) == 1, (noise_split, noise_type)
+        utterances = [soundfile.read(str(mini_corpus_root / row["path"]), dtype="float32")[0]
+                      for row in sorted(mini_corpus.speech(speech_split), key=lambda row: row["path"])]
+        expected = babble(utterances, samples, build_mini.BABBLE_TALKERS,
+                          np.random.default_rng([TINY["seed"], 4, plan_index, 0]))
+        written = soundfile.read(str(mini_corpus_root / rows[0]["path"]), dtype="float32")[0]
+        assert np.max(np.abs(written - expected)) < 2.0 / 32768, (noise_split, noise_type)
+    unseen = {row["speaker"] for row in mini_corpus.speech("test_unseen_voice")}
+    assert not unseen & set(mini_corpus.speakers("train"))
+    assert "multi_talker" not in mini_corpus.noise_types("test_unseen_noise")
+
+
 def test_manifest_columns_and_attribution(mini_corpus_root):
     with open(mini_corpus_root / "speech.csv") as handle:
         assert csv.DictReader(handle).fieldnames[:6] == ["path", "duration", "samples", "speaker", "split", "sha256"]
