@@ -594,9 +594,10 @@ def _build_into(root: Path, options: dict, jobs: int, quiet: bool) -> dict:
             noise_rows.append(result)
 
     # Babble (``BABBLE_TALKERS`` streams) in two disjoint roles. Training/validation "multi_talker" noise: the seen
-    # voices' own training/validation prompts, as the paper's 10,000-noise training library holds crowd and babble
-    # recordings. Test "babble": the unseen voices' prompts, i.e. other talkers and recordings than anything
-    # trained on, as CRN's Auditec babble is for WSJ0 (sednn_crn_tfgridnet.md 2.4).
+    # voices' own training/validation prompts, standing in for the talker noises of the paper's 10,000 sound-effect
+    # training noises (which ones it holds is not documented). Test "babble": the unseen voices' prompts, i.e. other
+    # talkers and recordings than anything trained on, as CRN's Auditec babble is for WSJ0
+    # (sednn_crn_tfgridnet.md 2.4).
     babble_plan = [(split, TRAINING_BABBLE_TYPE, split, count) for split, count in TRAINING_BABBLE_FILES.items()]
     babble_plan.append(("test_unseen_voice", "babble", "test_unseen_noise", BABBLE_FILES))
     for plan_index, (speech_split, noise_type, noise_split, count) in enumerate(babble_plan):
