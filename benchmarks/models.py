@@ -649,7 +649,6 @@ class TfgridnetAdapter(Adapter):
 
     def list_variants(self, config, config_name):
         from reproductions.tfgridnet import recipe
-        from reproductions.tfgridnet.recipe import distinct_lines
 
         exp_dir = self.exp_dir(config_name)
         rows = []
@@ -687,7 +686,7 @@ class TfgridnetAdapter(Adapter):
                 if not path.is_file():
                     if entry.get("converted") is False:
                         rows.append(Variant(self.name, full_label, kind,
-                                            missing=f"does not convert: {distinct_lines(entry.get('error', ''))}"))
+                                            missing=f"does not convert: {recipe.distinct_lines(entry.get('error', ''))}"))
                     else:
                         rows.append(self.not_exported(full_label, kind, path, config_name, export_stages))
                     continue

@@ -414,6 +414,11 @@ def _write_noise(signal, target, row):
     return dict(row, samples=samples, duration=round(samples / SAMPLE_RATE, 6), sha256=sha256_file(target))
 
 
+def _file_count(count: int, options: dict) -> int:
+    """``count`` files of a generated type, at most ``--max-noise-files`` when that is set."""
+    return count if options["max_noise_files"] is None else min(count, options["max_noise_files"])
+
+
 def _generated_task(task):
     """Worker: generate one white/pink/brown/speech-shaped noise file."""
     noise_type, seed_key, samples, ltas, target, row = task
@@ -578,9 +583,7 @@ def _build_into(root: Path, options: dict, jobs: int, quiet: bool) -> dict:
     samples = int(round(options["generated_seconds"] * SAMPLE_RATE))
     for type_index, noise_type in enumerate(GENERATED_TYPES):
         for split_index, (split, count) in enumerate(GENERATED_FILES.items()):
-            if options["max_noise_files"] is not None:
-                count = min(count, options["max_noise_files"])
-            for file_index in range(count):
+            for file_index in range(_file_count(count, options)):
                 relative = Path("noise") / split / noise_type / f"{noise_type}_{split}_{file_index}.wav"
                 row = {"path": relative.as_posix(), "noise_type": noise_type, "split": split, "source": "generated"}
                 key = [seed, 3, type_index, split_index, file_index]
@@ -598,21 +601,19 @@ def _build_into(root: Path, options: dict, jobs: int, quiet: bool) -> dict:
     # training noises (which ones it holds is not documented). Test "babble": the unseen voices' prompts, i.e. other
     # talkers and recordings than anything trained on, as CRN's Auditec babble is for WSJ0
     # (sednn_crn_tfgridnet.md 2.4).
+    speech_rows.sort(key=lambda row: row["path"])  # babble draws index the utterances in path order
     babble_plan = [(split, TRAINING_BABBLE_TYPE, split, count) for split, count in TRAINING_BABBLE_FILES.items()]
     babble_plan.append(("test_unseen_voice", "babble", "test_unseen_noise", BABBLE_FILES))
     for plan_index, (speech_split, noise_type, noise_split, count) in enumerate(babble_plan):
-        sources = sorted((row for row in speech_rows if row["split"] == speech_split), key=lambda row: row["path"])
-        utterances = [soundfile.read(str(root / row["path"]), dtype="float32")[0] for row in sources]
-        if options["max_noise_files"] is not None:
-            count = min(count, options["max_noise_files"])
-        for file_index in range(count):
+        utterances = [soundfile.read(str(root / row["path"]), dtype="float32")[0]
+                      for row in speech_rows if row["split"] == speech_split]
+        for file_index in range(_file_count(count, options)):
             relative = Path("noise") / noise_split / noise_type / f"{noise_type}_{file_index}.wav"
             signal = babble(utterances, samples, BABBLE_TALKERS, np.random.default_rng([seed, 4, plan_index, file_index]))
             row = {"path": relative.as_posix(), "noise_type": noise_type, "split": noise_split,
                    "source": f"generated from {len(utterances)} {speech_split} utterances"}
             noise_rows.append(_write_noise(signal, str(root / relative), row))
 
-    speech_rows.sort(key=lambda row: row["path"])
     noise_rows.sort(key=lambda row: row["path"])
     write_manifest(root / "speech.csv", speech_rows, SPEECH_COLUMNS)
     write_manifest(root / "noise.csv", noise_rows, NOISE_COLUMNS)
