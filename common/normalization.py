@@ -11,16 +11,36 @@ The variance is ``mean(d * d)`` of ``d = x - mean``, not ``tf.math.squared_diffe
 SQUARED_DIFFERENCE, so LiteRT ran it on its reference kernel over the full tensor, which made the whole int8 FCN
 (7 instance norms, 1 x 64000 x 16) 0.65x the speed of float; with MUL it is 2.3x (measured on 1 thread, 4-s input).
 ``d`` only feeds the variance, so it is calibrated on its own range and the accuracy above is unchanged.
+
+When the statistics include the channel (last) axis, as in the gLN, the variance is a mean of per-frame energies
+``d_t . d_t``, one int8 BATCH_MATMUL per frame that accumulates the products in int32, instead of a mean of the
+int8 tensor ``d * d``. Squares of speech activations span a wide range: on an int8 grid set by the largest one,
+most round to zero, and the int8 variance came out low by 16 of its quantization steps (RMS error 20 steps) on
+FQSE's mini vanilla-QAT model; per-frame energies span far less. Measured on the trained mini FQSE models
+(calibration and test sets of the recipe), int8 .tflite SI-SNR went from 9.32 to 9.43 dB (vanilla QAT) and
+9.51 to 9.73 dB (FQSE). ``1/C`` of the mean is folded into ``gamma`` and ``epsilon`` so that no further int8
+scalar is rounded on the way to the reciprocal square root.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from common.tfkeras import tf
 
 
 def normalise_by_own_statistics(inputs, axes, gamma, beta, epsilon: float):
     """``gamma * (x - mean) / sqrt(var + epsilon) + beta`` with mean and biased variance over ``axes``."""
+    rank = len(inputs.shape)
+    axes = sorted(int(axis) % rank for axis in np.atleast_1d(axes))
     mean = tf.reduce_mean(inputs, axis=axes, keepdims=True)
     centred = inputs - mean
-    variance = tf.reduce_mean(centred * centred, axis=axes, keepdims=True)
-    scale = tf.math.rsqrt(variance + epsilon) * gamma
+    if axes[-1] == rank - 1:
+        channels = int(inputs.shape[-1])
+        frames = tf.expand_dims(centred, -2)
+        energy = tf.squeeze(tf.matmul(frames, frames, transpose_b=True), -1)
+        mean_energy = tf.reduce_mean(energy, axis=axes, keepdims=True)
+        scale = tf.math.rsqrt(mean_energy + channels * epsilon) * (gamma * np.float32(np.sqrt(channels)))
+    else:
+        variance = tf.reduce_mean(centred * centred, axis=axes, keepdims=True)
+        scale = tf.math.rsqrt(variance + epsilon) * gamma
     return inputs * scale + (beta - mean * scale)
