@@ -25,6 +25,10 @@ import numpy as np
 VARIANTS = ("float", "vanilla", "fqse")
 PAPER_SI_SNR = {"float": 14.74, "vanilla": 14.42, "fqse": 14.77}  # [FQSE:README.md] icse_fqse.md B7
 ROW_LABELS = {"float": "Float", "vanilla": "Vanilla QAT 8-bit", "fqse": "FQSE 8-bit"}
+# The paper's FQSE 8-bit matches float (14.77 vs 14.74 dB); on mini we accept FQSE int8 this far below float.
+FQSE_INT8_TOLERANCE_DB = 0.2
+# "High input SNR" in the paper's figure: where vanilla QAT falls furthest below float.
+HIGH_SNR_BUCKETS_FROM_DB = 12.0
 SAMPLE_RATE = 16000
 
 
@@ -476,6 +480,23 @@ class Recipe:
         return None
 
     # ----------------------------------------------------------------------------------------------- table
+    @staticmethod
+    def targets(summary) -> dict:
+        """The reproduction's checks on one evaluation summary (``evaluation.json``): each deployed model beats
+        the noisy input, FQSE int8 is within :data:`FQSE_INT8_TOLERANCE_DB` of float, and in every bucket from
+        :data:`HIGH_SNR_BUCKETS_FROM_DB` FQSE int8 stays closer to float than vanilla QAT int8."""
+        si_snr = summary["si_snr"]
+        verdicts = {f"{name}_beats_noisy": si_snr[key] > si_snr["noisy"]
+                    for name, key in (("float", "float"), ("vanilla", "vanilla_tflite"), ("fqse", "fqse_tflite"))}
+        verdicts["fqse_int8_within_tolerance_of_float"] = si_snr["fqse_tflite"] >= si_snr["float"] - FQSE_INT8_TOLERANCE_DB
+        high = {snr: values for snr, values in summary.get("buckets", {}).items()
+                if float(snr) >= HIGH_SNR_BUCKETS_FROM_DB}
+        if high:
+            verdicts["fqse_high_snr_gap_smaller"] = all(
+                values["fqse_tflite"] - values["float"] > values["vanilla_tflite"] - values["float"]
+                for values in high.values())
+        return verdicts
+
     def table(self, config, args):
         from common.tables import ResultTable
 
@@ -520,6 +541,10 @@ class Recipe:
                     "floor": values.get("vanilla_input_floor")})
             rendered.append(buckets.render())
             extra["buckets_table"] = buckets.to_dict()
+        verdicts = self.targets(summary)
+        extra["targets"] = verdicts
+        rendered.append(f"Targets (FQSE int8 within {FQSE_INT8_TOLERANCE_DB} dB of float: "
+                        f"{si_snr['fqse_tflite'] - si_snr['float']:+.2f} dB): all met {all(verdicts.values())} {verdicts}")
         table.save(args.results_dir, config=config, extra=extra, run=f"{self.name}/{config['config_name']}")
         print("\n\n".join(rendered))
         return None

@@ -170,3 +170,18 @@ def test_int8_input_floor_is_the_snr_of_the_rounding_error():
     # a finer grid raises the floor by 20 log10(2) per halving of the step
     finer = recipe.int8_input_floor(speech, mixture, (scale / 2, 0))
     assert finer - recipe.int8_input_floor(speech, mixture, (scale, 0)) == pytest.approx(6.02, abs=0.1)
+
+
+def _summary(float_db=9.9, vanilla=9.4, fqse_int8=9.75, noisy=4.7, high_snr=(17.0, 16.6, 17.2)):
+    float_high, vanilla_high, fqse_high = high_snr
+    return {"si_snr": {"float": float_db, "vanilla_tflite": vanilla, "fqse_tflite": fqse_int8, "noisy": noisy},
+            "buckets": {"0": {"float": 6.0, "vanilla_tflite": 7.0, "fqse_tflite": 5.0},
+                        "18": {"float": float_high, "vanilla_tflite": vanilla_high, "fqse_tflite": fqse_high}}}
+
+
+def test_targets_flip_with_each_condition():
+    assert all(recipe.Recipe.targets(_summary()).values())
+    assert not recipe.Recipe.targets(_summary(fqse_int8=9.65))["fqse_int8_within_tolerance_of_float"]
+    assert not recipe.Recipe.targets(_summary(vanilla=4.6))["vanilla_beats_noisy"]
+    # Only buckets from 12 dB count: the 0-dB bucket above, where FQSE is further from float, does not.
+    assert not recipe.Recipe.targets(_summary(high_snr=(17.0, 16.8, 16.7)))["fqse_high_snr_gap_smaller"]
