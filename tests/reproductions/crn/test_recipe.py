@@ -79,3 +79,16 @@ def test_info_counts_match_formulas():
     assert info["lstm2"]["macs_per_second"] == info["lstm2"]["macs_per_second_from_shapes"]
     assert info["crn"]["parameters_pytorch_convention"] - info["crn"]["parameters_keras"] == 2 * 4 * 16
     assert info["algorithmic_latency_ms"] == 20.0
+
+
+def test_beats_unprocessed_is_checked_per_noise_as_well_as_on_average():
+    from reproductions.crn.recipe import crn_beats_unprocessed
+
+    def cells(stoi, pesq):
+        return {"stoi_-5": stoi, "pesq_-5": pesq}
+
+    summaries = {("unprocessed", "all"): cells(55.0, 0.80), ("crn", "all"): cells(58.0, 0.84),
+                 ("unprocessed", "babble"): cells(49.0, 0.77), ("crn", "babble"): cells(50.0, 0.71),
+                 ("lstm2", "babble"): cells(60.0, 0.90)}
+    verdicts = crn_beats_unprocessed(summaries, [-5.0])
+    assert verdicts == {"all/stoi_-5": True, "all/pesq_-5": True, "babble/stoi_-5": True, "babble/pesq_-5": False}
