@@ -269,6 +269,23 @@ def tflite_path(exp_dir: Path, variant: str) -> Path:
     return Path(exp_dir) / "tflite" / f"{variant}_int8.tflite"
 
 
+def reproduction_targets(summary) -> dict:
+    """The reproduction's checks on one evaluation summary (``evaluation.json``): each deployed model beats
+    the noisy input, FQSE int8 is within :data:`FQSE_INT8_TOLERANCE_DB` of float, and in every bucket from
+    :data:`HIGH_SNR_BUCKETS_FROM_DB` FQSE int8 stays closer to float than vanilla QAT int8."""
+    si_snr = summary["si_snr"]
+    verdicts = {f"{name}_beats_noisy": si_snr[key] > si_snr["noisy"]
+                for name, key in (("float", "float"), ("vanilla", "vanilla_tflite"), ("fqse", "fqse_tflite"))}
+    verdicts["fqse_int8_within_tolerance_of_float"] = si_snr["fqse_tflite"] >= si_snr["float"] - FQSE_INT8_TOLERANCE_DB
+    high = {snr: values for snr, values in summary.get("buckets", {}).items()
+            if float(snr) >= HIGH_SNR_BUCKETS_FROM_DB}
+    if high:
+        verdicts["fqse_high_snr_gap_smaller"] = all(
+            values["fqse_tflite"] - values["float"] > values["vanilla_tflite"] - values["float"]
+            for values in high.values())
+    return verdicts
+
+
 class Recipe:
     """FQSE: fully quantized 8-bit Conv-TasNet (float vs vanilla QAT vs FQSE), Keras and int8 TFLite."""
 
@@ -480,23 +497,6 @@ class Recipe:
         return None
 
     # ----------------------------------------------------------------------------------------------- table
-    @staticmethod
-    def targets(summary) -> dict:
-        """The reproduction's checks on one evaluation summary (``evaluation.json``): each deployed model beats
-        the noisy input, FQSE int8 is within :data:`FQSE_INT8_TOLERANCE_DB` of float, and in every bucket from
-        :data:`HIGH_SNR_BUCKETS_FROM_DB` FQSE int8 stays closer to float than vanilla QAT int8."""
-        si_snr = summary["si_snr"]
-        verdicts = {f"{name}_beats_noisy": si_snr[key] > si_snr["noisy"]
-                    for name, key in (("float", "float"), ("vanilla", "vanilla_tflite"), ("fqse", "fqse_tflite"))}
-        verdicts["fqse_int8_within_tolerance_of_float"] = si_snr["fqse_tflite"] >= si_snr["float"] - FQSE_INT8_TOLERANCE_DB
-        high = {snr: values for snr, values in summary.get("buckets", {}).items()
-                if float(snr) >= HIGH_SNR_BUCKETS_FROM_DB}
-        if high:
-            verdicts["fqse_high_snr_gap_smaller"] = all(
-                values["fqse_tflite"] - values["float"] > values["vanilla_tflite"] - values["float"]
-                for values in high.values())
-        return verdicts
-
     def table(self, config, args):
         from common.tables import ResultTable
 
@@ -541,7 +541,7 @@ class Recipe:
                     "floor": values.get("vanilla_input_floor")})
             rendered.append(buckets.render())
             extra["buckets_table"] = buckets.to_dict()
-        verdicts = self.targets(summary)
+        verdicts = reproduction_targets(summary)
         extra["targets"] = verdicts
         rendered.append(f"Targets (FQSE int8 within {FQSE_INT8_TOLERANCE_DB} dB of float: "
                         f"{si_snr['fqse_tflite'] - si_snr['float']:+.2f} dB): all met {all(verdicts.values())} {verdicts}")

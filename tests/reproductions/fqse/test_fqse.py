@@ -180,8 +180,8 @@ def _summary(float_db=9.9, vanilla=9.4, fqse_int8=9.75, noisy=4.7, high_snr=(17.
 
 
 def test_targets_flip_with_each_condition():
-    assert all(recipe.Recipe.targets(_summary()).values())
-    assert not recipe.Recipe.targets(_summary(fqse_int8=9.65))["fqse_int8_within_tolerance_of_float"]
-    assert not recipe.Recipe.targets(_summary(vanilla=4.6))["vanilla_beats_noisy"]
+    assert all(recipe.reproduction_targets(_summary()).values())
+    assert not recipe.reproduction_targets(_summary(fqse_int8=9.65))["fqse_int8_within_tolerance_of_float"]
+    assert not recipe.reproduction_targets(_summary(vanilla=4.6))["vanilla_beats_noisy"]
     # Only buckets from 12 dB count: the 0-dB bucket above, where FQSE is further from float, does not.
-    assert not recipe.Recipe.targets(_summary(high_snr=(17.0, 16.8, 16.7)))["fqse_high_snr_gap_smaller"]
+    assert not recipe.reproduction_targets(_summary(high_snr=(17.0, 16.8, 16.7)))["fqse_high_snr_gap_smaller"]
