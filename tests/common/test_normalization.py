@@ -41,7 +41,7 @@ def test_int8_variance_of_heavy_tailed_activations_is_not_biased(tmp_path):
     """Speech-like activations (a frame envelope over 25 dB, Student-t detail): the variance as a mean of the int8
     tensor ``d * d`` rounded most squares to zero and came out low (output gain 1.33, 7 dB SNR at 64 channels);
     per-frame int8 energies keep the gain within a few percent."""
-    from common.tflite import TFLiteModel, export_tflite
+    from tests.int8_layer import int8_against_keras, one_layer_model
 
     frames, channels = 1000, 64
     rng = np.random.default_rng(0)
@@ -50,13 +50,9 @@ def test_int8_variance_of_heavy_tailed_activations_is_not_biased(tmp_path):
         envelope = 10 ** rng.uniform(-2.5, 0.0, (1, frames, 1))
         return (level * envelope * rng.standard_t(3, size=(1, frames, channels))).astype(np.float32)
 
-    inputs = keras.Input(shape=(frames, channels))
-    model = keras.Model(inputs, _Normalise()(inputs))
-    path = tmp_path / "heavy_tailed.tflite"
-    export_tflite(model, path, mode="int8", representative_data=[activations(level) for level in (0.5, 1.0, 0.7, 0.8, 0.6)])
-    test_input = activations(0.75)
-    expected = model(test_input, training=False).numpy()
-    actual = TFLiteModel(path)(test_input)
+    representative = [activations(level) for level in (0.5, 1.0, 0.7, 0.8, 0.6)]
+    expected, actual, _ = int8_against_keras(one_layer_model(_Normalise(), frames, channels),
+                                             tmp_path / "heavy_tailed.tflite", representative, activations(0.75))
     gain = np.sum(actual * expected) / np.sum(expected * expected)
     snr = 10 * np.log10(np.sum(expected ** 2) / np.sum((actual - expected) ** 2))
     assert abs(gain - 1.0) < 0.05, f"int8 output gain {gain:.3f}: the int8 variance is biased"
