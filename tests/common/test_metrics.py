@@ -12,6 +12,7 @@ from common.metrics import (
     dnsmos,
     estoi,
     evaluate_pairs,
+    paired_difference,
     pesq_mos_lqo_to_raw,
     pesq_nb_mos,
     pesq_nb_raw,
@@ -201,3 +202,27 @@ def test_dnsmos_rates_clean_above_noisy_and_matches_speechmos():
     assert clean_scores["bak"] == pytest.approx(reference["bak_mos"], abs=1e-3)
     assert clean_scores["ovrl"] == pytest.approx(reference["ovrl_mos"], abs=1e-3)
     assert clean_scores["p808"] == pytest.approx(reference["p808_mos"], abs=1e-3)
+
+
+def test_paired_difference_matches_a_t_table_and_scipys_paired_t_test():
+    from scipy.stats import ttest_rel
+
+    baseline = np.array([0.50, 0.40, 0.62, 0.55, 0.47])
+    candidate = baseline + np.array([0.01, 0.02, 0.03, 0.04, -0.05])
+    result = paired_difference(candidate, baseline)
+    differences = candidate - baseline
+    # t(4, 0.975) = 2.776 in every printed t table
+    by_hand = 2.776 * np.std(differences, ddof=1) / np.sqrt(5)
+    assert result["count"] == 5
+    assert result["mean"] == pytest.approx(0.01)
+    assert result["half_width"] == pytest.approx(by_hand, rel=1e-3)
+    interval = ttest_rel(candidate, baseline).confidence_interval(0.95)
+    assert result["mean"] - result["half_width"] == pytest.approx(interval.low)
+    assert result["mean"] + result["half_width"] == pytest.approx(interval.high)
+
+
+def test_paired_difference_rejects_unpaired_scores_and_has_no_interval_for_one_pair():
+    with pytest.raises(ValueError, match="one length"):
+        paired_difference([1.0, 2.0], [1.0])
+    single = paired_difference([2.0], [1.5])
+    assert single["mean"] == 0.5 and single["count"] == 1 and np.isnan(single["half_width"])
