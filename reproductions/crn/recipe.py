@@ -511,7 +511,7 @@ class Recipe:
             differences = crn_minus_unprocessed(rows_by_system["crn"], rows_by_system["unprocessed"], snrs)
             print("CRN - unprocessed, paired over the same test mixtures (mean +- 95 % Student-t interval; "
                   "STOI in points of %):")
-            for noise_type in sorted({cell.split("/")[0] for cell in differences}, key=lambda n: (n != "all", n)):
+            for noise_type in dict.fromkeys(cell.split("/")[0] for cell in differences):  # "all" first
                 cells = []
                 for snr in snrs:
                     for metric, scale in (("stoi", 100.0), ("pesq", 1.0)):
@@ -556,10 +556,10 @@ def crn_minus_unprocessed(crn_rows, unprocessed_rows, snrs) -> dict:
         for snr in snrs:
             keys = [key for key in shared if key[2] == float(snr) and noise_type in ("all", key[1])]
             for metric, column in (("stoi", "stoi"), ("pesq", "pesq_nb_raw")):
-                pairs = [(crn[key][column], unprocessed[key][column]) for key in keys
-                         if crn[key].get(column) is not None and unprocessed[key].get(column) is not None]
-                candidate, baseline = (np.array(values, dtype=np.float64) for values in zip(*pairs)) if pairs else ([], [])
-                differences[f"{noise_type}/{metric}_{snr:g}"] = paired_difference(candidate, baseline)
+                scored = [key for key in keys
+                          if crn[key].get(column) is not None and unprocessed[key].get(column) is not None]
+                differences[f"{noise_type}/{metric}_{snr:g}"] = paired_difference(
+                    [crn[key][column] for key in scored], [unprocessed[key][column] for key in scored])
     return differences
 
 
