@@ -38,7 +38,6 @@ __all__ = [
     "pesq_nb_mos",
     "pesq_nb_raw",
     "pesq_raw_to_mos_lqo",
-    "paired_difference",
     "pesq_mos_lqo_to_raw",
     "stoi",
     "estoi",
@@ -50,6 +49,7 @@ __all__ = [
     "evaluate_pair",
     "evaluate_pairs",
     "summarize",
+    "paired_difference",
 ]
 
 # asteroid losses/sdr.py EPS (icse_fqse.md B6: "zero-mean, EPS 1e-8, 10 log10").
