@@ -1,4 +1,4 @@
-"""One compression and deployment benchmark across the five reproductions (issue 10).
+"""One compression and deployment benchmark across the five reproductions.
 
 For every model (ICSE's FCN, FQSE's Conv-TasNet, sednn's DNN, the CRN, TF-GridNet) and every variant a reproduction
 has left in ``exp/<name>/<config>/`` (float Keras, float .tflite, pruned, clustered, pruned+clustered, PTQ int8,

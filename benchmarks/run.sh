@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The compression and deployment benchmark across the five reproductions (issue 10): run it after them.
+# The compression and deployment benchmark across the five reproductions: run it after them.
 #
 #   bash benchmarks/run.sh                  mini configs: reads exp/<name>/mini/, writes results/benchmark/mini/
 #   bash benchmarks/run.sh --config paper   the paper-config models a user has trained

@@ -1,9 +1,9 @@
 """Honest size and speed accounting for every model variant.
 
-Sizes (``../shared/reference/toolchain.md`` B.13): parameter count, non-zero parameters, float32 bytes, raw .tflite
+Sizes (``docs/toolchain.md#size``): parameter count, non-zero parameters, float32 bytes, raw .tflite
 bytes and gzip .tflite bytes (TFMOT's own compression figures are gzip sizes after strip_pruning/strip_clustering).
 
-ICSE's size rule (``../shared/reference/icse_fqse.md`` A3, reproduced exactly on the released model):
+ICSE's size rule (``docs/icse.md#size-rule``, reproduced exactly on the released model):
 
     size = sum_layers(non-zero conv weights * log2(k_layer)) / (all conv weights * 32 bit)
 
@@ -60,7 +60,7 @@ def gzip_bytes(path) -> int:
 
 def icse_size_percent(kernels: Mapping[str, np.ndarray] | Sequence[np.ndarray], levels: Mapping[str, int] |
                       Sequence[int] | int = 16) -> float:
-    """ICSE model size in percent of the float32 original (``icse_fqse.md`` A3).
+    """ICSE model size in percent of the float32 original (``docs/icse.md#size-rule``).
 
     Args:
         kernels: convolution kernels (layer name -> array, or a list in layer order); zeros are pruned weights.

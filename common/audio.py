@@ -5,7 +5,7 @@ Bad input raises ``ValueError`` naming the file (or the signal's name) and the p
 corpus of thousands is found at once instead of showing up as a NaN loss hours later.
 
 References:
-    ../shared/reference/sednn_crn_tfgridnet.md 1.1 (sednn reads with soundfile and down-mixes by the channel mean).
+    docs/sednn.md#repository (sednn reads with soundfile and down-mixes by the channel mean).
 """
 
 from __future__ import annotations

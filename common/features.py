@@ -10,11 +10,12 @@ Spectrograms are (frames, bins), complex unless named otherwise.
   both sides (frames = N // 160 + 1); inverse = irfft, overlap-add without synthesis window, divided by the
   summed analysis window, output (frames - 1) * 160 samples zero-padded to the input length; noisy-phase
   resynthesis.
-* TF-GridNet seed: ``torch.stft(n_fft=512, hop_length=256, window=hann_window(512)**0.5, center=True,
+* TF-GridNet upstream: ``torch.stft(n_fft=512, hop_length=256, window=hann_window(512)**0.5, center=True,
   pad_mode='reflect')`` (periodic Hann, not normalised, one-sided) and ``torch.istft`` with the same window
   (overlap-add of windowed irfft frames divided by the summed squared window, centre padding removed).
 
-References (../shared/reference/): sednn_crn_tfgridnet.md 1.5, 1.9, 1.15 (sednn), 2.2 (CRN), 3.3 (TF-GridNet).
+References: docs/sednn.md#features, docs/sednn.md#inference, docs/sednn.md#porting (sednn), docs/crn.md#signal (CRN),
+docs/tfgridnet.md#model (TF-GridNet).
 """
 
 from __future__ import annotations
@@ -47,15 +48,16 @@ __all__ = [
     "tfgridnet_frame_count",
 ]
 
-# sednn config.py: n_window = 512, n_overlap = 256 (sednn_crn_tfgridnet.md 1.2).
+# sednn config.py: n_window = 512, n_overlap = 256 (docs/sednn.md#repository).
 SEDNN_WINDOW_LENGTH = 512
 SEDNN_HOP = 256
-# prepare_data.py log_sp: np.log(x + 1e-08) (sednn_crn_tfgridnet.md 1.5).
+# prepare_data.py log_sp: np.log(x + 1e-08) (docs/sednn.md#features).
 SEDNN_LOG_EPSILON = 1e-8
-# CRN-causal configs.py: 20 ms / 10 ms at 16 kHz (sednn_crn_tfgridnet.md 2.2).
+# CRN-causal configs.py: 20 ms / 10 ms at 16 kHz (docs/crn.md#signal).
 CRN_WINDOW_LENGTH = 320
 CRN_HOP = 160
-# TF-GridNet seed configure.toml [FFT]: 512 / 512 / 256 (sednn_crn_tfgridnet.md 3.3).
+# TF-GridNet upstream (Acceleration123/Speech-Enhancement) configure.toml [FFT]: 512 / 512 / 256
+# (docs/tfgridnet.md#model).
 TFGRIDNET_FFT_LENGTH = 512
 TFGRIDNET_HOP = 256
 
@@ -282,7 +284,7 @@ def tfgridnet_frame_count(num_samples: int) -> int:
 
 
 def tfgridnet_stft(signal, dtype=np.complex64) -> np.ndarray:
-    """TF-GridNet seed's STFT, ``torch.stft(x, 512, 256, 512, sqrt-Hann, center=True, pad_mode='reflect')``,
+    """TF-GridNet upstream's STFT, ``torch.stft(x, 512, 256, 512, sqrt-Hann, center=True, pad_mode='reflect')``,
     returned as complex (1 + N // 256, 257) (torch gives (257, frames)). Reflect padding needs N > 256."""
     waveform = _as_waveform(signal, "tfgridnet_stft", TFGRIDNET_FFT_LENGTH // 2 + 1)
     half = TFGRIDNET_FFT_LENGTH // 2

@@ -1,10 +1,10 @@
 """Speech-enhancement metrics with the exact variants the papers report (numpy, pesq, pystoi, onnxruntime).
 
-PESQ comes in three variants that are NOT comparable with each other (../shared/reference/toolchain.md B.11):
-wide-band MOS-LQO (P.862.2, ``pesq`` 'wb'; TF-GridNet seed, FQSE), narrow-band MOS-LQO (P.862.1, ``pesq`` 'nb') and
+PESQ comes in three variants that are NOT comparable with each other (docs/toolchain.md#pesq):
+wide-band MOS-LQO (P.862.2, ``pesq`` 'wb'; TF-GridNet upstream, FQSE), narrow-band MOS-LQO (P.862.1, ``pesq`` 'nb') and
 raw narrow-band P.862 (sednn's ITU binary and CRN's pypesq), recovered here by inverting the P.862.1 mapping.
 SI-SNR is asteroid's (zero-mean, eps 1e-8). DNSMOS runs Microsoft's ``dnsmos_local`` procedure offline on the ONNX
-models shipped inside the ``speechmos`` wheel (../shared/reference/sednn_crn_tfgridnet.md 3.7).
+models shipped inside the ``speechmos`` wheel (docs/tfgridnet.md#metric).
 
 A pair that cannot be scored (silent, too short, no utterance found by PESQ, too few frames for STOI) raises
 :class:`InvalidPairError` from the single-metric functions and is recorded as ``valid=False`` with the reason by
@@ -52,11 +52,11 @@ __all__ = [
     "paired_difference",
 ]
 
-# asteroid losses/sdr.py EPS (icse_fqse.md B6: "zero-mean, EPS 1e-8, 10 log10").
+# asteroid losses/sdr.py EPS (docs/fqse.md#training: "zero-mean, EPS 1e-8, 10 log10").
 SI_SNR_EPSILON = 1e-8
-# P.862.1 mapping constants (toolchain.md B.11 / sednn_crn_tfgridnet.md 1.15).
+# P.862.1 mapping constants (docs/toolchain.md#pesq / docs/sednn.md#porting).
 _P8621_OFFSET, _P8621_RANGE, _P8621_SLOPE, _P8621_BIAS = 0.999, 4.0, -1.4945, 4.6607
-# pystoi returns this value instead of raising when too few non-silent frames remain (toolchain.md B.12).
+# pystoi returns this value instead of raising when too few non-silent frames remain (docs/toolchain.md#pystoi).
 _PYSTOI_INVALID = 1e-5
 # dnsmos_local.py: 9.01 s segments, 1 s hop, 16 kHz, polynomial calibration of the P.835 outputs.
 _DNSMOS_RATE = 16000

@@ -5,12 +5,13 @@ targets a model is trained on are exactly the components of its input. All rando
 argument (a ``numpy.random.Generator`` or an integer seed), so a mixture is reproducible from its seed.
 Arithmetic is done in float64 and the outputs are cast to float32.
 
-References (sections of ../shared/reference/):
-    sednn_crn_tfgridnet.md 1.4  sednn ``create_mixture_csv``/``calculate_mixture_features``/``additive_mixing``
-    sednn_crn_tfgridnet.md 2.2  CRN author's data preparation (mixture RMS normalised to 1)
-    sednn_crn_tfgridnet.md 3.4  TF-GridNet seed ``mk_mixture`` (variance based)
-    icse_fqse.md B5             FQSE/asteroid ``generate_mix_snr_noise`` energy gain
-    icse_fqse.md B7             LibriMix loudness ranges and maximum amplitude 0.9
+References:
+    docs/sednn.md#mixing                    sednn ``create_mixture_csv``, ``calculate_mixture_features``,
+                                            ``additive_mixing``
+    docs/crn.md#signal                      CRN author's data preparation (mixture RMS normalised to 1)
+    docs/tfgridnet.md#progressive-learning  TF-GridNet ``mk_mixture`` (variance based)
+    docs/fqse.md#augmentation               FQSE/asteroid ``generate_mix_snr_noise`` energy gain
+    docs/fqse.md#data                       LibriMix loudness ranges and maximum amplitude 0.9
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 # LibriMix scripts/create_librimix_metadata.py: MIN_LOUDNESS=-33, MAX_LOUDNESS=-25, noise 5 LU lower, MAX_AMP=0.9
-# (icse_fqse.md B7).
+# (docs/fqse.md#data).
 LIBRIMIX_SPEECH_LOUDNESS = (-33.0, -25.0)
 LIBRIMIX_NOISE_LOUDNESS = (-38.0, -30.0)
 LIBRIMIX_MAX_AMPLITUDE = 0.9
@@ -101,7 +102,7 @@ def fit_noise_to_length(noise, length: int, rng=None) -> np.ndarray:
     Shorter noise is tiled (``np.tile`` ceil(length/len) times, then cut); longer noise is cut at a random onset
     ``rng.integers(0, len_noise - length)`` (exclusive upper bound, as sednn's ``rs.randint``); equal length is
     returned unchanged. Only the longer case draws from ``rng``.
-    Source: ../shared/reference/sednn_crn_tfgridnet.md 1.4 (prepare_data.py L94-100, L151-158).
+    Source: docs/sednn.md#mixing (prepare_data.py L94-100, L151-158).
     """
     noise = _as_signal(noise, "noise")
     length = int(length)
@@ -152,7 +153,7 @@ def mix_sednn(speech, noise, snr_db: float, rng=None) -> Mixture:
     ``scaler = 10^(snr/20) / (rms(s)/rms(n))`` multiplies the *speech* (RMS over the whole utterance including
     silences); then ``alpha = 1/max|s+n|`` multiplies mixture, speech and noise alike (``gain = alpha``). Noise is
     tiled or randomly cropped first (:func:`fit_noise_to_length`).
-    Source: ../shared/reference/sednn_crn_tfgridnet.md 1.4 (prepare_data.py L151-236: get_amplitude_scaling_factor,
+    Source: docs/sednn.md#mixing (prepare_data.py L151-236: get_amplitude_scaling_factor,
     additive_mixing).
     """
     speech = _as_signal(speech, "mix_sednn speech")
@@ -173,7 +174,7 @@ def mix_energy_gain(speech, noise, snr_db: float, rng=None) -> Mixture:
     E is the mean power over the segment; no clipping guard or renormalisation. As in FQSE, ``Es == 0`` gives
     ``gain = 1``. ``gain`` is the noise gain. FQSE crops speech and noise to the same segment; unequal lengths are
     fitted with the sednn tile/crop rule (cropping needs ``rng``).
-    Source: ../shared/reference/icse_fqse.md B5 (process.py ``generate_mix_snr_noise``).
+    Source: docs/fqse.md#augmentation (process.py ``generate_mix_snr_noise``).
     """
     speech = _as_signal(speech, "mix_energy_gain speech")
     noise = _fitted_noise(speech, noise, rng, "mix_energy_gain")
@@ -188,13 +189,14 @@ def mix_energy_gain(speech, noise, snr_db: float, rng=None) -> Mixture:
 
 
 def mix_tfgridnet(speech, noise, snr_db: float, rng=None) -> Mixture:
-    """TF-GridNet seed's ``mk_mixture``: ``clean + sqrt(var(clean) 10^(-snr/10) / var(noise + 1e-8)) * noise``.
+    """``mk_mixture`` of the TF-GridNet upstream (Acceleration123/Speech-Enhancement):
+    ``clean + sqrt(var(clean) 10^(-snr/10) / var(noise + 1e-8)) * noise``.
 
-    Variances (mean removed), not powers, set the level; the ``+ 1e-8`` sits inside ``var`` in the seed, where it
+    Variances (mean removed), not powers, set the level; the ``+ 1e-8`` sits inside ``var`` upstream, where it
     has no effect (variance is shift invariant) -- kept as written. No peak or level normalisation. ``gain`` is
-    the noise scale. Unequal lengths are fitted with the sednn rule (cropping needs ``rng``; the seed reads clean
+    the noise scale. Unequal lengths are fitted with the sednn rule (cropping needs ``rng``; upstream reads clean
     and noise crops of the same length).
-    Source: ../shared/reference/sednn_crn_tfgridnet.md 3.4 (seed dataloader.py L16-19).
+    Source: docs/tfgridnet.md#progressive-learning (upstream dataloader.py L16-19).
     """
     speech = _as_signal(speech, "mix_tfgridnet speech")
     noise = _fitted_noise(speech, noise, rng, "mix_tfgridnet")
@@ -213,7 +215,7 @@ def mix_crn(speech, noise, snr_db: float, rng=None, target_rms: float = 1.0) -> 
     ``n *= sqrt(sum s^2 / (sum n^2 10^(snr/10)))``, so that ``10 log10(sum s^2 / sum n^2) = snr``. Then exactly as the
     README: ``c = rms * sqrt(mix.size / sum(mix^2))``, ``mix *= c``, ``sph *= c`` (``gain = c``). Noise is tiled or
     randomly cropped (needs ``rng``) first when lengths differ.
-    Source: ../shared/reference/sednn_crn_tfgridnet.md 2.2 (CRN-causal README "Data preparation").
+    Source: docs/crn.md#signal (CRN-causal README "Data preparation").
     """
     speech = _as_signal(speech, "mix_crn speech")
     noise = _fitted_noise(speech, noise, rng, "mix_crn")
@@ -247,7 +249,7 @@ def mix_librimix_loudness(speech, noise, rng=None, sample_rate: int = 16000,
     peak exceeds 0.9 every source is multiplied by ``weight = 0.9 / max|mix|`` (``gain = weight``); the final gains
     are ``10^((renormalised_loudness - original_loudness)/20)`` applied to the original sources, as
     ``create_librimix_from_metadata.py`` does. ``snr_db`` is the resulting SNR.
-    Source: ../shared/reference/icse_fqse.md B7 (LMX scripts/create_librimix_metadata.py: set_loudness, mix,
+    Source: docs/fqse.md#data (LMX scripts/create_librimix_metadata.py: set_loudness, mix,
     check_for_cliping, compute_gain).
     """
     import pyloudnorm  # imported here: only this convention needs it

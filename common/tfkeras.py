@@ -2,7 +2,7 @@
 
 TFMOT 0.8.1 works only with Keras 2 (the ``tf_keras`` package). ``TF_USE_LEGACY_KERAS=1`` must be set before
 TensorFlow is first imported, otherwise ``tf.keras`` resolves to Keras 3 and TFMOT rejects the models
-(``../shared/reference/toolchain.md`` B.1). Every module of the suite imports from here::
+(``docs/toolchain.md#keras-2``). Every module of the suite imports from here::
 
     from common.tfkeras import tf, keras, layers
 

@@ -1,13 +1,14 @@
 """TFLite export (float32, dynamic range, full int8, 16x8) and a LiteRT runner.
 
 Conversion uses ``tf.lite.TFLiteConverter`` (TF 2.21); running uses ``ai_edge_litert.interpreter.Interpreter``
-(``tf.lite.Interpreter`` is deprecated, ``../shared/reference/toolchain.md`` B.9) with a fallback to
+(``tf.lite.Interpreter`` is deprecated, ``docs/toolchain.md#litert``) with a fallback to
 ``tf.lite.Interpreter`` only when ``ai_edge_litert`` cannot be imported.
 
 Static shapes: ``input_shapes`` fixes every input's shape (batch included) through a concrete function, so Keras 2
-LSTMs become fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` ops (B.1, B.8) and XNNPACK sees static tensors.
+LSTMs become fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` ops (``docs/toolchain.md#keras-2``) and XNNPACK sees static tensors.
 
-Signal processing stays outside the int8 graph (B.8: STFT/iSTFT, FQSE's splitter/combiner).  The pattern::
+Signal processing stays outside the int8 graph (``docs/toolchain.md#tflite-conversion``: STFT/iSTFT, FQSE's
+splitter/combiner).  The pattern::
 
     features = stft_and_magnitude(waveform)            # float, numpy (common.features)
     mask = TFLiteModel("model_int8.tflite")(features)  # int8 graph, (de)quantised by the wrapper
@@ -85,7 +86,8 @@ def export_tflite(model, path, mode: str = "float32", representative_data=None,
         model: tf_keras model (QAT models included).
         path: output file (parents created).
         mode: ``float32`` | ``dynamic`` (int8 weights, float activations) | ``int8`` (full integer) |
-            ``int16x8`` (int16 activations, int8 weights; recommended for audio, B.8).
+            ``int16x8`` (int16 activations, int8 weights; recommended for audio,
+            ``docs/toolchain.md#tflite-conversion``).
         representative_data: calibration samples for ``int8``/``int16x8``: an iterable, or a callable returning
             one, of arrays (single input) or lists of arrays in ``model.inputs`` order (reordered here to the
             converted graph's input order), batch axis included.  QAT models in

@@ -603,7 +603,7 @@ def _build_into(root: Path, options: dict, jobs: int, quiet: bool) -> dict:
     # voices' own training/validation prompts, standing in for the talker noises of the paper's 10,000 sound-effect
     # training noises (which ones it holds is not documented). Test "babble": the unseen voices' prompts, i.e. other
     # talkers and recordings than anything trained on, as CRN's Auditec babble is for WSJ0
-    # (sednn_crn_tfgridnet.md 2.4).
+    # (docs/crn.md#data).
     speech_rows.sort(key=lambda row: row["path"])  # babble draws index the utterances in path order
     babble_plan = [(split, TRAINING_BABBLE_TYPE, split, count) for split, count in TRAINING_BABBLE_FILES.items()]
     babble_plan.append(("test_unseen_voice", "babble", "test_unseen_noise", BABBLE_FILES))

@@ -8,12 +8,12 @@ The same seed gives the same set, example for example; use a different seed per 
 ``split`` is one of ``train``, ``valid``, ``test``, ``test_unseen_voice`` (test noises, unseen voice) and
 ``test_unseen_noise`` (test speech, unseen noise types); ``noise_split=`` overrides the noise split.
 
-References (../shared/reference/):
-    sednn_crn_tfgridnet.md 1.3-1.4  sednn: one SNR per model (0 dB), magnification 2, each test utterance x every noise
-    icse_fqse.md A1, A4              ICSE/FCN: whole utterances, test grid noise x SNR (-6, 0, 6, 12, 18 dB)
-    sednn_crn_tfgridnet.md 2.4       CRN: training SNR drawn from {-5..0} dB, tests with unseen noises
-    icse_fqse.md B5-B7               FQSE: LibriMix loudness levels, 3-s segments, augmentation at U(-6, 18) dB
-    sednn_crn_tfgridnet.md 3.4, 3.6  TF-GridNet: on-the-fly mixing at U(-5, 15) dB, PL targets at 0/5/10/15 dB
+References:
+    docs/sednn.md#mixing     sednn: one SNR per model (0 dB), magnification 2, each test utterance x every noise
+    docs/icse.md#data        ICSE/FCN: whole utterances, test grid noise x SNR (-6, 0, 6, 12, 18 dB)
+    docs/crn.md#data         CRN: training SNR drawn from {-5..0} dB, tests with unseen noises
+    docs/fqse.md#data        FQSE: LibriMix loudness levels, 3-s segments, augmentation at U(-6, 18) dB
+    docs/tfgridnet.md#data   TF-GridNet: on-the-fly mixing at U(-5, 15) dB, PL targets at 0/5/10/15 dB
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from data_prep.examples import MixedExample
 SAMPLE_RATE = 16000
 Example = MixedExample
 
-# Test SNRs of the ICSE tables (icse_fqse.md A4); Fu's training SNRs are UNCONFIRMED, the same grid is used.
+# Test SNRs of the ICSE tables (docs/icse.md#data); Fu's training SNRs are UNCONFIRMED, the same grid is used.
 FCN_SNRS = (-6.0, 0.0, 6.0, 12.0, 18.0)
-# CRN: training SNR from {-5,-4,-3,-2,-1,0} dB (sednn_crn_tfgridnet.md 2.4); tests at -5, 0, 5 dB (issue 3).
+# CRN: training SNR from {-5,-4,-3,-2,-1,0} dB (docs/crn.md#data); tests at -5, 0, 5 dB, the project's grid.
 CRN_TRAIN_SNRS = (-5.0, -4.0, -3.0, -2.0, -1.0, 0.0)
 CRN_TEST_SNRS = (-5.0, 0.0, 5.0)
-# FQSE high-SNR augmentation range (icse_fqse.md B5).
+# FQSE high-SNR augmentation range (docs/fqse.md#augmentation).
 FQSE_AUGMENT_SNR_RANGE = (-6.0, 18.0)
-# TF-GridNet seed: input SNR ~ U(-5, 15), PL targets k*5 dB for k = 0..3 (sednn_crn_tfgridnet.md 3.4).
+# TF-GridNet upstream: input SNR ~ U(-5, 15), PL targets k*5 dB for k = 0..3 (docs/tfgridnet.md#progressive-learning).
 TFGRIDNET_SNR_RANGE = (-5.0, 15.0)
 PROGRESSIVE_SNRS = (0.0, 5.0, 10.0, 15.0)
 
@@ -282,8 +282,8 @@ def tfgridnet_set(corpus, split, snr_range=TFGRIDNET_SNR_RANGE, seed=0, max_item
                   noise_split=None) -> list:
     """TF-GridNet + progressive learning: on-the-fly mixtures, SNR ~ U(snr_range) per example, a random noise file,
     ``mix_tfgridnet`` (variance-based, no normalisation). ``segment_seconds`` crops longer utterances at a random
-    start (the seed uses 8-s crops); shorter ones are used whole. Test splits draw their SNRs the same way (a fixed
-    synthetic test set for a given seed).
+    start (the TF-GridNet upstream uses 8-s crops); shorter ones are used whole. Test splits draw their SNRs the same
+    way (a fixed synthetic test set for a given seed).
     """
     speech_split, noise_name, speech, noise = _resolve_split(corpus, split, noise_split)
     low, high = (float(value) for value in snr_range)
@@ -305,7 +305,7 @@ def tfgridnet_set(corpus, split, snr_range=TFGRIDNET_SNR_RANGE, seed=0, max_item
 
 
 def progressive_targets(speech, noise, snrs=PROGRESSIVE_SNRS) -> np.ndarray:
-    """Progressive-learning targets of the TF-GridNet seed: the mixtures of the same speech and noise at each SNR
+    """Progressive-learning targets of the TF-GridNet upstream: the mixtures of the same speech and noise at each SNR
     of ``snrs`` (0, 5, 10, 15 dB, absolute, independent of the input SNR) followed by the clean speech.
 
     Returns float32 of shape (len(snrs) + 1, samples): rows 0..len(snrs)-1 feed blocks 1..4, the last row block 5.

@@ -1,10 +1,10 @@
 """Generated noises of the mini corpus: white, pink, brown, speech-shaped noise and babble (numpy only).
 
 - white/pink/brown: Gaussian noise whose power spectral density falls as f^0, f^-1, f^-2 (NOISEX-92 has white and
-  pink; sednn's test set lists both, ../shared/reference/sednn_crn_tfgridnet.md 1.10).
+  pink; sednn's test set lists both, docs/sednn.md#metric).
 - speech-shaped noise: Gaussian noise filtered to the long-term average spectrum (LTAS) of the training speech.
 - babble: the sum of several talkers, each a chain of utterances at equal RMS (CRN tests on babble,
-  ../shared/reference/sednn_crn_tfgridnet.md 2.4).
+  docs/crn.md#data).
 """
 
 from __future__ import annotations

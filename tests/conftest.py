@@ -1,4 +1,4 @@
-"""Shared pytest fixtures (owned by helper "data").
+"""Shared pytest fixtures.
 
 ``mini_corpus``: a tiny version of the embedded mini corpus (3 prompts per split and voice, one file per noise type
 and split, 3-s generated noises), built once per test session into a pytest temporary folder in a few seconds.

@@ -1,4 +1,4 @@
-"""Compression library shared by the reproductions (``../shared/reference/toolchain.md`` B.2-B.8).
+"""Compression library shared by the reproductions (``docs/toolchain.md``).
 
 Modules (import them directly; TFMOT is loaded only by the modules that need it):
 

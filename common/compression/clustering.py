@@ -1,9 +1,10 @@
 """Weight clustering through TFMOT ``cluster_weights`` with a per-layer number of clusters.
 
 ``preserve_sparsity=True`` keeps pruned zeros at zero while the centroids are fine-tuned (collaborative
-optimisation, ``../shared/reference/toolchain.md`` B.7).  Conv1D, Conv1DTranspose, Dense, LSTM/GRU are clusterable;
-per-channel clustering applies only to Conv2D (B.6).  :func:`strip_clustering` must run before export, and the
-size gain shows only in the gzip size (B.13).  The ICSE sign-separated k-means is :func:`common.compression.icse.icse_kmeans`.
+optimisation, ``docs/toolchain.md#collaborative-optimization``).  Conv1D, Conv1DTranspose, Dense, LSTM/GRU are
+clusterable; per-channel clustering applies only to Conv2D (``docs/toolchain.md#clustering``).  :func:`strip_clustering`
+must run before export, and the size gain shows only in the gzip size (``docs/toolchain.md#size``).  The ICSE
+sign-separated k-means is :func:`common.compression.icse.icse_kmeans`.
 """
 from __future__ import annotations
 

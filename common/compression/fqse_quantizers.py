@@ -1,7 +1,7 @@
 """The quantizers of FQSE (Cohen, Habi, Netzer, Interspeech 2023) as TFMOT ``Quantizer`` subclasses and layers.
 
 FQSE fake-quantizes with its own quantizers, not with TFMOT's default scheme, and the two differ in ways that
-change the results (``../shared/reference/icse_fqse.md`` B4 and B8):
+change the results (``docs/fqse.md#quantizers``, ``docs/fqse.md#tfmot-port``):
 
 * **Weights** (:class:`FQSEWeightQuantizer`): per output channel, symmetric, signed, full range ``[-128, 127]``
   with step ``delta_c = max(|min_c|, |max_c|) / 2**(bits-1)`` (TFMOT: narrow range ``[-127, 127]`` and step

@@ -1,7 +1,7 @@
 """ICSE parameter pruning (PP) and parameter quantization (PQ) of convolution kernels.
 
 ICSE (Wu, Yu, Fu, Liu, Chien, Tsao, arXiv 1906.01078) compresses Fu's FCN in two stages
-(``../shared/reference/icse_fqse.md`` A2, A3):
+(``docs/icse.md#pruning``, ``docs/icse.md#quantization``):
 
 * **PP** -- a convolution filter ``F_j`` (output channel j) is made of one kernel ``F_jk`` of ``L`` taps per input
   channel k.  Its sparsity is
@@ -9,11 +9,11 @@ ICSE (Wu, Yu, Fu, Liu, Chien, Tsao, arXiv 1906.01078) compresses Fu's FCN in two
       S(j, k) = (1 / L) * #{ l : |w_{j,k,l}| < MAV(F_j) },   MAV(F_j) = mean_{k', l} |w_{j,k',l}|
 
   and every kernel with ``S(j, k) > theta`` is set to zero (all L taps).  The exact equation of the paper was not
-  reachable; this filter-wise MAV reading reproduces the counts measured on ``FCNN_0509.hdf5`` (A2).  Soft pruning
-  retrains with the zero mask held: :class:`MaskHolder` re-applies the masks after every training batch, so pruned
-  weights are exactly zero after each optimizer step and after ``fit``.
+  reachable; this filter-wise MAV reading reproduces the counts measured on ``FCNN_0509.hdf5``
+  (``docs/icse.md#pruning``).  Soft pruning retrains with the zero mask held: :class:`MaskHolder` re-applies the
+  masks after every training batch, so pruned weights are exactly zero after each optimizer step and after ``fit``.
 * **PQ** -- per layer, k-means on the negative and on the positive non-zero weights separately
-  (16 + 16 centroids; 4 + 4 for the output layer in the released model, A3), zeros kept.
+  (16 + 16 centroids; 4 + 4 for the output layer in the released model, ``docs/icse.md#quantization``), zeros kept.
   :class:`CentroidHolder` keeps the weights on shared centroids during retraining: after every batch the weights
   of each cluster are replaced by their mean, i.e. a centroid moves by the average of its members' updates
   (with plain SGD that is exactly the per-cluster averaged gradient).
@@ -287,7 +287,8 @@ def icse_kmeans(model, clusters_per_sign: Mapping[str, int] | None = None, defau
                 exclude_layers: Iterable[str] = (), seed: int = 0) -> KMeansResult:
     """ICSE parameter quantization, in place: every Conv1D / Conv2D / Dense kernel is replaced by its signed
     k-means code book (``default`` centroids per sign, ``clusters_per_sign[name]`` where given; the released model
-    uses 16 + 16 and 4 + 4 for the output layer, ``icse_fqse.md`` A3).  Biases and norm parameters are untouched."""
+    uses 16 + 16 and 4 + 4 for the output layer, ``docs/icse.md#quantization``).  Biases and norm parameters are
+    untouched."""
     clusters_per_sign = dict(clusters_per_sign or {})
     layers_ = _kernel_layers(model, exclude_layers)
     unknown = set(clusters_per_sign) - {layer.name for layer in layers_}

@@ -16,12 +16,13 @@ Per layer (first match wins, see :func:`annotation_plan`):
 3. Conv1D (and Conv2D/Dense the scheme's registry refuses) -> :class:`KernelQuantizeConfig`, int8 kernel per
    tensor (per channel only for rank-4 kernels: per-channel QAT of a rank-3 Conv1D kernel does not convert, see
    quantize_configs.py); Conv1DTranspose / Conv2DTranspose / Conv3DTranspose -> per tensor; both with the scheme's
-   preserve mode installed explicitly, since a custom config bypasses the registry (toolchain.md B.2/B.7);
-4. recurrent layers (LSTM, GRU, Bidirectional, RNN) -> left unannotated: TFMOT cannot QAT them (B.2); they are
-   quantized at conversion (int8 or 16x8) and a fused LSTM op is kept;
+   preserve mode installed explicitly, since a custom config bypasses the registry (docs/toolchain.md#layer-coverage);
+4. recurrent layers (LSTM, GRU, Bidirectional, RNN) -> left unannotated: TFMOT cannot QAT them
+   (docs/toolchain.md#layer-coverage); they are quantized at conversion (int8 or 16x8) and a fused LSTM op is kept;
 5. anything else (PReLU, LayerNormalization, GroupNormalization, stand-alone BatchNormalization, custom layers)
    -> :class:`OutputQuantizeConfig` (output range learned, weights quantized by the converter).
-``TFOpLambda``/``Lambda`` layers cannot be annotated (B.3) and raise a ValueError naming them.
+``TFOpLambda``/``Lambda`` layers cannot be annotated (docs/toolchain.md#functional-models) and raise a ValueError naming
+them.
 """
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def annotation_plan(model, scheme: str = "default", layer_configs: Mapping | Non
             plan[layer.name] = ("custom", custom)
         elif type(layer).__name__ in ("TFOpLambda", "SlicingOpLambda", "Lambda"):
             raise ValueError(f"qat.py: layer {layer.name!r} is a {type(layer).__name__}; TFMOT cannot annotate it "
-                             "(toolchain.md B.3). Wrap the op in a named custom layer or pass skip_layers")
+                             "(docs/toolchain.md#functional-models). Wrap the op in a named custom layer or pass "
+                             "skip_layers")
         elif isinstance(layer, keras.layers.BatchNormalization) and isinstance(
                 _previous_layer(layer), (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and not isinstance(
                 _previous_layer(layer), _TRANSPOSED):

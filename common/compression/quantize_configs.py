@@ -1,9 +1,10 @@
 """QuantizeConfigs for the layers TFMOT 0.8.1's default 8-bit registry does not cover.
 
 TFMOT leaves Conv1D, Conv1DTranspose, PReLU, LayerNormalization, GroupNormalization, stand-alone BatchNormalization
-and every custom layer unannotated (``../shared/reference/toolchain.md`` B.2).  A layer annotated with its own
-QuantizeConfig bypasses the scheme's registry (``quantize.py`` ``quantize_apply``, B.2/B.7), so the prune- and
-cluster-preserving weight quantizers of collaborative optimisation are *not* installed for it.
+and every custom layer unannotated (``docs/toolchain.md#layer-coverage``).  A layer annotated with its own
+QuantizeConfig bypasses the scheme's registry (``quantize.py`` ``quantize_apply``,
+``docs/toolchain.md#layer-coverage``), so the prune- and cluster-preserving weight quantizers of collaborative
+optimisation are *not* installed for it.
 :class:`KernelQuantizeConfig` therefore takes a ``preserve`` argument and installs the matching TFMOT preserve
 quantizer itself (a fresh instance per layer: TFMOT's registry shares one instance between layers, and the cluster
 quantizer flips its ``preserve_sparsity`` flag on a layer without zeros).

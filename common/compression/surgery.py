@@ -1,7 +1,7 @@
 """Channel surgery: turn zero-masked kernels into a physically smaller Keras model.
 
 Masked (ICSE) pruning leaves dense tensors full of zeros; it saves bits but not compute.  Where a mask empties a
-whole channel, :func:`shrink_model` rebuilds the model without it (``../shared/reference/toolchain.md`` B.5: slice the
+whole channel, :func:`shrink_model` rebuilds the model without it (``docs/toolchain.md#channel-pruning``: slice the
 pruned layer's output channels and every consumer's input channels, plus the per-channel parameters in between).
 
 Scope: a linear chain of layers (each layer has one input and one output) whose weighted layers are Conv1D,

@@ -1,10 +1,10 @@
 """DNS Challenge 5 (Microsoft): clean and noise folders for on-the-fly mixing (TF-GridNet PL seed).
 
 Layouts: the challenge's ``clean_fullband/<subset>/...wav`` (read speech: ``book_..._reader_<id>_..._seg_<n>.wav``)
-and ``noise_fullband/...wav`` (48 kHz; the seed used a 16 kHz copy, ``DNS5_16k``), and pre-mixed pairs written by
-the challenge's ``noisyspeech_synthesizer`` (``noisy/<...>_fileid_<n>.wav`` <-> ``clean/clean_fileid_<n>.wav``).
-The seed's "DNS5 test set" needs clean references, so it is a synthetic split: ``write_synthetic_test`` mixes
-held-out clean files with held-out noises (../shared/reference/sednn_crn_tfgridnet.md 3.6).
+and ``noise_fullband/...wav`` (48 kHz; the TF-GridNet upstream used a 16 kHz copy, ``DNS5_16k``), and pre-mixed pairs
+written by the challenge's ``noisyspeech_synthesizer`` (``noisy/<...>_fileid_<n>.wav`` <->
+``clean/clean_fileid_<n>.wav``). The TF-GridNet upstream's "DNS5 test set" needs clean references, so it is a synthetic
+split: ``write_synthetic_test`` mixes held-out clean files with held-out noises (docs/tfgridnet.md#data).
 """
 
 from __future__ import annotations

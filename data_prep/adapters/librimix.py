@@ -4,7 +4,7 @@ LibriMix's ``create_librimix_from_metadata.py`` writes ``Libri2Mix/wav16k/min/<s
 <mixture_ID>.wav`` and ``Libri2Mix/wav16k/min/metadata/mixture_<subset>_mix_single.csv`` with the columns
 ``mixture_ID, [original_mixture_ID,] mixture_path, source_1_path, noise_path, length`` (absolute paths of the
 machine that generated it). Subsets: ``train-360``, ``train-100``, ``dev``, ``test`` (3000 test mixtures,
-../shared/reference/icse_fqse.md B7). When the corpus was moved, paths are looked up under the local folder.
+docs/fqse.md#data). When the corpus was moved, paths are looked up under the local folder.
 """
 
 from __future__ import annotations

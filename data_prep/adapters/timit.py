@@ -1,9 +1,9 @@
 """TIMIT with noise folders: sednn's folders, the TIMIT tree, and Fu/ICSE's noisy ``<noise>/<snr>dB`` trees.
 
-- sednn (../shared/reference/sednn_crn_tfgridnet.md 1.11-1.12): ``train_speech/*.WAV``, ``train_noise/*.wav``,
+- sednn (docs/sednn.md#data): ``train_speech/*.WAV``, ``train_noise/*.wav``,
   ``test_speech/*.WAV``, ``test_noise/*.wav`` with TIMIT names ``TRAIN_DR1_FCJF0_SA1.WAV``.
 - TIMIT (LDC93S1): ``TRAIN|TEST/DR<n>/<speaker>/<utterance>.WAV`` (NIST SPHERE headers, read by libsndfile).
-- Fu/ICSE (../shared/reference/icse_fqse.md A4): ``<noisy_root>/<noise>/<snr>dB/<file>.wav`` with the clean file
+- Fu/ICSE (docs/icse.md#data): ``<noisy_root>/<noise>/<snr>dB/<file>.wav`` with the clean file
   ``<clean_root>/<file>.wav``; SNR folders like ``-6dB``, ``n6dB`` (-6 dB), ``12dB``; ICSE drops ``-15db``/``-10db``.
 """
 

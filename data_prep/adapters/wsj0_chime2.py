@@ -1,6 +1,6 @@
 """WSJ0 SI-84 with noise folders (CRN, Tan & Wang) and CHiME-2 track-2 pairs.
 
-- WSJ0 SI-84 (CRN, ../shared/reference/sednn_crn_tfgridnet.md 2.4): ``<wsj0>/si_tr_s/<speaker>/<utt>.wav`` (the
+- WSJ0 SI-84 (CRN, docs/crn.md#data): ``<wsj0>/si_tr_s/<speaker>/<utt>.wav`` (the
   LDC ``.wv1`` files are shorten-compressed SPHERE: convert them with ``sph2pipe -f wav`` first); 6 speakers are
   held out as untrained test speakers (``test_unseen_voice``), a fraction of each trained speaker's utterances is
   the trained-speaker test (``test``) and validation. Training noises from one folder, test noises (CRN: babble and

@@ -3,7 +3,7 @@
 The network maps the noisy STFT magnitude :math:`|Y(t, f)|` to an estimate of the clean magnitude
 :math:`|\\hat S(t, f)|`; the waveform is resynthesised with the noisy phase. Everything follows the first
 author's own code (JupiterEthan/CRN-causal ``scripts/utils/networks.py``), summarised with sources in
-``../shared/reference/sednn_crn_tfgridnet.md`` section 2.1:
+``docs/crn.md#model``:
 
 * encoder: five causal Conv2D, kernel 2 x 3 (time x frequency), stride 1 x 2, channels 16-32-64-128-256,
   each followed by batch norm and ELU; frequency 161 -> 80 -> 39 -> 19 -> 9 -> 4;
@@ -15,7 +15,7 @@ author's own code (JupiterEthan/CRN-causal ``scripts/utils/networks.py``), summa
   second ELU, as in the author's ``forward``); the input of the first deconvolution is ``[LSTM || e_5]``;
 * the output layer is transposed conv -> batch norm -> softplus (non-negative magnitude).
 
-Causality in time (section 2.1 notes):
+Causality in time (``docs/crn.md#model``):
 
 * encoder: PyTorch pads one frame on both sides and drops the last output frame, i.e.
   ``y[t] = w0 x[t-1] + w1 x[t]`` with ``x[-1] = 0``; here: one zero frame at the start, "valid" conv.
@@ -31,8 +31,8 @@ frequency-major (``4 x 256``). The two differ by a fixed permutation of the LSTM
 hidden units, so they describe the same function class; only a weight import would need to permute.
 
 Parameter count: 17,571,267 in Keras, whose LSTM has one bias vector per gate; PyTorch's ``nn.LSTM`` keeps two
-(``b_ih`` and ``b_hh``), giving the paper's 17.58 M = 17,579,459 (section 2.1). MACs: about 21.5 M per frame,
-2.15 G per second of audio at 100 frames per second (section 2.1, derived).
+(``b_ih`` and ``b_hh``), giving the paper's 17.58 M = 17,579,459. MACs: about 21.5 M per frame,
+2.15 G per second of audio at 100 frames per second.
 
 Args (``build_crn``):
     frequency_bins: STFT bins F (161 for the 320-point FFT of a 20 ms window at 16 kHz).
@@ -56,7 +56,7 @@ PAPER_CHANNELS = (16, 32, 64, 128, 256)
 PAPER_FREQUENCY_BINS = 161
 KERNEL_SIZE = (2, 3)  # time x frequency, networks.py
 STRIDES = (1, 2)
-# Keras counts one LSTM bias per gate, PyTorch two; section 2.1 of the reference spec.
+# Keras counts one LSTM bias per gate, PyTorch two (docs/crn.md#model).
 PAPER_KERAS_PARAMETERS = 17_571_267
 PAPER_PYTORCH_PARAMETERS = 17_579_459
 FRAMES_PER_SECOND = 100  # 10 ms hop

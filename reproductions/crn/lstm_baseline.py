@@ -1,9 +1,9 @@
 """LSTM-2, the causal LSTM baseline of Tan & Wang (Interspeech 2018): 161 -> 4 x LSTM 1024 -> 161.
 
 The paper's LSTM-2 takes the current noisy magnitude frame only (LSTM-1 adds a 10-frame past context) and is
-trained exactly like the CRN (same features, target, loss and optimiser): ``../shared/reference/
-sednn_crn_tfgridnet.md`` section 2.4 (architecture and 30.22 M parameters from a third-party summary of the
-paper; the count is confirmed by arithmetic: 30,217,377 with PyTorch's two LSTM biases). The output layer
+trained exactly like the CRN (same features, target, loss and optimiser): ``docs/crn.md#baselines``
+(architecture and 30.22 M parameters from a third-party summary of the paper; the count is confirmed by arithmetic:
+30,217,377 with PyTorch's two LSTM biases). The output layer
 is a dense layer with softplus, the CRN's output non-linearity, because the target is a non-negative
 magnitude; the summary does not name the baseline's output activation.
 

@@ -1,13 +1,13 @@
 """Tan & Wang (Interspeech 2018) causal CRN and its LSTM-2 baseline: training, evaluation, streaming int8 export.
 
 ``python -m reproductions.crn COMMAND --config mini|paper``; the stages of ``run.sh`` call these commands.
-Spec: ``../shared/reference/sednn_crn_tfgridnet.md`` part 2 (the first author's code is the authority).
+Spec: ``docs/crn.md`` (the first author's code is the authority).
 
 Features: ``|STFT|`` of the RMS-normalised mixture (``common.mixing.mix_crn``; 20 ms Hamming, 10 ms hop, 161
 bins, ``common.features.crn_stft``), target ``|STFT|`` of the equally scaled speech; resynthesis with the noisy
-phase (``crn_resynthesize``). Training (2.3): Adam 2e-4, MSE over the valid frames only, batches of 16 whole
-utterances zero-padded to the longest, learning rate x0.98 every 2 epochs, 20 epochs, best epoch by validation
-loss. Metrics (2.3, section 4): STOI (pystoi, ``extended=False``) and raw narrow-band P.862 PESQ (what the
+phase (``crn_resynthesize``). Training (``docs/crn.md#training``): Adam 2e-4, MSE over the valid frames only, batches of
+16 whole utterances zero-padded to the longest, learning rate x0.98 every 2 epochs, 20 epochs, best epoch by validation
+loss. Metrics (``docs/crn.md#metric``): STOI (pystoi, ``extended=False``) and raw narrow-band P.862 PESQ (what the
 author's pypesq reports), plus ESTOI and SNR in the saved rows.
 """
 from __future__ import annotations
@@ -30,11 +30,11 @@ SYSTEM_LABELS = {
     "crn_tflite_dynamic": "CRN .tflite int8 weights (dynamic range), streaming",
     "crn_tflite_int8": "CRN .tflite full int8, streaming",
 }
-# Parameter counts in PyTorch's convention (two LSTM bias vectors), sednn_crn_tfgridnet.md 2.1 and 2.4: the
+# Parameter counts in PyTorch's convention (two LSTM bias vectors), docs/crn.md#baselines: the
 # paper's 17.58 M and 30.22 M are confirmed by arithmetic there.
 PAPER_PARAMETERS_MILLIONS = {"crn": 17.58, "lstm2": 30.22}
 # Unprocessed STOI (%) / raw PESQ at -5 dB quoted by a third-party summary of the paper (WSJ0 trained speakers,
-# babble + cafeteria): sednn_crn_tfgridnet.md 2.4, UNCONFIRMED. The summary's CRN figures are approximations the
+# babble + cafeteria): docs/crn.md#data, UNCONFIRMED. The summary's CRN figures are approximations the
 # spec says not to use.
 THIRD_PARTY_UNPROCESSED_MINUS5 = {"stoi_-5": 58.18, "pesq_-5": 1.50}
 
@@ -135,7 +135,7 @@ def make_dataset(examples, batch_size, frequency_bins=161, shuffle_seed=None):
 
 
 def masked_mse(target_and_mask, estimate):
-    """The author's loss: ``sum((est - lbl)^2 * mask) / (sum(n_frames) * F)`` (criteria.py, spec 2.3).
+    """The author's loss: ``sum((est - lbl)^2 * mask) / (sum(n_frames) * F)`` (criteria.py, docs/crn.md#training).
 
     ``target_and_mask`` is ``(batch, frames, F + 1)``: the clean magnitude and, last, 1 on valid frames and 0 on
     the zero padding.

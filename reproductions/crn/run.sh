@@ -4,7 +4,7 @@
 # full int8) with explicit state I/O and fused LSTMs, evaluated as .tflite, with per-hop latency on one thread.
 # Usage: bash reproductions/crn/run.sh [--config mini|paper|PATH] [--stage N] [--stop-stage N] [--set KEY=VALUE]
 #                                      [--force] [--help]
-# Spec: ../shared/reference/sednn_crn_tfgridnet.md part 2. Stage timings go to exp/crn/<config>/stages/times.tsv.
+# Spec: docs/crn.md. Stage timings go to exp/crn/<config>/stages/times.tsv.
 set -euo pipefail
 
 recipe=crn

@@ -2,7 +2,7 @@
 
 Every causal layer of the CRN looks at most one frame back (kernel 2 in time), so one hop needs, as state, the
 previous input frame of each of the five encoder convolutions and of the five decoder deconvolutions, plus
-(h, c) of both LSTM layers (``../shared/reference/sednn_crn_tfgridnet.md`` 2.5). The step model takes the
+(h, c) of both LSTM layers (``docs/crn.md#streaming``). The step model takes the
 noisy magnitude frame and that state as inputs and returns the enhanced frame and the new state; batch norm
 runs with its moving statistics. Its output equals the offline model's on every frame, frame 0 included:
 the author's decoder emits an exact zero (no bias) at frame 0 of every transposed convolution (crn.py), which
@@ -11,7 +11,7 @@ frame further through each decoder layer), so the state carries a ``started`` fl
 1 afterwards) that gates the decoder's first frame. Only frame 0 depends on that flag; if a caller leaves it
 at 1 from the start, frame 0 differs from the offline model (and frames 1-4 by a fading amount).
 
-TFLite (``../shared/reference/toolchain.md`` B.1, B.8): the tf_keras LSTM converts to the fused
+TFLite (``docs/toolchain.md#keras-2``, ``docs/toolchain.md#tflite-conversion``): the tf_keras LSTM converts to the fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM`` only without ``return_state`` (with it the converter emits a ``WHILE`` loop,
 measured here on TF 2.21). The fused kernel keeps its (h, c) in *variable* tensors that it updates in place;
 given ``initial_state`` inputs, those variable tensors are the graph inputs (float) or the quantised copies of
@@ -21,7 +21,7 @@ inputs: the state is explicit I/O, as the DTLN / Ambiq streaming exports, and th
 removes the cell clip of 10 that the converter writes into the fused op (Keras does not clip). In full int8 the
 cell state's int16 scale is still calibrated on the converter's clipped float graph, so there the cell state
 saturates at the power-of-two range above 10 (a cost of full int8 next to its quantisation noise).
-STFT and iSTFT stay outside the .tflite (B.8) in numpy (``common.features``).
+STFT and iSTFT stay outside the .tflite (``docs/toolchain.md#tflite-conversion``) in numpy (``common.features``).
 
 Algorithmic latency: a frame needs its full 20 ms window, and the overlap-add output of a hop is final once the
 next frame is in, so output lags input by one window, 20 ms = 320 samples at 16 kHz.

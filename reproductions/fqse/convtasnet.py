@@ -5,13 +5,13 @@ M frames; a temporal convolutional network (bottleneck to B channels, R repeats 
 hidden channels, kernel P, skip channels Sc) estimates a ReLU mask; the masked frames are decoded by a transposed
 convolution and the output is zero-padded to the input length. Paper configuration N=512, L=32, B=128, Sc=128,
 H=512, P=3, X=8, R=3, non-causal, gLN, one source: 5,000,881 parameters
-(``../shared/reference/icse_fqse.md`` B1).
+(``docs/fqse.md#model``).
 
 Every layer can carry FQSE's fake quantizers (``common/compression/fqse_quantizers.py``): with
 ``quantization={"bits": 8, "trainable_ranges": False|True}`` the kernels are weight-quantized per output channel
-and the activation quantizers sit exactly where FQSE puts them (B4): after the encoder, each fused
-conv+PReLU, each gLN, each res/skip conv, each residual and skip-sum add, the mask PReLU, the mask conv+ReLU,
-the mask x features product and the decoder output. Biases, gLN gamma/beta and PReLU slopes stay float.
+and the activation quantizers sit exactly where FQSE puts them (``docs/fqse.md#quantizers``): after the encoder, each
+fused conv+PReLU, each gLN, each res/skip conv, each residual and skip-sum add, the mask PReLU, the mask conv+ReLU, the
+mask x features product and the decoder output. Biases, gLN gamma/beta and PReLU slopes stay float.
 
 Args of :func:`build_convtasnet_core`:
     config: ``model`` section (``filters`` N, ``kernel_size`` L, ``stride``, ``bottleneck`` B, ``hidden`` H,

@@ -1,13 +1,13 @@
 """FQSE's additions to Conv-TasNet: input splitter, residual quantization block (RQB) and output combiner.
 
-* Splitter (``../shared/reference/icse_fqse.md`` B2, [FQSE:process.py ``preprocess``]): the input is peak-normalised
+* Splitter (``docs/fqse.md#splitter``, [FQSE:process.py ``preprocess``]): the input is peak-normalised
   over the whole batch tensor, floor-quantized to the signed 8-bit grid (step ``delta = 1/128``), and the
   remainder ``x - q(x)`` in ``[0, delta)`` is mapped to ``[-1, 1)`` and quantized again; the two int8 channels
   feed an encoder with two input channels whose second channel starts as Gaussian noise with the mean and
   standard deviation of the pretrained filters [FQSE:quantization/qat/qat_layers.py ``Conv1dEncoderQ``].
-* RQB (B3, [FQSE:qat_layers.py ``ResidualErrorBlock``, ``ConvTr1dDecoderQ``]): a new encoder re-encodes the
-  quantized output ``y0``; the latent residual ``Y - Yq`` is quantized and decoded with the same (quantized)
-  decoder weights into ``y1`` with its own 8-bit output quantizer.
+* RQB (``docs/fqse.md#residual-quantization``, [FQSE:qat_layers.py ``ResidualErrorBlock``, ``ConvTr1dDecoderQ``]): a new
+  encoder re-encodes the quantized output ``y0``; the latent residual ``Y - Yq`` is quantized and decoded with the same
+  (quantized) decoder weights into ``y1`` with its own 8-bit output quantizer.
 * Combiner ([FQSE:process.py ``postprocess``]): ``y = y0 + sum_i y_i (delta/2)**i`` = ``y0 + y1/256`` for two
   stages; it runs in float outside the int8 model, as does the splitter.
 """

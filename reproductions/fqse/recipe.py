@@ -4,7 +4,7 @@ Commands (``python -m reproductions.fqse COMMAND --config mini|paper``):
 
 * ``info``: parameter counts (float 5,000,881; with the FQSE additions 5,033,649 for the paper config) and MACs.
 * ``train --variant float|vanilla|fqse``: negative SI-SDR, Adam 1e-3, global-norm clip 5, LR halved after 5
-  epochs without improvement, early stop after 30 (``../shared/reference/icse_fqse.md`` B6). Both QAT variants
+  epochs without improvement, early stop after 30 (``docs/fqse.md#training``). Both QAT variants
   start from the trained float model; ``--init-from-asteroid`` loads asteroid's ``pytorch_model.bin`` instead
   of training the float model.
 * ``export``: full-int8 .tflite (int8 input and outputs) of both QAT cores; splitter/combiner stay outside.
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 VARIANTS = ("float", "vanilla", "fqse")
-PAPER_SI_SNR = {"float": 14.74, "vanilla": 14.42, "fqse": 14.77}  # [FQSE:README.md] icse_fqse.md B7
+PAPER_SI_SNR = {"float": 14.74, "vanilla": 14.42, "fqse": 14.77}  # [FQSE:README.md] docs/fqse.md#paper
 ROW_LABELS = {"float": "Float", "vanilla": "Vanilla QAT 8-bit", "fqse": "FQSE 8-bit"}
 # The paper's FQSE 8-bit matches float (14.77 vs 14.74 dB); on mini we accept FQSE int8 this far below float.
 FQSE_INT8_TOLERANCE_DB = 0.2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # FQSE (Cohen, Habi, Netzer, Interspeech 2023): float Conv-TasNet, vanilla 8-bit QAT, FQSE 8-bit, int8 TFLite.
 # Usage: bash reproductions/fqse/run.sh [--config mini|paper|PATH] [--stage N] [--stop-stage N] [--force] [--help]
-# Spec: ../shared/reference/icse_fqse.md part B. Stage timings go to exp/fqse/<config>/stages/times.tsv.
+# Spec: docs/fqse.md. Stage timings go to exp/fqse/<config>/stages/times.tsv.
 set -euo pipefail
 
 recipe=fqse

@@ -8,11 +8,11 @@ The network maps a noisy waveform x of any length T to an enhanced waveform y of
 
 ``IN_i`` is Keras-1 ``BatchNormalization(mode=2)``: the statistics of the current input over time, per channel,
 at training and at test, with learnable gamma/beta and epsilon 1e-5. The authors train and test with one
-utterance per batch, so this is instance normalisation (``../shared/reference/icse_fqse.md`` A1).
+utterance per batch, so this is instance normalisation (``docs/icse.md#model``).
 
 Layout choice: the convolutions are ``Conv1D``. The ICSE pipeline has no quantisation-aware training (its PQ step
 is k-means plus retraining and its int8 model is post-training quantised), so the TFMOT QAT gap for ``Conv1D``
-(``../shared/reference/toolchain.md`` B.2) does not apply; the TFLite converter lowers ``Conv1D`` to ``CONV_2D``
+(``docs/toolchain.md#layer-coverage``) does not apply; the TFLite converter lowers ``Conv1D`` to ``CONV_2D``
 itself, and the kernel layout ``(taps, in, out)`` is the authors' Keras-1 ``W[:, 0, :, :]`` with no reshaping.
 
 Args (of :func:`build_fcn`):
@@ -42,7 +42,7 @@ import numpy as np
 from common.normalization import normalise_by_own_statistics
 from common.tfkeras import keras, layers
 
-# Keras 1's ``init='uniform'`` draws from U(-0.05, 0.05) (../shared/reference/icse_fqse.md A1); biases start at 0.
+# Keras 1's ``init='uniform'`` draws from U(-0.05, 0.05) (docs/icse.md#model); biases start at 0.
 KERAS1_UNIFORM_LIMIT = 0.05
 
 
@@ -133,7 +133,7 @@ def read_keras1_weights(path):
     Returns:
         dict with ``kernels`` (list of ``(taps, in, out)`` arrays, Keras-1 ``W[:, 0, :, :]``, not flipped: the
         authors ran the TensorFlow backend, whose convolution is a cross-correlation like tf.keras;
-        ``../shared/reference/icse_fqse.md`` A1 "Porting"), ``biases``, ``gammas``, ``betas``. The running
+        ``docs/icse.md#keras1-weights``), ``biases``, ``gammas``, ``betas``. The running
         statistics are ignored (mode 2 never uses them; they are 0 and 1 in the released files).
     """
     import h5py

@@ -2,13 +2,13 @@
 
 Reproduces Wu, Yu, Fu, Liu, Chien, Tsao, "Increasing compactness of deep learning based speech enhancement models
 with parameter pruning and quantization techniques" (arXiv 1906.01078, repo WilliamYu1993/ICSE); spec with sources in
-``../shared/reference/icse_fqse.md`` part A.
+``docs/icse.md``.
 
 Pipeline (``run.sh``; every step is a command of ``python -m reproductions.icse``)::
 
-    train --variant fcn        float FCN: one whole utterance per batch, MSE, Adam (A1); or --init-from-keras1
-    train --variant pp         ICSE channel pruning at each theta, retrained with the mask held (A2)
-    train --variant pq         ICSE k-means (16+16, output 4+4) retrained with shared centroids, k sweep, FP16 (A3)
+    train --variant fcn        float FCN: one whole utterance per batch, MSE, Adam; or --init-from-keras1
+    train --variant pp         ICSE channel pruning at each theta, retrained with the mask held
+    train --variant pq         ICSE k-means (16+16, output 4+4) retrained with shared centroids, k sweep, FP16
     train --variant pp_pq      PP then PQ for each theta and k (the paper's pipeline)
     train --variant released   the authors' FCNN_0509 through our PP+PQ, beside the authors' own PP+PQ file
     export                     int8 TFLite (post-training, float I/O) of the FCN and the PP+PQ model
@@ -43,8 +43,9 @@ METRICS = ("pesq_wb", "pesq_nb_mos", "stoi", "si_snr")
 FLOAT_LEVELS = 2 ** 32
 VARIANTS = ("fcn", "pp", "pq", "pp_pq", "released")
 
-# The paper's figures (icse_fqse.md A0 README row and A3 figure read-offs, +-0.005). PESQ there is the repo's
-# modified MATLAB pesq.m (WB mapping with the NB IRS filter, A5): not the standard P.862.2 we report.
+# The paper's figures (docs/icse.md#paper README row and docs/icse.md#paper-results figure read-offs, +-0.005). PESQ
+# there is the repo's modified MATLAB pesq.m (WB mapping with the NB IRS filter, docs/icse.md#metrics): not the standard
+# P.862.2 we report.
 PAPER_MAIN = {
     "fcn": {"size_percent": 100.0, "pesq_wb": 2.55, "stoi": 0.85},
     "pp_0.65": {"pesq_wb": 2.537, "stoi": 0.8466},
@@ -150,8 +151,8 @@ def stored_variants(exp_dir) -> list:
 # ICSE size rule and code books
 # ---------------------------------------------------------------------------------------------------------------------
 def quantized_levels(model, clusters_per_sign, output_clusters_per_sign) -> dict:
-    """Code-book size ``k`` per conv layer for the ICSE bit rule (icse_fqse.md A3): the hidden layers count ``k`` =
-    clusters per sign (the released 16 + 16 code book is "16C", 4 bits) and the output layer its total number of
+    """Code-book size ``k`` per conv layer for the ICSE bit rule (docs/icse.md#size-rule): the hidden layers count ``k``
+    = clusters per sign (the released 16 + 16 code book is "16C", 4 bits) and the output layer its total number of
     levels (4 + 4 = 8, 3 bits); with these the released model gives exactly 9.76 %."""
     output = output_layer_name(model)
     return {layer.name: (2 * int(output_clusters_per_sign) if layer.name == output else int(clusters_per_sign))
@@ -228,7 +229,7 @@ def load_corpus(config):
     limit = data.get("max_train_seconds")
     if limit is None:
         return corpus
-    # Fu's script skips training utterances longer than max_input_audio_length (icse_fqse.md A1).
+    # Fu's script skips training utterances longer than max_input_audio_length (docs/icse.md#training).
     from data_prep.corpus import NOISE_SPLITS, SPEECH_SPLITS, ManifestCorpus
 
     speech = [row for split in SPEECH_SPLITS for row in corpus.speech(split)
@@ -238,7 +239,8 @@ def load_corpus(config):
 
 
 def peak_normalise(signal) -> np.ndarray:
-    """``x / max|x|`` (Fu/ICSE normalise noisy input, clean target and enhanced output this way, A1, A5)."""
+    """``x / max|x|`` (Fu/ICSE normalise noisy input, clean target and enhanced output this way,
+    docs/icse.md#training, docs/icse.md#metrics)."""
     signal = np.asarray(signal, np.float32)
     peak = float(np.max(np.abs(signal))) if signal.size else 0.0
     return signal / peak if peak > 0 else signal
@@ -266,8 +268,9 @@ def make_sequence_class():
     from common.tfkeras import keras
 
     class UtteranceSequence(keras.utils.Sequence):
-        """One whole peak-normalised utterance per batch, ``(1, T, 1)`` noisy and clean (A1); a fresh random draw
-        of ``count`` examples (utterance, SNR, noise) every epoch for training, a fixed set for validation."""
+        """One whole peak-normalised utterance per batch, ``(1, T, 1)`` noisy and clean (docs/icse.md#training); a fresh
+        random draw of ``count`` examples (utterance, SNR, noise) every epoch for training, a fixed set for
+        validation."""
 
         def __init__(self, corpus, config, split, count, epoch=0):
             super().__init__()
@@ -328,7 +331,8 @@ def prune_and_retrain(model, corpus, config, run_dir, theta, spec):
 
 
 def quantize_and_retrain(model, corpus, config, run_dir, clusters, spec):
-    """ICSE PQ: signed per-layer k-means (``clusters`` per sign; output layer its own, A3), shared-centroid retraining."""
+    """ICSE PQ: signed per-layer k-means (``clusters`` per sign; output layer its own, docs/icse.md#quantization),
+    shared-centroid retraining."""
     from common.compression.icse import CentroidHolder, icse_kmeans
 
     output_clusters = min(int(config["quantization"]["output_clusters_per_sign"]), int(clusters))
@@ -560,7 +564,7 @@ class Recipe:
     # -- export ---------------------------------------------------------------------------------------------------
     def export(self, config, args):
         """int8 TFLite (full-integer graph, float32 input/output: quantising the waveform itself costs quality in
-        time-domain models, toolchain.md B.8) of the float FCN and of the main PP+PQ model."""
+        time-domain models, docs/toolchain.md#tflite-conversion) of the float FCN and of the main PP+PQ model."""
         from common.tflite import export_tflite
 
         exp_dir = Path(args.exp_dir)
@@ -688,8 +692,9 @@ class Recipe:
                    ("si_snr", "SI-SNR dB")]
         notes = [
             "Paper columns: ICSE README (original 2.55/0.85, PP+PQ 2.52/0.84 at 9.76 %) and figure read-offs "
-            "(icse_fqse.md A3); the paper's PESQ is the repo's modified MATLAB pesq.m (WB mapping with the NB IRS "
-            "filter, A5), not the standard P.862.2 WB printed here, and its test set is TIMIT, ours "
+            "(docs/icse.md#paper-results); the paper's PESQ is the repo's modified MATLAB pesq.m (WB mapping with "
+            "the NB IRS filter, docs/icse.md#metrics), not the standard P.862.2 WB printed here, and its test set is "
+            "TIMIT, ours "
             f"{config['data']['corpus']}.",
             "size %: ICSE bit rule sum(non-zero conv weights x log2 k) / (conv weights x 32); float layers 32 bits; "
             "k = clusters per sign for conv1-7, total levels (8) for the output layer.",

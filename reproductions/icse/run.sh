@@ -5,7 +5,7 @@
 #                                       [--force] [--help]
 # Environment: INIT_FROM_KERAS1=PATH starts stage 1 from a Keras-1 weight file (e.g. the authors' FCNN_0509.hdf5;
 # add --set training.epochs=0 to use it as is).
-# Spec: ../shared/reference/icse_fqse.md part A. Stage timings go to exp/icse/<config>/stages/times.tsv.
+# Spec: docs/icse.md. Stage timings go to exp/icse/<config>/stages/times.tsv.
 set -euo pipefail
 
 recipe=icse

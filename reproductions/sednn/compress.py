@@ -4,9 +4,9 @@ Both compressions fine-tune the trained float model with sednn's loss, optimiser
 the same resumable batch sequence as :mod:`reproductions.sednn.trainer`), through the shared TFMOT wrappers of
 ``common.compression``; the wrappers are stripped before saving, so the saved model is a plain sednn DNN whose
 kernels hold zeros (pruned) or at most ``clusters`` distinct values per layer (clustered). Size gains appear in
-the gzip size of the .tflite (``../shared/reference/toolchain.md`` B.5, B.13). The .tflite graphs take the
-standardised features and return standardised features; the scaler travels beside them as ``.scaler.npz``
-(STFT, scaler and resynthesis stay in float numpy, B.8).
+the gzip size of the .tflite (``docs/toolchain.md#channel-pruning``, ``docs/toolchain.md#size``). The .tflite graphs
+take the standardised features and return standardised features; the scaler travels beside them as ``.scaler.npz``
+(STFT, scaler and resynthesis stay in float numpy, ``docs/toolchain.md#tflite-conversion``).
 """
 from __future__ import annotations
 

@@ -21,13 +21,14 @@ Shape:
 
 Returns:
     A Functional ``keras.Model``; with the defaults it has 1799*2048+2048 + 2*(2048^2+2048) + 2048*257+257
-    = 12,605,697 parameters (``../shared/reference/sednn_crn_tfgridnet.md`` 1.7).
+    = 12,605,697 parameters (``docs/sednn.md#model``).
 
 References:
     Y. Xu, J. Du, L.-R. Dai, C.-H. Lee, "A regression approach to speech enhancement based on deep neural networks",
     IEEE/ACM TASLP 23(1), 2015. Q. Kong, yongxuUSTC/sednn ``mixture2clean_dnn/main_dnn.py`` L99-115 (Keras 2.2.4
-    defaults: glorot-uniform kernels, zero biases), see ``../shared/reference/sednn_crn_tfgridnet.md`` 1.7.
-    Xu's own C++ system used sigmoid units, 11 frames and 8 kHz (1.13); this file follows sednn, which the issue names.
+    defaults: glorot-uniform kernels, zero biases), see ``docs/sednn.md#model``.
+    Xu's own C++ system used sigmoid units, 11 frames and 8 kHz (``docs/sednn.md#paper``); this file follows sednn, the
+    project's reference.
 """
 from common.tfkeras import keras, layers
 

@@ -1,6 +1,6 @@
 """sednn's feature packing and frame-by-frame inference, on top of ``common.features``.
 
-Packing (``prepare_data.py pack_features``, ``../shared/reference/sednn_crn_tfgridnet.md`` 1.5): the mixture
+Packing (``prepare_data.py pack_features``, ``docs/sednn.md#features``): the mixture
 log-magnitude is cut into 7-frame windows with border padding and hop 3; the target of each window is the clean
 log-magnitude of its centre frame. Inference (``main_dnn.py inference``, 1.9): the same windows with hop 1 (one
 output frame per mixture frame), scaler, network, inverse scaler, ``exp``, mixture phase, overlap-add divided by

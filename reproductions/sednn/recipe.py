@@ -11,7 +11,7 @@ Commands (``python -m reproductions.sednn COMMAND --config mini|paper``), in the
   spectrogram figures; ``--variant`` / ``--tflite`` score the compressed models and the .tflite files.
 * ``table``: sednn's per-noise table beside the paper's, all PESQ variants, and the compression table.
 
-Spec: ``../shared/reference/sednn_crn_tfgridnet.md`` part 1.
+Spec: ``docs/sednn.md``.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 ``evaluate.py get_stats`` groups the per-file PESQ by noise type, prints ``mean +- std`` per noise (numpy
 ``std``, ddof 0) and an ``Avg.`` row that is the mean of the per-noise means ± the mean of the per-noise stds (not
-the pooled std) (``../shared/reference/sednn_crn_tfgridnet.md`` 1.10). The column widths are the code's
+the pooled std) (``docs/sednn.md#metric``). The column widths are the code's
 ``"{0:<16} {1:<16}"``; the header is the README's ``Noise(<snr>dB)``.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@
 # Usage: bash reproductions/sednn/run.sh [--config mini|paper|PATH] [--snr DB] [--stage N] [--stop-stage N]
 #                                        [--set KEY=VALUE] [--force] [--help]
 # Stages mirror sednn's runme.sh: mixtures/features/packing/scaler -> train -> inference + PESQ -> get_stats.
-# Spec: ../shared/reference/sednn_crn_tfgridnet.md part 1. Stage timings go to exp/sednn/<config>/stages/times.tsv.
+# Spec: docs/sednn.md. Stage timings go to exp/sednn/<config>/stages/times.tsv.
 set -euo pipefail
 
 recipe=sednn

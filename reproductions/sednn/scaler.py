@@ -2,7 +2,7 @@
 
 sednn fits ``sklearn.preprocessing.StandardScaler`` on the packed mixture segments reshaped to
 ``(segments * n_concat, 257)`` (overlapping frames counted once per segment they appear in) and standardises both
-the network inputs and the clean targets with it (``../shared/reference/sednn_crn_tfgridnet.md`` 1.6; users asked
+the network inputs and the clean targets with it (``docs/sednn.md#scaler``; users asked
 about the targets in yongxuUSTC/sednn#6, Kong answered that only train/test consistency matters, #34). The scaler
 travels with the model: :func:`save_to_h5` writes it into the checkpoint file itself, next to the Keras weights.
 """

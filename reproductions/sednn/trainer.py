@@ -1,6 +1,6 @@
 """sednn's iteration-based training loop, made resumable.
 
-Faithful to ``main_dnn.py`` L129-168 (``../shared/reference/sednn_crn_tfgridnet.md`` 1.8): ``train_on_batch`` on
+Faithful to ``main_dnn.py`` L129-168 (``docs/sednn.md#training``): ``train_on_batch`` on
 shuffled mini-batches; before the update of every iteration that is a multiple of ``log_interval`` the MAE is
 measured on (up to ``eval_max_batches`` batches of) the training and the test data and printed as
 ``Iteration: N, tr_loss: x, te_loss: y``; after the update the iteration counter increases and at multiples of

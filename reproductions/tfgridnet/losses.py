@@ -1,4 +1,4 @@
-"""The seed's hybrid loss: compressed-spectrum MSE plus negative SI-SNR / 10, for every output.
+"""Acceleration123/Speech-Enhancement's hybrid loss: compressed-spectrum MSE plus negative SI-SNR / 10, per output.
 
 For an estimate ``s_hat`` and a target ``s`` (both waveforms), with ``X = STFT(x)`` (512 / 256, sqrt-Hann,
 centred, as the model's own STFT) and ``m(X) = max(|X|, 1e-8)^0.7``:
@@ -11,8 +11,9 @@ centred, as the model's own STFT) and ``m(X) = max(|X|, 1e-8)^0.7``:
 spectrum. ``L_sisnr`` is -SI-SNR(dB)/10 **without** mean removal. MSEs average over batch, frequency and frames.
 Progressive learning sums this loss over the five outputs with weight 1 each (Keras sums per-output losses).
 
-References: seed ``loss_func.py`` (``loss_stft``, ``loss_sisnr``, ``loss_hybrid``), ``../shared/reference/
-sednn_crn_tfgridnet.md`` 3.4. SEtrain's HybridLoss differs (magnitude compressed by 0.3, plain Hann window).
+References: Acceleration123/Speech-Enhancement ``loss_func.py`` (``loss_stft``, ``loss_sisnr``, ``loss_hybrid``),
+``docs/tfgridnet.md#progressive-learning``. SEtrain's HybridLoss differs (magnitude compressed by 0.3, plain Hann
+window).
 """
 from common.tfkeras import keras, tf
 from reproductions.tfgridnet.tfgridnet import TorchStft
@@ -52,7 +53,7 @@ class HybridLoss(keras.losses.Loss):
         )
 
     def negative_si_snr(self, target, estimate):
-        """Per-example ``-SI-SNR/10`` as the seed computes it (no mean removal), shape ``(batch,)``."""
+        """Per-example ``-SI-SNR/10`` as upstream computes it (no mean removal), shape ``(batch,)``."""
         scale = tf.reduce_sum(target * estimate, axis=-1, keepdims=True) / (
             tf.reduce_sum(tf.square(target), axis=-1, keepdims=True) + self.eps
         )

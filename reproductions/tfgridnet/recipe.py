@@ -6,14 +6,14 @@ Commands (``python -m reproductions.tfgridnet COMMAND --config mini|paper``):
 * ``train --strategy direct|progressive|both``: on-the-fly mixtures at U(-5, 15) dB; DL learns the clean speech,
   PL one head per block with targets re-mixed at 0/5/10/15 dB and the clean speech for the last block, all
   losses weighted 1. Adam, linear warm-up then cosine decay, global-norm clipping (values from SEtrain,
-  UNCONFIRMED for the seed: ``../shared/reference/sednn_crn_tfgridnet.md`` 3.5).
+  UNCONFIRMED upstream: ``docs/tfgridnet.md#training``).
 * ``evaluate``: PESQ (WB, P.862.2), STOI, SI-SNR and DNSMOS (P.808, SIG, BAK, OVRL) of noisy, DL and PL on the
   test split (``--tflite`` scores the exported float .tflite files instead).
 * ``export``: .tflite float32 and dynamic-range (waveform in, waveform out, STFT inside as a DFT matmul), and
-  int16x8 / int8 attempts of the spectral core (STFT/iSTFT outside, ``toolchain.md`` B.8); what converts is
-  scored, what does not is reported with the converter's message.
+  int16x8 / int8 attempts of the spectral core (STFT/iSTFT outside, ``docs/toolchain.md#tflite-conversion``); what
+  converts is scored, what does not is reported with the converter's message.
 * ``enhance IN OUT [--strategy ...] [--tflite]``: enhance a wav file or a folder.
-* ``table``: Table 1 (DNSMOS, size, MACs) and Table 2 (PESQ, STOI, SI-SNR) with the seed's figures beside ours,
+* ``table``: Table 1 (DNSMOS, size, MACs) and Table 2 (PESQ, STOI, SI-SNR) with upstream's figures beside ours,
   plus the export table.
 """
 from __future__ import annotations
@@ -29,7 +29,8 @@ SAMPLE_RATE = 16000
 STRATEGIES = ("direct", "progressive")
 STRATEGY_LABELS = {"direct": "TF-GridNet-DL", "progressive": "TF-GridNet-PL"}
 METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos")
-# Seed README Tables 1 and 2 (DNS5 synthetic test set), ../shared/reference/sednn_crn_tfgridnet.md 3.2.
+# Acceleration123/Speech-Enhancement README Tables 1 and 2 (DNS5 synthetic test set),
+# docs/tfgridnet.md#reported-results.
 PAPER_TABLE1 = {
     "noisy": {"dnsmos_p808": 2.846, "dnsmos_bak": 2.341, "dnsmos_sig": 2.918, "dnsmos_ovrl": 2.147},
     "direct": {"params_m": 2.36, "macs_g": 33.65, "dnsmos_p808": 3.826, "dnsmos_bak": 4.113, "dnsmos_sig": 3.454,
@@ -37,7 +38,7 @@ PAPER_TABLE1 = {
     "progressive": {"params_m": 2.36, "macs_g": 33.69, "dnsmos_p808": 3.877, "dnsmos_bak": 4.128,
                     "dnsmos_sig": 3.481, "dnsmos_ovrl": 3.219},
 }
-# Noisy SI-SNR is not reported by the seed (its row repeats two Table 1 numbers), so it stays empty here.
+# Noisy SI-SNR is not reported upstream (its row repeats two Table 1 numbers), so it stays empty here.
 PAPER_TABLE2 = {
     "noisy": {"pesq_wb": 1.391, "stoi": 0.784},
     "direct": {"pesq_wb": 2.763, "stoi": 0.882, "si_snr": 16.827},
@@ -112,7 +113,7 @@ def open_corpus(config: dict):
 
 
 def draw_examples(config: dict, corpus, split: str, seed: int, max_items=None, segmented: bool = True) -> list:
-    """Lazy on-the-fly mixtures of ``split``: SNR ~ U(snr_range), seed's variance-based ``mk_mixture``."""
+    """Lazy on-the-fly mixtures of ``split``: SNR ~ U(snr_range), upstream's variance-based ``mk_mixture``."""
     from data_prep.paper_sets import tfgridnet_set
 
     data = config["data"]
@@ -133,7 +134,7 @@ def training_pair(example, segment_samples: int, snrs=None):
     """``(noisy, targets)`` for one example; targets is the clean speech (DL) or the PL ladder (len(snrs)+1, N).
 
     PL targets are the example's speech and noise re-mixed at each SNR of ``snrs`` (absolute, whatever the input
-    SNR) and the clean speech last (``data_prep.paper_sets.progressive_targets``, seed dataloader.py).
+    SNR) and the clean speech last (``data_prep.paper_sets.progressive_targets``, upstream dataloader.py).
     """
     from data_prep.paper_sets import progressive_targets
 
@@ -193,7 +194,7 @@ def _register_schedule():
     @keras.utils.register_keras_serializable(package="se")
     class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         """Linear warm-up to ``max_lr`` over ``warmup_steps``, cosine to ``min_lr`` at ``decay_until_step``, then
-        ``min_lr`` (seed ``scheduler.py`` LinearWarmupCosineAnnealingLR, per optimiser step)."""
+        ``min_lr`` (upstream ``scheduler.py`` LinearWarmupCosineAnnealingLR, per optimiser step)."""
 
         def __init__(self, max_lr, min_lr, warmup_steps, decay_until_step):
             self.max_lr, self.min_lr = float(max_lr), float(min_lr)
@@ -280,7 +281,7 @@ def distinct_lines(message: str, limit: int = 300) -> str:
 
 # ------------------------------------------------------------------------------------------------------ recipe
 class Recipe:
-    """TF-GridNet with direct and SNR-progressive learning (seed Acceleration123/Speech-Enhancement)."""
+    """TF-GridNet with direct and SNR-progressive learning (upstream: Acceleration123/Speech-Enhancement)."""
 
     name = "tfgridnet"
 
@@ -514,13 +515,13 @@ class Recipe:
             f"Table 1 (DNSMOS, offline speechmos ONNX) - ours: {data_name}, {files} files; paper: DNS5 test set",
             [("params_m", "Para. (M)", 3), ("macs_g", "MACs (G/s)", 2), ("dnsmos_p808", "DNSMOS-P.808", 3),
              ("dnsmos_bak", "BAK", 3), ("dnsmos_sig", "SIG", 3), ("dnsmos_ovrl", "OVRL", 3)],
-            notes=["Para.: Keras counts (one LSTM bias; the seed's PyTorch counts add 400 per LSTM direction).",
-                   "MACs per second of audio from a 1-s input; the seed's ptflops figures are for the paper config."],
+            notes=["Para.: Keras counts (one LSTM bias; upstream's PyTorch counts add 400 per LSTM direction).",
+                   "MACs per second of audio from a 1-s input; upstream's ptflops figures are for the paper config."],
         )
         table2 = ResultTable(
             f"Table 2 (intrusive) - ours: {data_name}, {files} files; paper: DNS5 test set",
             [("pesq_wb", "PESQ (WB, P.862.2)", 3), ("stoi", "STOI", 3), ("si_snr", "SI-SNR (dB)", 3)],
-            notes=["The seed's noisy row gives no SI-SNR (its cells repeat Table 1 values)."],
+            notes=["Upstream's noisy row gives no SI-SNR (its cells repeat Table 1 values)."],
         )
         size = {"direct": (info["params"], info["macs_per_second"]),
                 "progressive": (info["params_pl"], info["macs_per_second_pl"])}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # TF-GridNet with direct (DL) and SNR-progressive (PL) learning: train both, score DNSMOS / PESQ / STOI / SI-SNR,
-# export .tflite, print the seed's Tables 1 and 2 beside ours.
+# export .tflite, print upstream's Tables 1 and 2 beside ours.
 # Usage: bash reproductions/tfgridnet/run.sh [--config mini|paper|PATH] [--stage N] [--stop-stage N] [--force] [--help]
-# Spec: ../shared/reference/sednn_crn_tfgridnet.md part 3. Stage timings go to exp/tfgridnet/<config>/stages/times.tsv.
+# Spec: docs/tfgridnet.md. Stage timings go to exp/tfgridnet/<config>/stages/times.tsv.
 set -euo pipefail
 
 recipe=tfgridnet

@@ -1,4 +1,5 @@
-"""TF-GridNet for single-channel speech enhancement, as in the direct / progressive learning seed.
+"""TF-GridNet for single-channel speech enhancement, as in Acceleration123/Speech-Enhancement (direct / progressive
+learning).
 
 The network maps the noisy waveform ``y`` to the clean waveform by direct complex spectral mapping:
 
@@ -9,7 +10,7 @@ The network maps the noisy waveform ``y`` to the clean waveform by direct comple
     S_b    = ConvTranspose2D_3x3(o_b)                  D -> 2 (real, imaginary), frequency 255 -> 257
     s_b    = iSTFT(S_b), zero-padded to len(y)         DL returns s_B only; PL one head and one waveform per block
 
-Each GridNet block (ESPnet ``tfgridnet_separator.py``, copied by the seed) is
+Each GridNet block (ESPnet ``tfgridnet_separator.py``, copied upstream) is
 
     intra-frame:  x += ConvT1D_{I,J}(BLSTM_H(Unfold_{I,J}(LN_C(x))))    along frequency, one sequence per frame
     inter-frame:  x += ConvT1D_{I,J}(BLSTM_H(Unfold_{I,J}(LN_C(x))))    along time, one sequence per frequency
@@ -29,17 +30,17 @@ Shape:
     output ``(batch, samples)`` (DL) or a list of ``num_blocks`` such tensors (PL, last = clean estimate).
 
 Returns:
-    A Functional ``keras.Model``. Paper configuration: 2,351,523 parameters (DL) and 2,353,835 (PL); the seed's
+    A Functional ``keras.Model``. Paper configuration: 2,351,523 parameters (DL) and 2,353,835 (PL); upstream's
     PyTorch counts 2,359,523 / 2,361,835 include the second LSTM bias vector (400 per direction, 20 directions).
 
 References:
     Z.-Q. Wang et al., "TF-GridNet: Integrating full- and sub-band modeling for speech separation", arXiv 2209.03952;
-    ESPnet ``espnet2/enh/separator/tfgridnet_separator.py``; seed Acceleration123/Speech-Enhancement
+    ESPnet ``espnet2/enh/separator/tfgridnet_separator.py``; upstream Acceleration123/Speech-Enhancement
     ``model/{Module.py, Model_DL_end2end.py, Model_PL_end2end.py, configure.toml}``. All constants:
-    ``../shared/reference/sednn_crn_tfgridnet.md`` 3.3 (hyper-parameters) and 3.4 (progressive learning).
-    Differences from the seed: E uses ``floor`` as the seed does (ESPnet: ``ceil``); no input RMS normalisation
-    (seed, unlike ESPnet); a tiny floor (1e-20) under the squared magnitude of the phase encoder so that digital
-    silence gives a finite gradient (the seed's ``|z|^0.5`` has an infinite one at 0).
+    ``docs/tfgridnet.md#model`` (hyper-parameters) and ``docs/tfgridnet.md#progressive-learning``.
+    Differences from upstream: E uses ``floor`` as upstream does (ESPnet: ``ceil``); no input RMS normalisation
+    (as upstream, unlike ESPnet); a tiny floor (1e-20) under the squared magnitude of the phase encoder so that digital
+    silence gives a finite gradient (upstream's ``|z|^0.5`` has an infinite one at 0).
 """
 import math
 
@@ -54,7 +55,7 @@ SEED_PYTORCH_PARAMETERS_PROGRESSIVE = 2_361_835
 
 
 def sqrt_hann_window(n_fft):
-    """``torch.hann_window(n_fft) ** 0.5``: periodic Hann, square-rooted (seed ``stft_encoder``)."""
+    """``torch.hann_window(n_fft) ** 0.5``: periodic Hann, square-rooted (upstream ``stft_encoder``)."""
     n = np.arange(n_fft)
     return np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft))
 
@@ -63,7 +64,7 @@ def dft_matrices(n_fft):
     """Real and imaginary parts of the one-sided DFT as ``(n_fft, n_fft // 2 + 1)`` matrices.
 
     The transform is a matrix product rather than ``tf.signal.rfft`` so that the .tflite needs no FFT kernel and
-    the converter can quantise it like any matmul (``../shared/reference/toolchain.md`` B.8, kapre's
+    the converter can quantise it like any matmul (``docs/toolchain.md#tflite-conversion``, kapre's
     "tflite_compatible" STFT); at 512 points it costs 0.26 M MACs per frame, under 0.1 % of the network.
     """
     n = np.arange(n_fft)[:, None]
@@ -137,7 +138,7 @@ class TorchIstft(layers.Layer):
     """``torch.istft`` (centred, sqrt-Hann, window-envelope normalised) then zero-padded to the reference length.
 
     Inputs: ``[spectrum (batch, frames, n_fft//2+1, 2), reference (batch, samples)]``; the reference waveform only
-    provides the output length, as ``F.pad(x, (0, n_samples - x.shape[-1]))`` in the seed.
+    provides the output length, as ``F.pad(x, (0, n_samples - x.shape[-1]))`` does upstream.
     Shape: ``(batch, samples)``; torch.istft returns ``hop * (frames - 1)`` samples, the rest is zeros.
     """
 
@@ -184,7 +185,7 @@ class TorchIstft(layers.Layer):
 
 @keras.utils.register_keras_serializable(package="se")
 class ComplexPhaseEncoder(layers.Layer):
-    """Complex 2-D convolution of the spectrum followed by magnitude compression (seed ``Phase_Encoder``).
+    """Complex 2-D convolution of the spectrum followed by magnitude compression (upstream ``Phase_Encoder``).
 
     With the real-valued kernels ``W_r``, ``W_i`` (each Conv2D 1 -> C, kernel 3x1 over time x frequency, time padded
     by one): ``Z = (W_r*Y_r - W_i*Y_i) + j (W_r*Y_i + W_i*Y_r)``, output ``|Z|^0.5``.
@@ -437,7 +438,7 @@ def build_tfgridnet(
             f"reproductions/tfgridnet/tfgridnet.py: embedding_dim {embedding_dim} must be divisible by num_heads {num_heads}"
         )
     block_freqs = n_fft // 2 + 1 - 2  # the unpadded 3x3 input convolution removes one bin at each edge
-    # E = floor(approx_qk_dim / n_freqs) (seed Module.py; ESPnet uses ceil), here floor(1024 / 255) = 4.
+    # E = floor(approx_qk_dim / n_freqs) (upstream Module.py; ESPnet uses ceil), here floor(1024 / 255) = 4.
     qk_channels = math.floor(approx_qk_dim / block_freqs)
     if qk_channels < 1:
         raise ValueError(

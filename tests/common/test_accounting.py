@@ -28,7 +28,7 @@ def test_released_icse_model_is_9_76_percent():
     assert distinct_values(kernels["conv8"])["distinct"] == 8
     assert [kernel_counts(kernels[f"conv{i}"])["kernels_pruned"] for i in range(1, 9)] == [
         3, 158, 143, 173, 216, 236, 261, 0]
-    # icse_fqse.md A3: k = 16 for conv1-7, 8 levels for conv8
+    # docs/icse.md#size-rule: k = 16 for conv1-7, 8 levels for conv8
     percent = accounting.icse_size_percent(kernels, {**{f"conv{i}": 16 for i in range(1, 8)}, "conv8": 8})
     assert f"{percent:.2f} %" == "9.76 %"
     assert percent == pytest.approx(100 * 937_750 / 9_609_600)

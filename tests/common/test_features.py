@@ -20,9 +20,9 @@ from common.features import (
     tfgridnet_window,
 )
 
-# Round trips go through complex64 spectra (as the seeds store/compute them in float32): 24-bit mantissas give
-# ~6e-8 relative error per coefficient, and a 512-point inverse DFT accumulates it to ~1e-6 of the signal peak,
-# so 1e-5 absolute on signals with |x| <= 1 is a bound with margin that still catches any misplaced sample.
+# Round trips go through complex64 spectra (as the upstream repositories store/compute them in float32): 24-bit
+# mantissas give ~6e-8 relative error per coefficient, and a 512-point inverse DFT accumulates it to ~1e-6 of the
+# signal peak, so 1e-5 absolute on signals with |x| <= 1 is a bound with margin that still catches any misplaced sample.
 ROUND_TRIP_ATOL = 1e-5
 
 

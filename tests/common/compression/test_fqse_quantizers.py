@@ -1,4 +1,4 @@
-"""FQSE quantizers against NumPy formulas written here from ../shared/reference/icse_fqse.md B4."""
+"""FQSE quantizers against NumPy formulas written here from docs/fqse.md#quantizers."""
 import numpy as np
 import pytest
 

@@ -11,7 +11,7 @@ ANCHORS = Path(__file__).resolve().parents[3] / ".." / "shared" / "anchors" / "i
 
 
 def _naive_sparsity(kernel):
-    """S(j, k) by explicit loops over filters j and input channels k (icse_fqse.md A2)."""
+    """S(j, k) by explicit loops over filters j and input channels k (docs/icse.md#pruning)."""
     taps = kernel.reshape((-1,) + kernel.shape[-2:])
     result = np.zeros(kernel.shape[-2:])
     for j in range(kernel.shape[-1]):
@@ -51,7 +51,7 @@ def test_fcnn_0509_pruned_kernel_counts_at_theta_065():
     with h5py.File(path, "r") as handle:
         counts = [int((icse.icse_kernel_sparsity(handle[f"convolution1d_{i}"][f"convolution1d_{i}_W:0"][()])
                        > 0.65).sum()) for i in range(1, 9)]
-    assert counts == [4, 210, 186, 254, 313, 323, 392, 19]  # icse_fqse.md A2 [MEASURED]
+    assert counts == [4, 210, 186, 254, 313, 323, 392, 19]  # docs/icse.md#pruning [MEASURED]
 
 
 def test_channel_prune_report_exclusion_and_mask_holder():

@@ -15,10 +15,11 @@ def test_paper_parameter_count_and_macs():
     from reproductions.crn.recipe import pytorch_parameter_count
 
     model = build_crn()
-    # sednn_crn_tfgridnet.md 2.1: Keras (one LSTM bias) 17,571,267; PyTorch (two) 17,579,459 = the paper's 17.58 M.
+    # docs/crn.md#model: Keras (one LSTM bias) 17,571,267; PyTorch (two) 17,579,459 = the paper's 17.58 M.
     assert trainable_count(model) == 17_571_267
     assert pytorch_parameter_count(model) == 17_579_459
-    # encoder 1,589,760 + LSTM 16,777,216 + decoder 3,179,520 MACs per frame (spec 2.1: 1.59 M + 16.78 M + 3.18 M)
+    # encoder 1,589,760 + LSTM 16,777,216 + decoder 3,179,520 MACs per frame
+    # (docs/crn.md#model: 1.59 M + 16.78 M + 3.18 M)
     assert crn_macs_per_frame() == 1_589_760 + 16_777_216 + 3_179_520
     tiny = build_crn(channels=TINY_CHANNELS)
     assert macs_per_second(tiny, [(1, 100, 161)]) == 100 * crn_macs_per_frame(channels=TINY_CHANNELS)

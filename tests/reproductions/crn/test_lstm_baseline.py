@@ -11,7 +11,7 @@ def test_paper_parameter_count():
     # 4 (161 * 1024 + 1024^2 + 1024) + 3 * 4 (2 * 1024^2 + 1024) + 1024 * 161 + 161 (Keras, one bias per gate)
     assert trainable == 4 * (161 * 1024 + 1024**2 + 1024) + 3 * 4 * (2 * 1024**2 + 1024) + 1024 * 161 + 161
     assert trainable == 30_200_993
-    # the paper's 30.22 M is PyTorch's count (a second LSTM bias): 30,217,377 (sednn_crn_tfgridnet.md 2.4)
+    # the paper's 30.22 M is PyTorch's count (a second LSTM bias): 30,217,377 (docs/crn.md#baselines)
     assert pytorch_parameter_count(model) == 30_217_377
     assert round(pytorch_parameter_count(model) / 1e6, 2) == 30.22
 

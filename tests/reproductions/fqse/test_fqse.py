@@ -1,4 +1,5 @@
-"""FQSE splitter, RQB/combiner, QAT start, a train step and the int8 TFLite export (../shared/reference/icse_fqse.md B2-B4)."""
+"""FQSE splitter, RQB/combiner, QAT start, a train step and the int8 TFLite export (docs/fqse.md#splitter,
+docs/fqse.md#quantizers)."""
 from pathlib import Path
 
 import numpy as np

@@ -32,7 +32,7 @@ def paper_fcn():
 
 
 def test_parameter_count_matches_the_released_files(paper_fcn):
-    # 300,931 trainable and 300,300 conv weights: icse_fqse.md A1 "Parameter count", measured from the h5 files.
+    # 300,931 trainable and 300,300 conv weights: docs/icse.md#model, measured from the h5 files.
     assert paper_fcn.count_params() == 300_931
     assert sum(int(np.prod(variable.shape)) for variable in paper_fcn.trainable_weights) == 300_931
     assert sum(layer.kernel.numpy().size for layer in conv_layers(paper_fcn)) == 300_300
@@ -110,7 +110,8 @@ def test_keras1_weights_equal_after_loading():
 
 
 def test_released_pp_pq_model_code_book():
-    # icse_fqse.md A2/A3: 234,850 of 300,300 conv weights kept (78.2 %), 16 + 16 levels in conv1-7, 4 + 4 in conv8.
+    # docs/icse.md#pruning, docs/icse.md#quantization: 234,850 of 300,300 conv weights kept (78.2 %), 16 + 16 levels in
+    # conv1-7, 4 + 4 in conv8.
     model = load_keras1_weights(build_fcn(), require(RELEASED_PP_PQ))
     statistics = conv_weight_statistics(model)
     assert sum(row["nonzero"] for row in statistics) == 234_850

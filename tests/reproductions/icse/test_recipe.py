@@ -50,7 +50,7 @@ def test_size_rule_on_the_released_pp_pq_model_gives_9_76_percent():
     path = require(RELEASED_PP_PQ)
     model = load_keras1_weights(build_fcn(), path)
     kernels = {layer.name: layer.kernel.numpy() for layer in conv_layers(model)}
-    # icse_fqse.md A3: (233,200 x 4 + 1,650 x 3) / (300,300 x 32) = 9.758 %.
+    # docs/icse.md#size-rule: (233,200 x 4 + 1,650 x 3) / (300,300 x 32) = 9.758 %.
     levels = {name: 16 for name in kernels} | {"conv8": 8}
     assert icse_size_percent(kernels, levels) == pytest.approx(100 * 937_750 / 9_609_600, abs=1e-9)
     assert round(icse_size_percent(kernels, levels), 2) == 9.76
@@ -69,7 +69,7 @@ def test_released_fcn_improves_si_snr_and_pesq_on_real_speech_at_0_db(mini_corpu
 
     model = load_keras1_weights(build_fcn(), require(UNPRUNED))
     enhance = keras_enhancer(model)
-    # Stationary broadband noises, the kind of the authors' TIMIT training noises (icse_fqse.md A1 "Porting": the
+    # Stationary broadband noises, the kind of the authors' TIMIT training noises (docs/icse.md#keras1-weights: the
     # released FCN gains 5.5 dB SI-SNR at 0 dB on TIMIT with white noise).
     examples = [example for example in fcn_set(mini_corpus, "test", snrs=(0.0,), seed=0)
                 if example.meta["noise_type"] in ("white", "pink")][:6]

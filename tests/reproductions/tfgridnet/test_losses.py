@@ -1,4 +1,5 @@
-"""The seed's hybrid loss against a numpy transcription of loss_func.py (reproductions/tfgridnet/losses.py)."""
+"""Acceleration123/Speech-Enhancement's hybrid loss against a numpy transcription of loss_func.py
+(reproductions/tfgridnet/losses.py)."""
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from reproductions.tfgridnet.losses import HybridLoss
 
 
 def numpy_hybrid_loss(target, estimate, eps=1e-8):
-    """seed loss_func.py: loss_stft (70 |X|^0.7 MSE + 30 complex MSE of X/|X|^0.7) + loss_sisnr, batch (B, T)."""
+    """upstream loss_func.py: loss_stft (70 |X|^0.7 MSE + 30 complex MSE of X/|X|^0.7) + loss_sisnr, batch (B, T)."""
     spectra_t = np.stack([tfgridnet_stft(row, dtype=np.complex128) for row in target])
     spectra_e = np.stack([tfgridnet_stft(row, dtype=np.complex128) for row in estimate])
     magnitude_t = np.maximum(np.abs(spectra_t), eps) ** 0.7
@@ -34,7 +35,7 @@ def test_hybrid_loss_matches_numpy_formula():
 
 def test_si_snr_term_is_minus_si_snr_over_ten_without_mean_removal():
     rng = np.random.default_rng(1)
-    target = rng.standard_normal((1, 4000)) + 3.0  # an offset: the seed does not remove the mean
+    target = rng.standard_normal((1, 4000)) + 3.0  # an offset: upstream does not remove the mean
     noise = rng.standard_normal((1, 4000))
     noise -= (noise @ target.T) / (target @ target.T) * target  # orthogonal to the target
     noise *= np.linalg.norm(target) / np.linalg.norm(noise) / 10 ** (12 / 20)  # 12 dB

@@ -21,7 +21,7 @@ def paper_models(paper_config):
 
 
 def test_paper_parameter_counts(paper_models):
-    # ../shared/reference/sednn_crn_tfgridnet.md 3.3: 471,533 per block in PyTorch = 469,933 in Keras (one LSTM bias
+    # docs/tfgridnet.md#model: 471,533 per block in PyTorch = 469,933 in Keras (one LSTM bias
     # vector of 400 per direction instead of two) -> 32 + 1,184 + 64 + 5 * 469,933 + 578 = 2,351,523.
     direct, progressive = paper_models
     assert direct.count_params() == 2_351_523
@@ -29,7 +29,7 @@ def test_paper_parameter_counts(paper_models):
     assert progressive.count_params() - direct.count_params() == 4 * (32 * 2 * 9 + 2)
     lstm_weights = sum(int(np.prod(w.shape)) for layer in direct.layers if "blstm" in layer.name for w in layer.weights)
     assert lstm_weights == 20 * (4 * 100 * (128 + 100) + 4 * 100)
-    assert direct.count_params() + 20 * 400 == 2_359_523  # the seed's 2.36 M
+    assert direct.count_params() + 20 * 400 == 2_359_523  # upstream's 2.36 M
 
 
 def test_paper_progressive_model_has_one_head_per_block(paper_models):

@@ -19,7 +19,7 @@ RECIPE_DIR = Path(__file__).resolve().parents[3] / "reproductions" / "tfgridnet"
 
 
 def variance_snr(clean, mixture):
-    """The seed's mk_mixture sets SNR from variances: 10 log10(var(s) / var(n))."""
+    """Upstream's mk_mixture sets SNR from variances: 10 log10(var(s) / var(n))."""
     return 10 * np.log10(np.var(clean) / np.var(mixture - clean))
 
 

@@ -35,7 +35,7 @@ def test_istft_matches_numpy_and_pads_with_zeros(samples):
     spectrum = rng.standard_normal((frames, 257)) + 1j * rng.standard_normal((frames, 257))
     stacked = np.stack([spectrum.real, spectrum.imag], -1)[None].astype(np.float32)
     ours = TorchIstft(512, 256)([stacked, np.zeros((1, samples), np.float32)]).numpy()[0]
-    # the seed calls torch.istft without length (hop * (frames - 1) samples) and zero-pads to the input length
+    # upstream calls torch.istft without length (hop * (frames - 1) samples) and zero-pads to the input length
     reference = tfgridnet_istft(spectrum)
     assert ours.shape == (samples,)
     np.testing.assert_allclose(ours[: reference.size], reference, atol=1e-4)
@@ -119,7 +119,7 @@ def test_output_length_equals_input_length(tiny_models):
     outputs = progressive(signal)
     assert len(outputs) == 2
     assert all(tuple(output.shape) == (2, 4097) for output in outputs)
-    # torch.istft gives hop * (frames - 1) = 4096 samples, the seed zero-pads the rest
+    # torch.istft gives hop * (frames - 1) = 4096 samples, upstream zero-pads the rest
     assert np.all(outputs[-1].numpy()[:, 4096:] == 0)
 
 
