@@ -14,13 +14,13 @@ change the results (``docs/fqse.md#quantizers``, ``docs/fqse.md#tfmot-port``):
   (FQSE: the gradient reaches ``min``/``max`` through ``delta`` and the offset, as in LSQ).
 
 Rounding has a straight-through gradient; clipping has zero gradient with respect to ``x`` outside the range
-[FQSE:quantization/qat/qat_quant.py ``round_ste``, ``quantize``].
+(ssi-research/FQSE ``quantization/qat/qat_quant.py`` ``round_ste``, ``quantize``).
 
 Deployment: inside :func:`deployment_graph` the quantizers emit TensorFlow's ``FakeQuantWithMinMaxVars`` ops
 (per channel for weights), which the TFLite converter turns into int8 tensors with exactly these weight steps.
 For activations that op moves the zero point onto the integer grid, as FQSE's own exporter does
-(``torch.fake_quantize_per_tensor_affine`` in [FQSE:quantization/qat/qat_quant.py
-``TorchActivationFakeQuantize``]); the range is first widened to contain 0 so that it is never shifted.
+(``torch.fake_quantize_per_tensor_affine`` in ssi-research/FQSE ``quantization/qat/qat_quant.py``
+``TorchActivationFakeQuantize``); the range is first widened to contain 0 so that it is never shifted.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from common.tfkeras import keras, tf, tfmot
 
-# [FQSE:quantization/qat/qat_quant.py GradientActivationFakeQuantize]: max_observations = 50, alpha = 0.9.
+# ssi-research/FQSE quantization/qat/qat_quant.py GradientActivationFakeQuantize: max_observations = 50, alpha = 0.9.
 OBSERVATION_STEPS = 50
 EMA_MOMENTUM = 0.9
 # Guards the step of an all-zero channel (FQSE would divide by zero there).

@@ -1,14 +1,14 @@
 """FQSE's additions to Conv-TasNet: input splitter, residual quantization block (RQB) and output combiner.
 
-* Splitter (``docs/fqse.md#splitter``, [FQSE:process.py ``preprocess``]): the input is peak-normalised
+* Splitter (``docs/fqse.md#splitter``, ssi-research/FQSE ``process.py`` ``preprocess``): the input is peak-normalised
   over the whole batch tensor, floor-quantized to the signed 8-bit grid (step ``delta = 1/128``), and the
   remainder ``x - q(x)`` in ``[0, delta)`` is mapped to ``[-1, 1)`` and quantized again; the two int8 channels
   feed an encoder with two input channels whose second channel starts as Gaussian noise with the mean and
-  standard deviation of the pretrained filters [FQSE:quantization/qat/qat_layers.py ``Conv1dEncoderQ``].
-* RQB (``docs/fqse.md#residual-quantization``, [FQSE:qat_layers.py ``ResidualErrorBlock``, ``ConvTr1dDecoderQ``]): a new
+  standard deviation of the pretrained filters (``quantization/qat/qat_layers.py`` ``Conv1dEncoderQ``).
+* RQB (``docs/fqse.md#residual-quantization``, ``qat_layers.py`` ``ResidualErrorBlock``, ``ConvTr1dDecoderQ``): a new
   encoder re-encodes the quantized output ``y0``; the latent residual ``Y - Yq`` is quantized and decoded with the same
   (quantized) decoder weights into ``y1`` with its own 8-bit output quantizer.
-* Combiner ([FQSE:process.py ``postprocess``]): ``y = y0 + sum_i y_i (delta/2)**i`` = ``y0 + y1/256`` for two
+* Combiner (``process.py`` ``postprocess``): ``y = y0 + sum_i y_i (delta/2)**i`` = ``y0 + y1/256`` for two
   stages; it runs in float outside the int8 model, as does the splitter.
 """
 from __future__ import annotations
@@ -124,7 +124,7 @@ def residual_quantization_block(masked, first_output, decoder, filters, kernel_s
         decoder: the :class:`~reproductions.fqse.convtasnet.Decoder` layer producing ``y0`` (called again, so
             ``y1`` uses the same quantized weights).
     """
-    # FQSE quantizes Y - Yq but not Yq itself ([FQSE:qat_layers.py ResidualErrorBlock.forward]).
+    # FQSE quantizes Y - Yq but not Yq itself (ssi-research/FQSE qat_layers.py ResidualErrorBlock.forward).
     re_encoded = Encoder(filters, kernel_size, stride, quantization=quantization, quantize_output=False,
                          name="residual_encoder")(first_output)
     residual = layers.Subtract(name="residual_subtract")([masked, re_encoded])

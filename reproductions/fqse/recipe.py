@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 VARIANTS = ("float", "vanilla", "fqse")
-PAPER_SI_SNR = {"float": 14.74, "vanilla": 14.42, "fqse": 14.77}  # [FQSE:README.md] docs/fqse.md#paper
+PAPER_SI_SNR = {"float": 14.74, "vanilla": 14.42, "fqse": 14.77}  # ssi-research/FQSE README.md, docs/fqse.md#paper
 ROW_LABELS = {"float": "Float", "vanilla": "Vanilla QAT 8-bit", "fqse": "FQSE 8-bit"}
 # The paper's FQSE 8-bit matches float (14.77 vs 14.74 dB); on mini we accept FQSE int8 this far below float.
 FQSE_INT8_TOLERANCE_DB = 0.2

@@ -51,7 +51,7 @@ def test_fcnn_0509_pruned_kernel_counts_at_theta_065():
     with h5py.File(path, "r") as handle:
         counts = [int((icse.icse_kernel_sparsity(handle[f"convolution1d_{i}"][f"convolution1d_{i}_W:0"][()])
                        > 0.65).sum()) for i in range(1, 9)]
-    assert counts == [4, 210, 186, 254, 313, 323, 392, 19]  # docs/icse.md#pruning [MEASURED]
+    assert counts == [4, 210, 186, 254, 313, 323, 392, 19]  # docs/icse.md#pruning, measured on FCNN_0509.hdf5
 
 
 def test_channel_prune_report_exclusion_and_mask_holder():
