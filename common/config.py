@@ -49,6 +49,10 @@ def resolve_config_path(name_or_path: str, recipe_dir: Path) -> Path:
     return path
 
 
+def _keys(mapping: dict) -> str:
+    return ", ".join(sorted(str(key) for key in mapping))
+
+
 def _type_name(value) -> str:
     if value is None:
         return "null"
@@ -68,14 +72,15 @@ def _typed_value(dotted_key: str, raw_value: str, reference, value, current=None
         return value
     if isinstance(reference, dict):
         if not isinstance(value, dict):
-            raise ValueError(f"--set {dotted_key}={raw_value}: {dotted_key} is a mapping (keys: "
-                             f"{', '.join(sorted(reference))}), not {_type_name(value)}: set one of its keys ({dotted_key}.KEY=VALUE)")
+            raise ValueError(f"--set {dotted_key}={raw_value}: {dotted_key} is a mapping (keys: {_keys(reference)}), "
+                             f"not {_type_name(value)}: set one of its keys ({dotted_key}.KEY=VALUE)")
         merged = copy.deepcopy(current if isinstance(current, dict) else reference)
         for key, item in value.items():
             if key not in reference:
                 raise ValueError(f"--set {dotted_key}={raw_value}: unknown key {dotted_key}.{key}; keys here: "
-                                 f"{', '.join(sorted(reference))}")
-            merged[key] = _typed_value(f"{dotted_key}.{key}", raw_value, reference[key], item, merged[key], whole=False)
+                                 f"{_keys(reference)}")
+            merged[key] = _typed_value(f"{dotted_key}.{key}", raw_value, reference[key], item, merged[key],
+                                       whole=False)
         return merged
     if isinstance(reference, list):
         if not isinstance(value, list):
@@ -126,7 +131,7 @@ def apply_override(config: dict, assignment: str, reference: dict | None = None)
     node, reference_node = config, reference
     for depth, key in enumerate(keys):
         if not isinstance(node, dict) or key not in node:
-            known = ", ".join(sorted(node)) if isinstance(node, dict) else "none (not a mapping)"
+            known = _keys(node) if isinstance(node, dict) else "none (not a mapping)"
             raise ValueError(f"--set {dotted_key}: unknown key {'.'.join(keys[: depth + 1])!r}; keys here: {known}")
         reference_value = reference_node.get(key) if isinstance(reference_node, dict) else None
         if depth == len(keys) - 1:
@@ -246,7 +251,9 @@ def record_experiment(exp_dir, config: dict, sections=("model",)) -> Path:
 
 def main(argv=None) -> int:
     """``python -m common.config experiment-name CONFIG [KEY=VALUE ...]``: print the experiment name (stages.sh)."""
-    parser = argparse.ArgumentParser(prog="python -m common.config", description="print the experiment folder name of a run (used by stages.sh)")
+    parser = argparse.ArgumentParser(
+        prog="python -m common.config", description="print the experiment folder name of a run (used by stages.sh)"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     naming = subparsers.add_parser("experiment-name", help="print the experiment folder name of a run")
     naming.add_argument("config", help="'paper', 'mini' or the path of a YAML file")

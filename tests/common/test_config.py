@@ -47,8 +47,8 @@ def test_missing_or_bad_file(recipe_dir):
 @pytest.mark.parametrize(
     "assignment, message",
     [
-        ("training.epochs=abc", r"--set training.epochs=abc: training.epochs expects an int \(the configuration holds 2\), "
-                                r"got a string 'abc'"),
+        ("training.epochs=abc",
+         r"--set training.epochs=abc: training.epochs expects an int \(the configuration holds 2\), got a string 'abc'"),
         ("model.filters=16.7", r"model.filters expects an int .* got a float 16.7"),
         ("model.filters=[1,2]", r"model.filters expects an int .* got a list"),
         ("model=3", r"--set model=3: model is a mapping \(keys: activation, causal, filters, kernel\), not an int"),
