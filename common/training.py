@@ -217,7 +217,8 @@ class ResumableTraining:
     def _newest_readable_checkpoint(self) -> str:
         """Return the checkpoint of the recorded epoch or, if it is unreadable, of the newest readable older one.
 
-        On a fall-back ``state`` becomes the state recorded with that older checkpoint.
+        On a fall-back ``state`` becomes the state recorded with that older checkpoint, except for the best epoch,
+        whose weights are in ``best.weights.h5`` whichever checkpoints survive.
         """
         recorded_epoch = int(self.state["epoch"])
         epochs = {recorded_epoch} | {
@@ -232,7 +233,12 @@ class ResumableTraining:
                     print(f"{self.exp_dir}: {problems[0]}; resuming from {checkpoint_path} (epoch {epoch}), the "
                           "newest readable checkpoint", file=sys.stderr, flush=True)
                     kept = self.state.get("kept", {})
-                    self.state = dict(kept.get(str(epoch), {**self.state, "epoch": epoch}), kept=kept)
+                    recorded = self.state
+                    self.state = dict(kept.get(str(epoch), {**recorded, "epoch": epoch}), kept=kept)
+                    # best.weights.h5 is its own file and still holds the best epoch's weights, even if that
+                    # epoch's checkpoint is the unreadable one.
+                    if recorded.get("best_epoch") is not None and recorded["best_epoch"] > epoch:
+                        self.state.update(best=recorded["best"], best_epoch=recorded["best_epoch"])
                 return checkpoint_path
             problems.append(f"{checkpoint_path} is {problem}")
         raise ValueError(

@@ -96,15 +96,22 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous_one(tmp_path, unin
     np.testing.assert_allclose(final_weights(resumed), uninterrupted, rtol=1e-5, atol=1e-6)
 
 
-def test_no_readable_checkpoint_is_an_error_naming_the_folder(tmp_path):
+def test_fall_back_keeps_the_best_epoch_and_no_readable_checkpoint_is_an_error_naming_the_folder(tmp_path):
     set_seed(0)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile("adam", "mse")
-    ResumableTraining(model, tmp_path).fit(np.ones((4, 2)), y=np.ones((4, 1)), epochs=2, verbose=0)
-    for data in (tmp_path / "checkpoints").glob("ckpt-*.data-*"):
-        data.write_bytes(b"")
-    with pytest.raises(ValueError, match=f"no checkpoint in {tmp_path / 'checkpoints'} is readable .*ckpt-2 is "
-                                         f"unreadable.*ckpt-1 is unreadable"):
+    model.compile(keras.optimizers.Adam(0.1), "mse")
+    data = (np.ones((4, 2)), np.ones((4, 1)))
+    ResumableTraining(model, tmp_path).fit(data[0], y=data[1], validation_data=data, epochs=3, verbose=0)
+    checkpoints = tmp_path / "checkpoints"
+    assert json.loads((checkpoints / "state.json").read_text())["best_epoch"] == 3
+    (checkpoints / "ckpt-3.data-00000-of-00001").write_bytes(b"")
+    resumed = ResumableTraining(model, tmp_path)
+    assert resumed.initial_epoch == 2
+    # Epoch 3's weights are still in best.weights.h5, so the best stays epoch 3 although its checkpoint is lost.
+    assert resumed.state["best_epoch"] == 3
+    (checkpoints / "ckpt-2.data-00000-of-00001").write_bytes(b"")
+    with pytest.raises(ValueError, match=f"no checkpoint in {checkpoints} is readable .*ckpt-3 is "
+                                         f"unreadable.*ckpt-2 is unreadable.* experiment folder {tmp_path} is damaged"):
         ResumableTraining(model, tmp_path)
 
 
