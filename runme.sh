@@ -18,7 +18,7 @@ Usage: ./runme.sh [COMMAND] [OPTIONS]
 Commands:
   (none)      set up, build the embedded mini corpus, run every reproductions/*/run.sh, print all tables
   test        set up, then run the test suite (extra arguments are passed to pytest)
-  setup       create .venv, install requirements.txt and the corpus' Debian packages (as root)
+  setup       create .venv, install requirements.txt, the project (editable) and the corpus' Debian packages
 
 Options for the main run:
   --only NAME     run only this reproduction (repeatable): icse fqse sednn crn tfgridnet
@@ -50,6 +50,15 @@ setup() {
     $PYTHON -m pip install -q --disable-pip-version-check --upgrade pip
     $PYTHON -m pip install -q --disable-pip-version-check -r requirements.txt
     echo "$wanted" > "$stamp"
+  fi
+  # The project itself, editable, so that common, data_prep, reproductions and benchmarks import from anywhere;
+  # redone when pyproject.toml or the checkout's location changes.
+  local project_stamp=.venv/.project.sha256 project_wanted
+  project_wanted=$( { sha256sum pyproject.toml; pwd; } | sha256sum | cut -d' ' -f1)
+  if [[ ! -f $project_stamp || $(cat "$project_stamp") != "$project_wanted" ]]; then
+    log "installing the project into .venv (editable)"
+    $PYTHON -m pip install -q --disable-pip-version-check --no-deps -e .
+    echo "$project_wanted" > "$project_stamp"
   fi
   # The Debian packages the embedded corpus is made from (installed with apt-get as root, otherwise the
   # command to run is printed); the list lives in data_prep/build_mini.py.

@@ -14,6 +14,12 @@ table      print the result table (paper's figures beside ours) and save it with
 A reproduction supplies a recipe object with one method per command (``method(config, args)``) and may add
 flags through ``add_arguments(command, parser)``; this module does the parsing, the configuration loading,
 the experiment and result folders and the error reporting, identically for all five.
+
+The folders are ``exp/<name>/<run>`` and ``results/<name>/<run>``, where ``<run>`` is the config name, with a
+tag of the ``--set`` overrides when there are any (``common.config.experiment_name``). ``train`` records the
+resolved configuration in ``<exp>/config.yaml`` and refuses a folder whose recorded ``experiment_sections``
+(a recipe attribute, ``("model",)`` by default) differ. A recipe's optional ``prepare(config, args)`` adjusts
+the configuration and folders from its own flags before that check.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from common.config import load_config
+from common.config import experiment_name, load_config, record_experiment
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,10 +107,15 @@ def main(recipe, argv=None) -> int:
     try:
         config = load_config(args.config, recipe_dir, args.set)
         args.config_name = config["config_name"]
+        args.experiment_name = experiment_name(args.config_name, args.set)
         if args.exp_dir is None:
-            args.exp_dir = REPOSITORY_ROOT / "exp" / recipe.name / args.config_name
+            args.exp_dir = REPOSITORY_ROOT / "exp" / recipe.name / args.experiment_name
         if args.results_dir is None:
-            args.results_dir = REPOSITORY_ROOT / "results" / recipe.name / args.config_name
+            args.results_dir = REPOSITORY_ROOT / "results" / recipe.name / args.experiment_name
+        if hasattr(recipe, "prepare"):
+            config = recipe.prepare(config, args)
+        if args.command == "train":
+            record_experiment(args.exp_dir, config, getattr(recipe, "experiment_sections", ("model",)))
         result = getattr(recipe, args.command)(config, args)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -11,9 +11,10 @@
 #   run_stages "$@"
 #
 # Options understood by every run.sh: --config paper|mini|PATH, --stage N, --stop-stage N, --force, --help.
-# A stage that finished is recorded in exp/<recipe>/<config>/stages/ and skipped on the next run (so a rerun
+# A stage that finished is recorded in exp/<recipe>/<run>/stages/ and skipped on the next run (so a rerun
 # continues where the last one stopped); --force redoes the selected stages. Each stage's time is printed
-# and appended to exp/<recipe>/<config>/stages/times.tsv.
+# and appended to exp/<recipe>/<run>/stages/times.tsv. <run> is the config name, with a tag of the --set
+# overrides when there are any, as for the python commands.
 
 set -euo pipefail
 
@@ -55,21 +56,23 @@ run_stages() {
   config=mini
   local stage=0 stop_stage=1000 force=0
   set_arguments=()
+  local set_values=()
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --config) config="$2"; shift 2 ;;
       --stage) stage="$2"; shift 2 ;;
       --stop-stage) stop_stage="$2"; shift 2 ;;
-      --set) set_arguments+=(--set "$2"); shift 2 ;;
+      --set) set_arguments+=(--set "$2"); set_values+=("$2"); shift 2 ;;
       --force) force=1; shift ;;
       -h|--help) stage_usage; return 0 ;;
       *) echo "error: unknown option '$1' (see --help)" >&2; return 2 ;;
     esac
   done
-  local config_name
-  config_name="$(basename "$config" .yaml)"
-  exp_dir="exp/${recipe}/${config_name}"
-  results_dir="results/${recipe}/${config_name}"
+  # The same folder names as the python commands get (common.config.experiment_name): overrides get their own.
+  local experiment_name
+  experiment_name="$("$PYTHON" -m common.config experiment-name "$config" ${set_values[@]+"${set_values[@]}"})"
+  exp_dir="exp/${recipe}/${experiment_name}"
+  results_dir="results/${recipe}/${experiment_name}"
   local marker_dir="${exp_dir}/stages"
   mkdir -p "$marker_dir"
   local number started elapsed total=0

@@ -105,6 +105,25 @@ def _from_json(value):
     return value
 
 
+def _checkpoint_epoch(checkpoint_path: str) -> int:
+    """The epoch of ``.../ckpt-<epoch>`` (checkpoints are numbered by the epochs completed)."""
+    return int(str(checkpoint_path).rsplit("-", 1)[1])
+
+
+def _checkpoint_problem(checkpoint_path: str):
+    """Return why ``checkpoint_path`` cannot be restored (missing, truncated, corrupt), or None if it can."""
+    if not tf.io.gfile.exists(checkpoint_path + ".index"):
+        return "missing"
+    try:
+        reader = tf.train.load_checkpoint(checkpoint_path)
+        # Reading every tensor finds a truncated data file, which the index alone does not show.
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, IndexError, OSError, RuntimeError) as error:
+        return f"unreadable ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no message'})"
+    return None
+
+
 class _EpochCheckpoint(keras.callbacks.Callback):
     """Save model, optimizer and callback state after every epoch; restore callback state on resume."""
 
@@ -142,6 +161,12 @@ class _EpochCheckpoint(keras.callbacks.Callback):
             for callback in self.stateful_callbacks
         }
         training.manager.save(checkpoint_number=epoch + 1)
+        # The state of every kept checkpoint, so that a resume from an older one (the newest being unreadable)
+        # continues exactly as that epoch left off.
+        kept_epochs = {_checkpoint_epoch(path) for path in training.manager.checkpoints}
+        kept = {key: value for key, value in training.state.get("kept", {}).items() if int(key) in kept_epochs}
+        kept[str(epoch + 1)] = {key: value for key, value in training.state.items() if key != "kept"}
+        training.state["kept"] = kept
         # The state file is written after the checkpoint, and atomically: a kill between the two leaves the
         # previous state, whose epoch has a checkpoint too.
         temporary = training.state_path.with_suffix(".tmp")
@@ -185,14 +210,41 @@ class ResumableTraining:
         self.state = {"epoch": 0}
         if self.state_path.exists():
             self.state = json.loads(self.state_path.read_text())
-            checkpoint_path = str(self.checkpoint_dir / f"ckpt-{self.state['epoch']}")
-            if not tf.io.gfile.exists(checkpoint_path + ".index"):
-                raise ValueError(
-                    f"{self.state_path} names epoch {self.state['epoch']} but {checkpoint_path} is missing: "
-                    f"the experiment folder {self.exp_dir} is damaged; delete it to start over"
-                )
+            checkpoint_path = self._newest_readable_checkpoint()
             # Optimizer slots are created on the first step; the checkpoint restores them then.
             self.checkpoint.restore(checkpoint_path).expect_partial()
+
+    def _newest_readable_checkpoint(self) -> str:
+        """Return the checkpoint of the recorded epoch or, if it is unreadable, of the newest readable older one.
+
+        On a fall-back ``state`` becomes the state recorded with that older checkpoint, except for the best epoch,
+        whose weights are in ``best.weights.h5`` whichever checkpoints survive.
+        """
+        recorded_epoch = int(self.state["epoch"])
+        epochs = {recorded_epoch} | {
+            _checkpoint_epoch(str(path)[: -len(".index")]) for path in self.checkpoint_dir.glob("ckpt-*.index")
+        }
+        problems = []
+        for epoch in sorted((epoch for epoch in epochs if epoch <= recorded_epoch), reverse=True):
+            checkpoint_path = str(self.checkpoint_dir / f"ckpt-{epoch}")
+            problem = _checkpoint_problem(checkpoint_path)
+            if problem is None:
+                if epoch != recorded_epoch:
+                    print(f"{self.exp_dir}: {problems[0]}; resuming from {checkpoint_path} (epoch {epoch}), the "
+                          "newest readable checkpoint", file=sys.stderr, flush=True)
+                    kept = self.state.get("kept", {})
+                    recorded = self.state
+                    self.state = dict(kept.get(str(epoch), {**recorded, "epoch": epoch}), kept=kept)
+                    # best.weights.h5 is its own file and still holds the best epoch's weights, even if that
+                    # epoch's checkpoint is the unreadable one.
+                    if recorded.get("best_epoch") is not None and recorded["best_epoch"] > epoch:
+                        self.state.update(best=recorded["best"], best_epoch=recorded["best_epoch"])
+                return checkpoint_path
+            problems.append(f"{checkpoint_path} is {problem}")
+        raise ValueError(
+            f"{self.state_path} names epoch {recorded_epoch} but no checkpoint in {self.checkpoint_dir} is readable "
+            f"({'; '.join(problems)}): the experiment folder {self.exp_dir} is damaged; delete it to start over"
+        )
 
     @property
     def initial_epoch(self) -> int:

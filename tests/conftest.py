@@ -5,14 +5,7 @@ and split, 3-s generated noises), built once per test session into a pytest temp
 Reproduction tests use it as ``def test_x(mini_corpus): sets = sednn_set(mini_corpus, "train")``.
 """
 
-import sys
-from pathlib import Path
-
 import pytest
-
-REPOSITORY = Path(__file__).resolve().parents[1]
-if str(REPOSITORY) not in sys.path:
-    sys.path.insert(0, str(REPOSITORY))
 
 TINY_CORPUS_OPTIONS = {"seed": 0, "max_prompts": 3, "max_noise_files": 1, "generated_seconds": 3.0}
 

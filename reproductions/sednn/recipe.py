@@ -34,6 +34,8 @@ class Recipe:
     """sednn: Xu et al.'s regression DNN (Kong's Keras mixture2clean_dnn), per-noise PESQ table, compression."""
 
     name = "sednn"
+    # Checkpoints depend on the mixtures and features as much as on the network.
+    experiment_sections = ("data", "features", "model")
 
     # ------------------------------------------------------------------------------------------ command line
     def add_arguments(self, command, parser):
@@ -53,14 +55,14 @@ class Recipe:
             parser.add_argument("--visualize", action="store_true",
                                 help="write PNGs of mixture / clean / enhanced log spectrograms")
 
-    def _prepare(self, config, args):
+    def prepare(self, config, args):
         """Apply ``--snr`` (its own experiment folder, so models for different SNRs never mix)."""
         snr = getattr(args, "snr", None)
         if snr is not None:
             config["data"]["snr_db"] = float(snr)
             suffix = f"_{_snr_text(snr)}db"
-            default_exp = REPOSITORY_ROOT / "exp" / self.name / args.config_name
-            default_results = REPOSITORY_ROOT / "results" / self.name / args.config_name
+            default_exp = REPOSITORY_ROOT / "exp" / self.name / args.experiment_name
+            default_results = REPOSITORY_ROOT / "results" / self.name / args.experiment_name
             if Path(args.exp_dir) == default_exp:
                 args.exp_dir = default_exp.with_name(default_exp.name + suffix)
             if Path(args.results_dir) == default_results:
@@ -162,7 +164,6 @@ class Recipe:
 
     # ------------------------------------------------------------------------------------------ train
     def train(self, config, args):
-        config = self._prepare(config, args)
         arrays, scaler = self._features(config, args)
         if args.features_only:
             return None
@@ -182,7 +183,6 @@ class Recipe:
         if done_path.is_file() and json.loads(done_path.read_text()).get("training") == training:
             _log(f"Training already finished ({done_path}); delete it to train again")
             return None
-        _guard_experiment(exp_dir, config)
         set_seed(training["seed"])
         started = time.time()
         train_x, train_y = arrays["train"]
@@ -236,7 +236,6 @@ class Recipe:
         from reproductions.sednn.compress import export_variant
         from reproductions.sednn.trainer import load_checkpoint
 
-        config = self._prepare(config, args)
         arrays, _ = self._features(config, args)
         sources = {"float": self._float_checkpoint(config, args)}
         for variant in ("pruned", "clustered"):
@@ -280,7 +279,6 @@ class Recipe:
         from reproductions.sednn.pipeline import enhance_waveform
         from reproductions.sednn.report import plot_log_spectrograms
 
-        config = self._prepare(config, args)
         predict, scaler, run = self._predictor(config, args)
         evaluation = config["evaluation"]
         n_concat = config["features"]["n_concat"]
@@ -377,7 +375,6 @@ class Recipe:
         from common.cli import enhancement_jobs
         from reproductions.sednn.pipeline import enhance_waveform
 
-        config = self._prepare(config, args)
         predict, scaler, run = self._predictor(config, args)
         rate = config["data"]["sample_rate"]
         for path, target in enhancement_jobs(args.input, args.output):
@@ -412,7 +409,6 @@ class Recipe:
     def table(self, config, args):
         from reproductions.sednn.report import build_tables
 
-        config = self._prepare(config, args)
         runs_dir = Path(args.results_dir) / "runs"
         documents = {}
         for path in sorted(runs_dir.glob("*/scores.json")):
@@ -428,24 +424,6 @@ class Recipe:
         if compression_table is not None:
             compression_table.save(Path(args.results_dir) / "compression", config=config, run=args.config_name)
         return None
-
-
-def _guard_experiment(exp_dir: Path, config: dict) -> None:
-    """Refuse to resume checkpoints that were trained on other data, features or another network."""
-    from reproductions.sednn.trainer import list_checkpoints
-
-    identity = {key: config[key] for key in ("data", "features", "model")}
-    path = Path(exp_dir) / "experiment.json"
-    if path.is_file() and list_checkpoints(exp_dir):
-        previous = json.loads(path.read_text())
-        if previous != identity:
-            changed = sorted(f"{section}.{key}" for section in identity for key in
-                             set(identity[section]) | set(previous.get(section, {}))
-                             if identity[section].get(key) != previous.get(section, {}).get(key))
-            raise ValueError(f"{exp_dir} holds checkpoints trained with other settings ({', '.join(changed)}); "
-                             "use another --exp-dir (run.sh --snr does) or delete the folder")
-    Path(exp_dir).mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(identity, indent=1))
 
 
 def _resolve(path) -> Path:

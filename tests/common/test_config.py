@@ -1,20 +1,25 @@
 import pytest
 
-from common.config import apply_override, load_config
+import hashlib
+
+from common.config import apply_override, experiment_name, load_config, overrides_tag, record_experiment
 
 
 @pytest.fixture
 def recipe_dir(tmp_path):
     (tmp_path / "conf").mkdir()
-    (tmp_path / "conf" / "mini.yaml").write_text("model:\n  filters: 30\n  causal: false\ntraining:\n  epochs: 2\n")
+    (tmp_path / "conf" / "mini.yaml").write_text(
+        "model:\n  filters: 30\n  causal: false\n  kernel: [3, 5]\n  activation: relu\n"
+        "training:\n  epochs: 2\n  learning_rate: 0.1\n  warmup: null\n"
+    )
     return tmp_path
 
 
 def test_named_config_and_overrides(recipe_dir):
-    config = load_config("mini", recipe_dir, ["training.epochs=5", "model.causal=true", "model.filters=1e-3"])
+    config = load_config("mini", recipe_dir, ["training.epochs=5", "model.causal=true", "training.learning_rate=1e-3"])
     assert config["training"]["epochs"] == 5
     assert config["model"]["causal"] is True
-    assert config["model"]["filters"] == pytest.approx(1e-3)
+    assert config["training"]["learning_rate"] == pytest.approx(1e-3)
     assert config["config_name"] == "mini"
 
 
@@ -37,3 +42,77 @@ def test_missing_or_bad_file(recipe_dir):
     (recipe_dir / "conf" / "paper.yaml").write_text("- a list\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config("paper", recipe_dir)
+
+
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("training.epochs=abc",
+         r"--set training.epochs=abc: training.epochs expects an int \(the configuration holds 2\), got a string 'abc'"),
+        ("model.filters=16.7", r"model.filters expects an int .* got a float 16.7"),
+        ("model.filters=[1,2]", r"model.filters expects an int .* got a list"),
+        ("model=3", r"--set model=3: model is a mapping \(keys: activation, causal, filters, kernel\), not an int"),
+        ("model.causal=1", r"model.causal expects a bool"),
+        ("training.learning_rate=true", r"training.learning_rate expects a number .* got a bool"),
+        ("model.kernel=3", r"model.kernel expects a list"),
+        ("model.kernel=[3, 4.5]", r"model.kernel\[1\] expects an int .* got a float 4.5"),
+        ("model.activation=[relu]", r"model.activation expects a string"),
+        ("model={filters: 2.5}", r"model.filters expects an int"),
+        ("model={filterz: 2}", r"unknown key model.filterz"),
+        ("model.filters=[1", r"--set model.filters=\[1: the value is not valid YAML"),
+    ],
+)
+def test_override_that_changes_the_type_is_refused_naming_the_key(recipe_dir, assignment, message):
+    with pytest.raises(ValueError, match=message):
+        load_config("mini", recipe_dir, [assignment])
+
+
+def test_override_keeps_the_yaml_type(recipe_dir):
+    config = load_config("mini", recipe_dir, [
+        "training.learning_rate=1", "model.activation=2024", "model.kernel=[7]", "training.warmup=[1, x]",
+        "model.filters=8", "model={causal: true}",
+    ])
+    # An int where the YAML holds a float becomes that float; a string entry keeps the text as written.
+    assert config["training"]["learning_rate"] == 1.0 and isinstance(config["training"]["learning_rate"], float)
+    assert config["model"]["activation"] == "2024"
+    assert config["model"]["kernel"] == [7]
+    assert config["training"]["warmup"] == [1, "x"]
+    # A mapping value sets its keys and keeps the others, including earlier overrides.
+    assert config["model"] == {"filters": 8, "causal": True, "kernel": [7], "activation": "2024"}
+    # Checked against the YAML as loaded: a null entry accepts any type, however an earlier override set it.
+    assert load_config("mini", recipe_dir, ["training.warmup=1", "training.warmup=abc"])["training"]["warmup"] == "abc"
+
+
+def test_config_that_is_not_yaml_text_is_refused_naming_the_file(recipe_dir, tmp_path):
+    wav = tmp_path / "speech.wav"
+    wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)))
+    with pytest.raises(ValueError, match=f"configuration file {wav} is not a YAML file"):
+        load_config(str(wav), recipe_dir)
+    disguised = tmp_path / "speech.yaml"
+    disguised.write_bytes(wav.read_bytes())
+    with pytest.raises(ValueError, match=f"configuration file {disguised} is not YAML text"):
+        load_config(str(disguised), recipe_dir)
+
+
+def test_experiment_name_tags_overrides_independently_of_their_order():
+    assert experiment_name("mini") == "mini"
+    expected = hashlib.sha256(b"model.filters=16\ntraining.epochs=3\n").hexdigest()[:8]
+    assert overrides_tag(["training.epochs=3", "model.filters=16"]) == expected
+    assert experiment_name("mini", ["model.filters=16", "training.epochs=3"]) == f"mini_{expected}"
+    # The last assignment of a key decides, as when the overrides are applied.
+    assert overrides_tag(["model.filters=4", "model.filters=16", "training.epochs=3"]) == expected
+    assert overrides_tag(["model.filters=17", "training.epochs=3"]) != expected
+
+
+def test_recorded_experiment_refuses_another_model(recipe_dir, tmp_path):
+    exp_dir = tmp_path / "exp"
+    config = load_config("mini", recipe_dir)
+    path = record_experiment(exp_dir, config)
+    assert load_config(str(path), recipe_dir)["model"] == config["model"]
+    # Other training settings resume in the same folder; another model does not.
+    record_experiment(exp_dir, load_config("mini", recipe_dir, ["training.epochs=9"]))
+    wider = load_config("mini", recipe_dir, ["model.filters=64", "model.kernel=[3]"])
+    with pytest.raises(ValueError, match=r"model.filters \(30 recorded, 64 now\); model.kernel \(\[3, 5\] recorded"):
+        record_experiment(exp_dir, wider)
+    with pytest.raises(ValueError, match=r"training.epochs \(9 recorded, 2 now\)"):
+        record_experiment(exp_dir, config, sections=("model", "training"))

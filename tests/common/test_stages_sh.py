@@ -36,14 +36,29 @@ def run(script, log, *arguments, **environment):
 
 def test_stages_run_once_then_skip(recipe):
     script, log = recipe
-    result, lines = run(script, log, "--set", "a=1")
+    result, lines = run(script, log)
     assert result.returncode == 0, result.stderr
-    assert lines == ["ran 0 mini", "ran 1 --set a=1", "ran 2"]
+    assert lines == ["ran 0 mini", "ran 1", "ran 2"]
     assert "Stage 1 finished in" in result.stdout
     result, lines = run(script, log)
     assert lines == [] and "done before, skipped" in result.stdout
     times = (REPOSITORY_ROOT / "exp" / "stagetest" / "mini" / "stages" / "times.tsv").read_text().splitlines()
     assert [line.split("\t")[1] for line in times] == ["0", "1", "2"]
+
+
+def test_overrides_have_their_own_stage_markers(recipe):
+    from common.config import experiment_name
+
+    script, log = recipe
+    run(script, log)
+    # The same folder as the python commands of that run use, so its stages are not skipped as done.
+    result, lines = run(script, log, "--set", "b=2", "--set", "a=1")
+    assert result.returncode == 0, result.stderr
+    assert lines == ["ran 0 mini", "ran 1 --set b=2 --set a=1", "ran 2"]
+    tagged = REPOSITORY_ROOT / "exp" / "stagetest" / experiment_name("mini", ["a=1", "b=2"]) / "stages"
+    assert sorted(path.name for path in tagged.glob("*.done")) == ["0.done", "1.done", "2.done"]
+    result, lines = run(script, log, "--set", "a=1", "--set", "b=2")
+    assert lines == [] and "done before, skipped" in result.stdout
 
 
 def test_range_and_force(recipe):

@@ -46,7 +46,19 @@ def run_training(exp_dir, kill_at):
                           cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_killed_training_resumes_from_last_epoch(tmp_path):
+def final_weights(run):
+    return np.array(json.loads(run.stdout.split("final_weights")[1].strip().replace("'", '"')))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The final weights of the 6 epochs run without a kill."""
+    run = run_training(tmp_path_factory.mktemp("uninterrupted") / "whole", kill_at=-1)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return final_weights(run)
+
+
+def test_killed_training_resumes_from_last_epoch(tmp_path, uninterrupted):
     killed = run_training(tmp_path / "killed", kill_at=3)
     assert killed.returncode == -9, killed.stderr[-2000:]
     state = json.loads((tmp_path / "killed" / "checkpoints" / "state.json").read_text())
@@ -60,11 +72,47 @@ def test_killed_training_resumes_from_last_epoch(tmp_path):
     assert epochs == [0, 1, 2, 3, 4, 5]
 
     # Model and optimizer state are restored, so the resumed run ends where an uninterrupted one does.
-    uninterrupted = run_training(tmp_path / "whole", kill_at=-1)
-    final = lambda run: np.array(json.loads(run.stdout.split("final_weights")[1].strip().replace("'", '"')))
-    np.testing.assert_allclose(final(resumed), final(uninterrupted), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(final_weights(resumed), uninterrupted, rtol=1e-5, atol=1e-6)
     assert (tmp_path / "killed" / "best.weights.h5").exists()
     assert any((tmp_path / "killed" / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_truncated_last_checkpoint_falls_back_to_the_previous_one(tmp_path, uninterrupted):
+    assert run_training(tmp_path / "run", kill_at=3).returncode == -9
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert sorted(path.name for path in checkpoints.glob("*.index")) == ["ckpt-2.index", "ckpt-3.index"]
+    data = checkpoints / "ckpt-3.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+
+    resumed = run_training(tmp_path / "run", kill_at=-1)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "initial_epoch 2" in resumed.stdout
+    notes = [line for line in resumed.stderr.splitlines() if "newest readable checkpoint" in line]
+    assert len(notes) == 1
+    assert f"{checkpoints / 'ckpt-3'} is unreadable" in notes[0] and f"{checkpoints / 'ckpt-2'} (epoch 2)" in notes[0]
+    epochs = [int(row["epoch"]) for row in csv.DictReader(open(tmp_path / "run" / "training_log.csv"))]
+    assert epochs == [0, 1, 2, 2, 3, 4, 5]
+    # Epoch 2's model, optimizer and callback state are restored: the run ends where an uninterrupted one does.
+    np.testing.assert_allclose(final_weights(resumed), uninterrupted, rtol=1e-5, atol=1e-6)
+
+
+def test_fall_back_keeps_the_best_epoch_and_no_readable_checkpoint_is_an_error_naming_the_folder(tmp_path):
+    set_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.1), "mse")
+    data = (np.ones((4, 2)), np.ones((4, 1)))
+    ResumableTraining(model, tmp_path).fit(data[0], y=data[1], validation_data=data, epochs=3, verbose=0)
+    checkpoints = tmp_path / "checkpoints"
+    assert json.loads((checkpoints / "state.json").read_text())["best_epoch"] == 3
+    (checkpoints / "ckpt-3.data-00000-of-00001").write_bytes(b"")
+    resumed = ResumableTraining(model, tmp_path)
+    assert resumed.initial_epoch == 2
+    # Epoch 3's weights are still in best.weights.h5, so the best stays epoch 3 although its checkpoint is lost.
+    assert resumed.state["best_epoch"] == 3
+    (checkpoints / "ckpt-2.data-00000-of-00001").write_bytes(b"")
+    with pytest.raises(ValueError, match=f"no checkpoint in {checkpoints} is readable .*ckpt-3 is "
+                                         f"unreadable.*ckpt-2 is unreadable.* experiment folder {tmp_path} is damaged"):
+        ResumableTraining(model, tmp_path)
 
 
 def test_finished_run_is_not_retrained(tmp_path):
