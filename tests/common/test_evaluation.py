@@ -193,3 +193,34 @@ def test_level_dbfs_of_known_signals():
     assert level_dbfs(sine) == pytest.approx(10 * math.log10(0.5), abs=1e-6)
     assert level_dbfs(np.zeros(10)) == -math.inf
     assert SILENCE_FLOOR_DBFS < level_dbfs(np.full(10, 10 ** (-60 / 20)))
+
+
+RECIPES = ("icse", "fqse", "sednn", "crn", "tfgridnet")
+
+
+def recipe(name):
+    import importlib
+
+    return importlib.import_module(f"reproductions.{name}.recipe").Recipe()
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_states_the_rules_and_refuses_folders_without_a_valid_pair(name, tmp_path, capsys):
+    from common.cli import build_parser, main
+
+    with pytest.raises(SystemExit):
+        build_parser(recipe(name)).parse_args(["evaluate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "evaluate never resamples" in help_text and "scores/SYSTEM.json" in help_text
+    noisy_dir, clean_dir = tmp_path / "noisy", tmp_path / "clean"
+    write(noisy_dir / "a.wav", speech_like(0, rate=8000), rate=8000)
+    write(clean_dir / "a.wav", speech_like(0, rate=8000), rate=8000)
+    write(noisy_dir / "b.wav", speech_like(1))
+    # The pairs are checked before any model is looked for: the empty experiment folder is never reached.
+    status = main(recipe(name), ["evaluate", "--noisy-dir", str(noisy_dir), "--clean-dir", str(clean_dir),
+                                 "--exp-dir", str(tmp_path / "exp"), "--results-dir", str(tmp_path / "results")])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error.startswith(f"error: no valid pair in {noisy_dir} and {clean_dir}: 2 invalid: ")
+    assert "a.wav: sample rate 8000 Hz, the model runs at 16000 Hz" in error and "b.wav: no clean partner" in error
+    assert not (tmp_path / "results").exists()
