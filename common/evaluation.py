@@ -191,15 +191,22 @@ def score_examples(enhance, examples, metrics, sample_rate: int = 16000, process
                    score_noisy: bool = False, description: str = "") -> tuple[list, dict]:
     """Enhance every ``(name, noisy, clean)`` of ``examples`` and score it; returns (rows, summary).
 
-    ``enhance`` is a function ``noisy -> enhanced``, or None to score the noisy input itself.
+    ``enhance`` is a function ``noisy -> enhanced``, a dict ``{name: enhanced}`` of outputs computed before, or None
+    to score the noisy input itself. Rows come in the order of ``examples``.
     """
     from tqdm import tqdm
 
     from common.metrics import evaluate_pairs, summarize
 
     items = []
-    for name, noisy, clean in tqdm(examples, desc=f"enhance {description}".strip(), unit="file"):
-        enhanced = noisy if enhance is None else enhance(noisy)
+    total = len(examples) if hasattr(examples, "__len__") else None
+    for name, noisy, clean in tqdm(examples, total=total, desc=f"enhance {description}".strip(), unit="file"):
+        if enhance is None:
+            enhanced = noisy
+        elif isinstance(enhance, dict):
+            enhanced = enhance[name]
+        else:
+            enhanced = enhance(noisy)
         items.append({"name": name, "clean": clean, "noisy": noisy, "enhanced": enhanced})
     rows = evaluate_pairs(items, metrics=metrics, processes=processes, sample_rate=sample_rate,
                           score_noisy=score_noisy, description=f"score {description}".strip())
@@ -265,7 +272,7 @@ def score_folders(folder_pairs: FolderPairs, enhancers: dict, metrics, results_d
         log(note)
     documents = {}
     for system, enhance in enhancers.items():
-        examples = ((pair.name, *pair.load(rate)) for pair in folder_pairs.pairs)
+        examples = [(pair.name, *pair.load(rate)) for pair in folder_pairs.pairs]
         rows, summary = score_examples(enhance, examples, metrics, rate, processes, score_noisy=True,
                                        description=system)
         invalid = list(folder_pairs.invalid) + [

@@ -308,7 +308,8 @@ class Recipe:
     def evaluate(self, config, args):
         from tqdm import tqdm
 
-        from common.metrics import evaluate_pairs, summarize
+        from common.evaluation import score_examples
+        from common.metrics import summarize
 
         if args.noisy_dir is not None:
             return self._evaluate_folders(config, args)
@@ -319,12 +320,10 @@ class Recipe:
         if args.max_files:
             examples = examples[: args.max_files]
         loaded = [(example, *example.load()[:2]) for example in tqdm(examples, desc="load test mixtures")]
+        named = [(Path(example.meta["speech"]).stem, noisy, clean) for example, noisy, clean in loaded]
         for system, enhance in enhancers.items():
-            pairs = []
-            for example, noisy, clean in tqdm(loaded, desc=f"enhance ({system})"):
-                pairs.append({"clean": clean, "enhanced": enhance(noisy), "name": Path(example.meta["speech"]).stem})
-            rows = evaluate_pairs(pairs, METRICS, processes=config["evaluation"]["processes"],
-                                  description=f"score ({system})")
+            rows, _ = score_examples(enhance, named, METRICS, 16000, config["evaluation"]["processes"],
+                                     description=f"({system})")
             for row, (example, _, _) in zip(rows, loaded):
                 row.update(noise_type=example.meta["noise_type"], snr_db=example.meta["snr_db"])
             summary = summarize(rows)

@@ -375,19 +375,16 @@ def tflite_enhancer(path):
 
 def score(enhance, examples, processes, description, score_noisy=False):
     """Enhance every example and score it; the enhanced signal is re-peak-normalised as the authors' MATLAB does."""
-    from tqdm import tqdm
+    from common.evaluation import score_examples
 
-    from common.metrics import evaluate_pairs, summarize
-
-    pairs = []
-    for example in tqdm(examples, desc=f"enhance {description}", unit="utt"):
+    def named(example):
         noisy, clean, _ = example.load()
-        enhanced = noisy if enhance is None else peak_normalise(enhance(noisy))
         name = f"{Path(example.meta['speech']).stem}|{example.meta['noise_type']}|{example.meta['snr_db']:g}dB"
-        pairs.append({"clean": clean, "enhanced": enhanced, "noisy": noisy, "name": name})
-    rows = evaluate_pairs(pairs, metrics=METRICS, processes=processes, score_noisy=score_noisy,
-                          description=f"score {description}")
-    return rows, summarize(rows)
+        return name, noisy, clean
+
+    normalised = None if enhance is None else (lambda noisy: peak_normalise(enhance(noisy)))
+    return score_examples(normalised, [named(example) for example in examples], METRICS, SAMPLE_RATE, processes,
+                          score_noisy=score_noisy, description=description)
 
 
 def save_metrics(results_dir, variant, rows, summary, extra=None) -> Path:

@@ -363,17 +363,10 @@ class Recipe:
 
     def _score(self, config, enhance, pairs, description, score_noisy=False):
         """Enhance every pair with ``enhance`` (or take ``enhance[name]`` when it is a dict) and score it."""
-        from tqdm import tqdm
+        from common.evaluation import score_examples
 
-        from common.metrics import evaluate_pairs, summarize
-
-        items = []
-        for name, noisy, clean in tqdm(pairs, desc=f"enhance {description}", unit="file"):
-            enhanced = enhance[name] if isinstance(enhance, dict) else enhance(noisy)
-            items.append({"name": name, "clean": clean, "noisy": noisy, "enhanced": enhanced})
-        rows = evaluate_pairs(items, metrics=METRICS, processes=int(config["evaluation"]["processes"]),
-                              score_noisy=score_noisy, description=f"score {description}")
-        return rows, summarize(rows)
+        return score_examples(enhance, pairs, METRICS, SAMPLE_RATE, int(config["evaluation"]["processes"]),
+                              score_noisy=score_noisy, description=description)
 
     def _enhancer(self, config, args, strategy):
         if args.tflite:
