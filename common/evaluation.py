@@ -7,7 +7,7 @@ this module reads the pairs, checks them, scores them with :mod:`common.metrics`
 (``data_prep.adapters.paired_folders``) and checks every pair before any model is loaded. A pair is not scored,
 and is listed as invalid with its reason, when a file has no partner, is unreadable, empty, silent (exact zeros or
 an RMS level below :data:`SILENCE_FLOOR_DBFS`) or holds NaN/Inf, when a file's sample rate differs from the
-model's (:data:`SAMPLE_RATE_RULE`: nothing is resampled), or when the two lengths differ by more than
+model's (evaluate never resamples: one rule for every recipe), or when the two lengths differ by more than
 :data:`LENGTH_TOLERANCE_SECONDS`. Pairs within the tolerance are cut to the shorter length. Every summary line
 counts the invalid pairs beside the averages; when no pair is valid the command fails with the reasons.
 
@@ -26,13 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-# A 10-ms hop is the coarsest framing of the five models: a larger mismatch means another recording or a cut file,
-# a smaller one is the padding of a codec or a resampler.
+# Codec and resampler padding shift a length by a few ms; a larger difference is a cut file or another recording.
 LENGTH_TOLERANCE_SECONDS = 0.010
-# Speech recorded at any usable level sits 20-50 dB above this; below it a file holds dither or digital silence.
+# Recorded speech sits typically at -20 to -45 dBFS RMS; below -70 a file holds dither or digital silence.
 SILENCE_FLOOR_DBFS = -70.0
-SAMPLE_RATE_RULE = ("a pair whose sample rate differs from the model's is not scored (it is listed as invalid; "
-                    "evaluate never resamples: resample the files first)")
+# A summary line stays one readable line; the scores file lists every invalid pair.
+LISTED_REASONS = 5
 FOLDER_HELP = (
     "--noisy-dir/--clean-dir pair files by their path inside the two folders. A pair is not scored, and is listed "
     f"as invalid with its reason, when a file has no partner, is unreadable, silent (RMS below "
@@ -45,7 +44,7 @@ FOLDER_HELP = (
 __all__ = [
     "LENGTH_TOLERANCE_SECONDS",
     "SILENCE_FLOOR_DBFS",
-    "SAMPLE_RATE_RULE",
+    "LISTED_REASONS",
     "FOLDER_HELP",
     "FolderPair",
     "FolderPairs",
@@ -218,7 +217,8 @@ def scores_path(results_dir, system: str) -> Path:
 
 
 def summary_line(system: str, summary: dict, total: int, invalid: list, metrics) -> str:
-    """``system: <metric> <mean> (noisy <mean>), ...; scored S of T pairs; I invalid: <reasons>``."""
+    """``system: <metric> <mean> (noisy <mean>), ...; scored S of T pairs; I invalid: <reasons>`` (the first
+    :data:`LISTED_REASONS` reasons)."""
     from common.metrics import METRIC_KEYS
 
     averages = []
@@ -234,7 +234,9 @@ def summary_line(system: str, summary: dict, total: int, invalid: list, metrics)
             averages.append(text)
     line = f"{system}: {', '.join(averages) or 'no scores'}; scored {total - len(invalid)} of {total} pairs"
     if invalid:
-        line += f"; {len(invalid)} invalid: " + "; ".join(item["reason"] for item in invalid)
+        line += f"; {len(invalid)} invalid: " + "; ".join(item["reason"] for item in invalid[:LISTED_REASONS])
+        if len(invalid) > LISTED_REASONS:
+            line += f"; and {len(invalid) - LISTED_REASONS} more"
     return line
 
 

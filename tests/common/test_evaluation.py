@@ -224,3 +224,13 @@ def test_every_recipe_states_the_rules_and_refuses_folders_without_a_valid_pair(
     assert error.startswith(f"error: no valid pair in {noisy_dir} and {clean_dir}: 2 invalid: ")
     assert "a.wav: sample rate 8000 Hz, the model runs at 16000 Hz" in error and "b.wav: no clean partner" in error
     assert not (tmp_path / "results").exists()
+
+
+def test_the_summary_line_lists_the_first_reasons_and_counts_the_rest():
+    from common.evaluation import LISTED_REASONS, summary_line
+
+    invalid = [{"name": f"f{index}.wav", "reason": f"f{index}.wav: no clean partner"} for index in range(8)]
+    summary = {"si_snr": (4.5, 1.0, 12), "noisy_si_snr": (1.25, 1.0, 12)}
+    line = summary_line("crn", summary, 20, invalid, ["si_snr"])
+    assert line.startswith("crn: si_snr 4.500 (noisy 1.250); scored 12 of 20 pairs; 8 invalid: f0.wav: no clean")
+    assert line.count("no clean partner") == LISTED_REASONS and line.endswith(f"; and {8 - LISTED_REASONS} more")
