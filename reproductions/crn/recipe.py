@@ -226,8 +226,8 @@ class Recipe:
 
             parser.epilog = FOLDER_HELP
             parser.add_argument("--systems", nargs="+", default=None,
-                                help=f"systems to score (default {' '.join(SYSTEMS_FLOAT)}; with --tflite the "
-                                     "exported streaming .tflite files)")
+                                help=f"systems to score (default {' '.join(SYSTEMS_FLOAT)}, crn for --noisy-dir; with "
+                                     "--tflite the exported streaming .tflite files)")
         if command == "export":
             parser.add_argument("--modes", nargs="+", choices=TFLITE_MODES, default=None,
                                 help="which .tflite variants (default: export.modes of the config)")
