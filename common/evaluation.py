@@ -285,7 +285,7 @@ def score_folders(folder_pairs: FolderPairs, enhancers: dict, metrics, results_d
                        invalid_reasons=dict(Counter(item["reason"] for item in invalid)))
         document = {"system": system, "noisy_dir": folder_pairs.noisy_dir, "clean_dir": folder_pairs.clean_dir,
                     "sample_rate": rate, "length_tolerance_seconds": LENGTH_TOLERANCE_SECONDS,
-                    "summary": summary, "rows": rows, "invalid": invalid,
+                    "summary": summary, "rows": rows, "invalid": invalid, "notes": folder_pairs.notes,
                     "provenance": provenance(config, run)}
         path = scores_path(results_dir, system)
         _write_json(path, document)

@@ -234,3 +234,20 @@ def test_the_summary_line_lists_the_first_reasons_and_counts_the_rest():
     line = summary_line("crn", summary, 20, invalid, ["si_snr"])
     assert line.startswith("crn: si_snr 4.500 (noisy 1.250); scored 12 of 20 pairs; 8 invalid: f0.wav: no clean")
     assert line.count("no clean partner") == LISTED_REASONS and line.endswith(f"; and {8 - LISTED_REASONS} more")
+
+
+def test_a_stereo_file_is_scored_as_its_channel_mean_with_one_line_saying_so(tmp_path, capsys):
+    noisy_dir, clean_dir = folders(tmp_path, count=1)
+    clean = speech_like(4)
+    left = clean + 0.2 * np.random.default_rng(1).standard_normal(clean.size).astype(np.float32)
+    write(noisy_dir / "stereo.wav", np.stack([left, clean], axis=1))
+    write(clean_dir / "stereo.wav", clean)
+    pairs = check_folders(noisy_dir, clean_dir, RATE)
+    assert [pair.name for pair in pairs.pairs] == ["stereo.wav", "u0.wav"]
+    assert pairs.notes == [f"{noisy_dir / 'stereo.wav'}: 2 channels averaged to mono"]
+    documents = score_folders(pairs, {"copy": None}, ["si_snr"], tmp_path / "results")
+    assert capsys.readouterr().out.startswith(f"{noisy_dir / 'stereo.wav'}: 2 channels averaged to mono\n")
+    assert documents["copy"]["notes"] == pairs.notes
+    mean = (left.astype(np.float64) + clean) / 2
+    assert documents["copy"]["rows"][0]["si_snr"] == pytest.approx(numpy_si_snr(clean.astype(np.float64), mean),
+                                                                   abs=1e-3)
