@@ -9,7 +9,8 @@ and is listed as invalid with its reason, when a file has no partner, is unreada
 an RMS level below :data:`SILENCE_FLOOR_DBFS`) or holds NaN/Inf, when a file's sample rate differs from the
 model's (evaluate never resamples: one rule for every recipe), or when the two lengths differ by more than
 :data:`LENGTH_TOLERANCE_SECONDS`. Pairs within the tolerance are cut to the shorter length. Every summary line
-counts the invalid pairs beside the averages; when no pair is valid the command fails with the reasons.
+counts the invalid pairs beside the averages; when no pair is valid the command fails with the reasons. A
+multi-channel file is scored as its channel mean, with one line saying so.
 
 Each system's scores go to ``<results_dir>/scores/<system>.json``: the rows, the summary, the invalid pairs with
 their reasons and the provenance of ``common.tables`` (commit, configuration, package versions, date).
@@ -37,7 +38,8 @@ FOLDER_HELP = (
     f"as invalid with its reason, when a file has no partner, is unreadable, silent (RMS below "
     f"{SILENCE_FLOOR_DBFS:g} dBFS) or holds NaN, when the lengths differ by more than "
     f"{1000 * LENGTH_TOLERANCE_SECONDS:g} ms, or when its sample rate differs from the model's: "
-    "evaluate never resamples. The summary counts the invalid pairs; scores go to RESULTS_DIR/scores/SYSTEM.json. "
+    "evaluate never resamples. A multi-channel file is scored as its channel mean, with one line saying so. "
+    "The summary counts the invalid pairs; scores go to RESULTS_DIR/scores/SYSTEM.json. "
     "When no pair is valid the command fails with the reasons."
 )
 
