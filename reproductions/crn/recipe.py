@@ -222,9 +222,12 @@ class Recipe:
             parser.add_argument("--tflite-mode", choices=TFLITE_MODES, default="int8",
                                 help="which streaming .tflite --tflite runs (default int8)")
         if command == "evaluate":
+            from common.evaluation import FOLDER_HELP
+
+            parser.epilog = FOLDER_HELP
             parser.add_argument("--systems", nargs="+", default=None,
-                                help=f"systems to score (default {' '.join(SYSTEMS_FLOAT)}; with --tflite the "
-                                     "exported streaming .tflite files)")
+                                help=f"systems to score (default {' '.join(SYSTEMS_FLOAT)}, crn for --noisy-dir; with "
+                                     "--tflite the exported streaming .tflite files)")
         if command == "export":
             parser.add_argument("--modes", nargs="+", choices=TFLITE_MODES, default=None,
                                 help="which .tflite variants (default: export.modes of the config)")
@@ -305,7 +308,8 @@ class Recipe:
     def evaluate(self, config, args):
         from tqdm import tqdm
 
-        from common.metrics import evaluate_pairs, summarize
+        from common.evaluation import score_examples
+        from common.metrics import summarize
 
         if args.noisy_dir is not None:
             return self._evaluate_folders(config, args)
@@ -316,12 +320,10 @@ class Recipe:
         if args.max_files:
             examples = examples[: args.max_files]
         loaded = [(example, *example.load()[:2]) for example in tqdm(examples, desc="load test mixtures")]
+        named = [(Path(example.meta["speech"]).stem, noisy, clean) for example, noisy, clean in loaded]
         for system, enhance in enhancers.items():
-            pairs = []
-            for example, noisy, clean in tqdm(loaded, desc=f"enhance ({system})"):
-                pairs.append({"clean": clean, "enhanced": enhance(noisy), "name": Path(example.meta["speech"]).stem})
-            rows = evaluate_pairs(pairs, METRICS, processes=config["evaluation"]["processes"],
-                                  description=f"score ({system})")
+            rows, _ = score_examples(enhance, named, METRICS, 16000, config["evaluation"]["processes"],
+                                     description=f"({system})")
             for row, (example, _, _) in zip(rows, loaded):
                 row.update(noise_type=example.meta["noise_type"], snr_db=example.meta["snr_db"])
             summary = summarize(rows)
@@ -331,25 +333,23 @@ class Recipe:
                                             if metric in summary) + f" ({len(rows)} mixtures, {summary['invalid']} invalid)")
 
     def _evaluate_folders(self, config, args):
-        from common.metrics import evaluate_pairs, summarize
-        from data_prep.adapters import paired_folders
+        from common.audio import rms
+        from common.evaluation import check_folders, score_folders
 
-        listing = paired_folders(args.noisy_dir, args.clean_dir)
-        if args.max_files:
-            listing = listing[: args.max_files]
-        system = "crn_tflite_int8" if args.tflite else "crn"
-        enhance = self._enhancers(config, args, [system])[system]
-        pairs = []
-        for example in listing:
-            noisy, clean = example.load()[:2]
-            pairs.append({"clean": clean, "enhanced": enhance(noisy), "noisy": noisy, "name": example.meta["name"]})
-        rows = evaluate_pairs(pairs, METRICS, processes=config["evaluation"]["processes"], score_noisy=True)
-        summary = summarize(rows)
-        for metric in METRICS:
-            for prefix in ("noisy_", ""):
-                value = summary.get(prefix + metric)
-                if value:
-                    print(f"{prefix or system + ' '}{metric}: {value[0]:.4f} +- {value[1]:.4f} ({value[2]} files)")
+        pairs = check_folders(args.noisy_dir, args.clean_dir, 16000, args.max_files)
+        systems = args.systems or ["crn_tflite_int8" if args.tflite else "crn"]
+
+        def at_training_level(enhance):
+            # The models saw mixtures with RMS 1 (mix_crn); the output gets the input's level back, as in enhance.
+            def run(noisy):
+                gain = 1.0 / rms(noisy)
+                return enhance((noisy * gain).astype(np.float32)) / gain
+            return run
+
+        enhancers = {system: at_training_level(enhance)
+                     for system, enhance in self._enhancers(config, args, systems).items()}
+        score_folders(pairs, enhancers, METRICS, args.results_dir, processes=config["evaluation"]["processes"],
+                      config=config, run=f"{self.name}/{args.config_name}")
 
     # --------------------------------------------------------------------------------------------- export
     def export(self, config, args):

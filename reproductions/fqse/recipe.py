@@ -298,6 +298,9 @@ class Recipe:
             parser.add_argument("--init-from-asteroid", type=Path, default=None,
                                 help="asteroid ConvTasNet pytorch_model.bin: use it as the float model")
         if command == "evaluate":
+            from common.evaluation import FOLDER_HELP
+
+            parser.epilog = FOLDER_HELP
             parser.add_argument("--skip-buckets", action="store_true", help="skip the per-input-SNR evaluation")
 
     # ----------------------------------------------------------------------------------------------- info
@@ -412,20 +415,11 @@ class Recipe:
         from common.mixing import mix_energy_gain
 
         exp_dir = Path(args.exp_dir)
+        if args.noisy_dir is not None:
+            return self._evaluate_folders(config, args)
         systems = self._systems(config, exp_dir)
         max_test = args.max_files or config["data"].get("max_test")
-        if args.noisy_dir is not None:
-            from common.audio import read_audio
-
-            names = sorted(path.name for path in Path(args.noisy_dir).glob("*.wav"))[:max_test]
-            arrays = []
-            for name in names:
-                noisy, _ = read_audio(Path(args.noisy_dir) / name, sample_rate=SAMPLE_RATE)
-                clean, _ = read_audio(Path(args.clean_dir) / name, sample_rate=SAMPLE_RATE)
-                length = min(len(noisy), len(clean))
-                arrays.append((noisy[:length], clean[:length], noisy[:length] - clean[:length]))
-        else:
-            arrays = load_arrays(load_examples(config, "test", max_test))
+        arrays = load_arrays(load_examples(config, "test", max_test))
         scores = {name: [] for name in systems}
         scores["noisy"] = []
         for noisy, clean, _noise in tqdm(arrays, desc="test set"):
@@ -436,7 +430,7 @@ class Recipe:
                    "si_snr": {name: float(np.mean(values)) for name, values in scores.items()},
                    "si_snr_improvement": {name: float(np.mean(np.array(values) - np.array(scores["noisy"])))
                                           for name, values in scores.items() if name != "noisy"}}
-        if not getattr(args, "skip_buckets", False) and args.noisy_dir is None:
+        if not getattr(args, "skip_buckets", False):
             from reproductions.fqse.fqse import Int8CoreRunner
 
             vanilla_input = Int8CoreRunner(tflite_path(exp_dir, "vanilla")).input["quantization"]
@@ -457,6 +451,15 @@ class Recipe:
         (Path(args.results_dir) / "evaluation.json").write_text(json.dumps(summary, indent=1))
         _log(json.dumps(summary["si_snr"]))
         return summary
+
+    def _evaluate_folders(self, config, args):
+        from common.evaluation import check_folders, score_folders
+
+        pairs = check_folders(args.noisy_dir, args.clean_dir, SAMPLE_RATE, args.max_files)
+        systems = self._systems(config, Path(args.exp_dir))
+        score_folders(pairs, systems, ("si_snr", "si_snr_improvement"), args.results_dir,
+                      config=config, run=f"{self.name}/{config['config_name']}", log=_log)
+        return None
 
     def _tflite_report(self, exp_dir, variant, config) -> dict:
         from common.accounting import gzip_bytes

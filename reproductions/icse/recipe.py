@@ -17,7 +17,8 @@ Pipeline (``run.sh``; every step is a command of ``python -m reproductions.icse`
 
 Trained models are stored as ``exp/icse/<config>/models/<variant>.weights.h5`` with a ``<variant>.json`` describing
 them (parent, theta, code-book sizes, per-layer pruning report); retraining runs (resumable) live in
-``exp/icse/<config>/runs/<variant>/``; metrics in ``results/icse/<config>/metrics/<variant>.json``.
+``exp/icse/<config>/runs/<variant>/``; metrics in ``results/icse/<config>/metrics/<variant>.json``, scores of a
+folder of pairs (``evaluate --noisy-dir``) in ``results/icse/<config>/scores/<variant>.json``.
 """
 from __future__ import annotations
 
@@ -378,19 +379,16 @@ def tflite_enhancer(path):
 
 def score(enhance, examples, processes, description, score_noisy=False):
     """Enhance every example and score it; the enhanced signal is re-peak-normalised as the authors' MATLAB does."""
-    from tqdm import tqdm
+    from common.evaluation import score_examples
 
-    from common.metrics import evaluate_pairs, summarize
-
-    pairs = []
-    for example in tqdm(examples, desc=f"enhance {description}", unit="utt"):
+    def named(example):
         noisy, clean, _ = example.load()
-        enhanced = noisy if enhance is None else peak_normalise(enhance(noisy))
         name = f"{Path(example.meta['speech']).stem}|{example.meta['noise_type']}|{example.meta['snr_db']:g}dB"
-        pairs.append({"clean": clean, "enhanced": enhanced, "noisy": noisy, "name": name})
-    rows = evaluate_pairs(pairs, metrics=METRICS, processes=processes, score_noisy=score_noisy,
-                          description=f"score {description}")
-    return rows, summarize(rows)
+        return name, noisy, clean
+
+    normalised = None if enhance is None else (lambda noisy: peak_normalise(enhance(noisy)))
+    return score_examples(normalised, [named(example) for example in examples], METRICS, SAMPLE_RATE, processes,
+                          score_noisy=score_noisy, description=description)
 
 
 def save_metrics(results_dir, variant, rows, summary, extra=None) -> Path:
@@ -435,7 +433,10 @@ class Recipe:
             parser.add_argument("--variant", default=None,
                                 help="model to use (default: every stored one for evaluate, 'fcn' for enhance)")
         if command == "evaluate":
+            from common.evaluation import FOLDER_HELP
+
             parser.add_argument("--force", action="store_true", help="score again even if metrics exist")
+            parser.epilog = FOLDER_HELP
 
     # -- info -----------------------------------------------------------------------------------------------------
     def info(self, config, args):
@@ -643,29 +644,14 @@ class Recipe:
         return None
 
     def _evaluate_folders(self, config, args, processes):
-        from common.audio import read_audio
-        from common.metrics import evaluate_pairs, summarize
+        from common.evaluation import check_folders, score_folders
 
+        pairs = check_folders(args.noisy_dir, args.clean_dir, SAMPLE_RATE, args.max_files)
         variant = args.variant or "fcn"
         enhance = self._enhancer(config, args, variant)
-        noisy_files = sorted(Path(args.noisy_dir).glob("*.wav"))
-        if args.max_files is not None:
-            noisy_files = noisy_files[: args.max_files]
-        if not noisy_files:
-            raise ValueError(f"{args.noisy_dir}: no .wav files")
-        pairs = []
-        for noisy_path in noisy_files:
-            clean_path = Path(args.clean_dir) / noisy_path.name
-            if not clean_path.is_file():
-                raise ValueError(f"{clean_path}: no clean reference for {noisy_path.name}")
-            noisy, _ = read_audio(noisy_path, sample_rate=SAMPLE_RATE)
-            pairs.append({"clean": str(clean_path), "enhanced": peak_normalise(enhance(noisy)), "noisy": noisy,
-                          "name": noisy_path.name})
-        rows = evaluate_pairs(pairs, metrics=METRICS, processes=processes, score_noisy=True)
-        summary = summarize(rows)
-        name = f"folder_{variant}" + ("_int8" if args.tflite else "")
-        save_metrics(args.results_dir, name, rows, summary, {"noisy_dir": str(args.noisy_dir)})
-        print(json.dumps({metric: summary.get(metric) for metric in METRICS + tuple(f"noisy_{m}" for m in METRICS)}))
+        system = variant + ("_int8" if args.tflite else "")
+        score_folders(pairs, {system: lambda noisy: peak_normalise(enhance(noisy))}, METRICS, args.results_dir,
+                      processes=processes, config=config, run=f"{self.name}/{args.config_name}")
         return None
 
     # -- enhance --------------------------------------------------------------------------------------------------

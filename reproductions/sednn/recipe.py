@@ -52,6 +52,9 @@ class Recipe:
             parser.add_argument("--tflite-mode", choices=TFLITE_MODES, default="int8",
                                 help="which exported .tflite --tflite runs (default int8)")
         if command == "evaluate":
+            from common.evaluation import FOLDER_HELP
+
+            parser.epilog = FOLDER_HELP
             parser.add_argument("--visualize", action="store_true",
                                 help="write PNGs of mixture / clean / enhanced log spectrograms")
 
@@ -279,6 +282,8 @@ class Recipe:
         from reproductions.sednn.pipeline import enhance_waveform
         from reproductions.sednn.report import plot_log_spectrograms
 
+        if args.noisy_dir is not None:
+            return self._evaluate_folders(config, args)
         predict, scaler, run = self._predictor(config, args)
         evaluation = config["evaluation"]
         n_concat = config["features"]["n_concat"]
@@ -305,7 +310,7 @@ class Recipe:
                                       title=f"{name} ({run})", snr_db=config["data"]["snr_db"])
         inference_seconds = time.time() - started
         # The noisy input's scores do not depend on the model: computed once, with the float model.
-        score_noisy = run == "float" or args.noisy_dir is not None
+        score_noisy = run == "float"
         rows = evaluate_pairs(pairs, metrics=("pesq_nb_raw", "pesq_wb"), processes=evaluation["processes"],
                               score_noisy=score_noisy, description=f"PESQ ({run})")
         for row, extra in zip(rows, metadata):
@@ -319,7 +324,7 @@ class Recipe:
         run_dir.mkdir(parents=True, exist_ok=True)
         document = {"run": run, "snr_db": config["data"]["snr_db"], "rows": rows,
                     "inference_seconds": inference_seconds, "invalid": len(invalid),
-                    "source": "folder" if args.noisy_dir is not None else "test set"}
+                    "source": "test set"}
         (run_dir / "scores.json").write_text(json.dumps(document, indent=1, default=_json_number))
         from reproductions.sednn.report import average_row, format_sednn_table, per_noise_statistics
 
@@ -335,29 +340,21 @@ class Recipe:
             _log(f"{run}: PESQ (raw NB) enhanced {mean:.3f}{noisy_text} -> {run_dir / 'scores.json'}")
         return document
 
+    def _evaluate_folders(self, config, args):
+        from common.evaluation import check_folders, score_folders
+        from reproductions.sednn.pipeline import enhance_waveform
+
+        rate = config["data"]["sample_rate"]
+        pairs = check_folders(args.noisy_dir, args.clean_dir, rate, args.max_files)
+        predict, scaler, run = self._predictor(config, args)
+        n_concat = config["features"]["n_concat"]
+        enhancers = {run: lambda noisy: enhance_waveform(noisy, predict, scaler, n_concat)[0]}
+        score_folders(pairs, enhancers, ("pesq_nb_raw", "pesq_wb"), args.results_dir,
+                      processes=config["evaluation"]["processes"], config=config, run=args.config_name, log=_log)
+        return None
+
     def _evaluation_items(self, config, args):
-        """``[(name, noise_type, loader)]`` with ``loader() -> (noisy, clean)``."""
-        if args.noisy_dir is not None:
-            from common.audio import read_audio
-
-            noisy_files = sorted(Path(args.noisy_dir).glob("*.wav"))
-            if not noisy_files:
-                raise ValueError(f"{args.noisy_dir}: no .wav files")
-            items = []
-            for noisy_path in noisy_files:
-                clean_path = Path(args.clean_dir) / noisy_path.name
-                if not clean_path.is_file():
-                    raise ValueError(f"{noisy_path}: no clean reference {clean_path}")
-
-                def loader(noisy_path=noisy_path, clean_path=clean_path):
-                    rate = config["data"]["sample_rate"]
-                    noisy, _ = read_audio(noisy_path, sample_rate=rate)
-                    clean, _ = read_audio(clean_path, sample_rate=rate)
-                    length = min(len(noisy), len(clean))
-                    return noisy[:length], clean[:length]
-
-                items.append((noisy_path.stem, "folder", loader))
-            return items
+        """``[(name, noise_type, loader)]`` of the test set, with ``loader() -> (noisy, clean)``."""
         items = []
         for example in self._examples(config, "test"):
             meta = example.meta

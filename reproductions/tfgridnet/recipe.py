@@ -290,6 +290,10 @@ class Recipe:
             default = "progressive" if command == "enhance" else "both"
             parser.add_argument("--strategy", choices=("direct", "progressive", "both"), default=default,
                                 help="direct learning, progressive learning or both (default: %(default)s)")
+        if command == "evaluate":
+            from common.evaluation import FOLDER_HELP
+
+            parser.epilog = FOLDER_HELP
 
     # ------------------------------------------------------------------------------------------------ info
     def info(self, config, args):
@@ -345,19 +349,13 @@ class Recipe:
 
     # -------------------------------------------------------------------------------------------- evaluate
     def _test_pairs(self, config, args):
-        """[(name, noisy, clean)] of the built-in test split or of --noisy-dir/--clean-dir."""
+        """[(name, noisy, clean)] of the built-in test split."""
         limit = args.max_files if getattr(args, "max_files", None) else config["evaluation"]["max_files"]
-        if getattr(args, "noisy_dir", None):
-            from data_prep.adapters import paired_folders
-
-            examples = list(paired_folders(args.noisy_dir, args.clean_dir))[:limit]
-            names = [Path(example.noisy_path).stem for example in examples]
-        else:
-            corpus = open_corpus(config)
-            examples = draw_examples(config, corpus, config["evaluation"]["split"], int(config["evaluation"]["seed"]),
-                                     max_items=limit, segmented=False)
-            names = [f"{index:04d}_{Path(example.meta.get('speech', 'utt')).stem}" for index, example in
-                     enumerate(examples)]
+        corpus = open_corpus(config)
+        examples = draw_examples(config, corpus, config["evaluation"]["split"], int(config["evaluation"]["seed"]),
+                                 max_items=limit, segmented=False)
+        names = [f"{index:04d}_{Path(example.meta.get('speech', 'utt')).stem}" for index, example in
+                 enumerate(examples)]
         pairs = []
         for name, example in zip(names, examples):
             noisy, clean, _ = example.load()
@@ -366,31 +364,36 @@ class Recipe:
 
     def _score(self, config, enhance, pairs, description, score_noisy=False):
         """Enhance every pair with ``enhance`` (or take ``enhance[name]`` when it is a dict) and score it."""
-        from tqdm import tqdm
+        from common.evaluation import score_examples
 
-        from common.metrics import evaluate_pairs, summarize
+        return score_examples(enhance, pairs, METRICS, SAMPLE_RATE, int(config["evaluation"]["processes"]),
+                              score_noisy=score_noisy, description=description)
 
-        items = []
-        for name, noisy, clean in tqdm(pairs, desc=f"enhance {description}", unit="file"):
-            enhanced = enhance[name] if isinstance(enhance, dict) else enhance(noisy)
-            items.append({"name": name, "clean": clean, "noisy": noisy, "enhanced": enhanced})
-        rows = evaluate_pairs(items, metrics=METRICS, processes=int(config["evaluation"]["processes"]),
-                              score_noisy=score_noisy, description=f"score {description}")
-        return rows, summarize(rows)
+    def _enhancer(self, config, args, strategy):
+        if args.tflite:
+            path = Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: run 'export' first")
+            return tflite_enhancer(path)
+        return enhancer(load_trained(config, args, strategy))
 
     def evaluate(self, config, args):
+        if args.noisy_dir is not None:
+            from common.evaluation import check_folders, score_folders
+
+            folder_pairs = check_folders(args.noisy_dir, args.clean_dir, SAMPLE_RATE, args.max_files)
+            enhancers = {strategy + ("_tflite" if args.tflite else ""): self._enhancer(config, args, strategy)
+                         for strategy in _strategies(args)}
+            score_folders(folder_pairs, enhancers, METRICS, args.results_dir,
+                          processes=int(config["evaluation"]["processes"]), config=config,
+                          run=f"{self.name}/{config['config_name']}", log=_log)
+            return None
         pairs = self._test_pairs(config, args)
         results_path = Path(args.results_dir) / ("evaluation_tflite.json" if args.tflite else "evaluation.json")
         document = json.loads(results_path.read_text()) if results_path.exists() else {}
         document["files"] = len(pairs)
         for index, strategy in enumerate(_strategies(args)):
-            if args.tflite:
-                path = Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite"
-                if not path.is_file():
-                    raise FileNotFoundError(f"{path}: run 'export' first")
-                enhance = tflite_enhancer(path)
-            else:
-                enhance = enhancer(load_trained(config, args, strategy))
+            enhance = self._enhancer(config, args, strategy)
             rows, summary = self._score(config, enhance, pairs, strategy, score_noisy=index == 0)
             document[strategy] = {key: value for key, value in summary.items() if not key.startswith("noisy_")}
             if index == 0:

@@ -114,3 +114,37 @@ def test_crn_minus_unprocessed_pairs_the_same_mixtures_per_noise():
     assert differences["all/stoi_-5"]["mean"] == pytest.approx(0.0)
     # two pairs whose differences are -0.02 and -0.04: half-width t(1, 0.975) = 12.706 x 0.01
     assert differences["babble/stoi_-5"]["half_width"] == pytest.approx(0.12706, rel=1e-3)
+
+
+def test_evaluate_scores_a_folder_of_pairs_for_the_unprocessed_system(tmp_path, capsys):
+    import json
+
+    import soundfile
+
+    from common.cli import main
+    from reproductions.crn.recipe import Recipe
+
+    rng = np.random.default_rng(0)
+    t = np.arange(32000) / 16000
+    expected = {}
+    for index in range(2):
+        clean = (0.3 * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)) * np.sin(2 * np.pi * (200 + 40 * index) * t))
+        noisy = clean + 0.05 * (index + 1) * rng.standard_normal(t.size)
+        for folder, signal in (("noisy", noisy), ("clean", clean)):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            soundfile.write(tmp_path / folder / f"u{index}.wav", signal.astype(np.float32), 16000, subtype="FLOAT")
+        written, _ = soundfile.read(tmp_path / "noisy" / f"u{index}.wav", dtype="float64")
+        reference, _ = soundfile.read(tmp_path / "clean" / f"u{index}.wav", dtype="float64")
+        expected[f"u{index}.wav"] = 10 * np.log10(np.sum(reference ** 2) / np.sum((reference - written) ** 2))
+    soundfile.write(tmp_path / "noisy" / "narrow.wav", np.ones(800, np.float32) * 0.1, 8000)
+    status = main(Recipe(), ["evaluate", "--noisy-dir", str(tmp_path / "noisy"), "--clean-dir", str(tmp_path / "clean"),
+                             "--systems", "unprocessed", "--exp-dir", str(tmp_path / "exp"),
+                             "--results-dir", str(tmp_path / "results"), "--set", "evaluation.processes=1"])
+    assert status == 0
+    assert "unprocessed: stoi " in capsys.readouterr().out
+    document = json.loads((tmp_path / "results" / "scores" / "unprocessed.json").read_text())
+    # Level normalisation to RMS 1 and back leaves the unprocessed signal as it was.
+    assert {row["name"]: row["snr"] for row in document["rows"]} == pytest.approx(expected, abs=1e-4)
+    assert document["summary"]["scored"] == 2 and document["summary"]["pairs"] == 3
+    assert document["invalid"][0]["reason"].endswith(f"narrow.wav: no clean partner in {tmp_path / 'clean'}")
+    assert not (tmp_path / "exp" / "evaluation").exists()  # the test set's files, which table reads, are untouched

@@ -160,3 +160,42 @@ def test_pipeline_on_a_tiny_config(tmp_path, mini_corpus_root):
         sum(kernel.size for kernel in kernels_list) * 32)  # log2(2) = 1 bit per kept weight
     assert sizes["PP+PQ theta=0.65 k=2"] == pytest.approx(expected)
     assert sizes["FCN (float)"] == pytest.approx(100.0)
+
+
+def test_evaluate_scores_a_folder_of_pairs_and_lists_the_invalid_one(tmp_path, mini_corpus):
+    import soundfile
+
+    from data_prep.paper_sets import fcn_set
+
+    model = load_keras1_weights(build_fcn(), require(UNPRUNED))
+    checkpoint = tmp_path / "released.weights.h5"
+    model.save_weights(str(checkpoint))
+    examples = [example for example in fcn_set(mini_corpus, "test", snrs=(0.0,), seed=0)
+                if example.meta["noise_type"] == "white"][:2]
+    noisy_dir, clean_dir = tmp_path / "noisy", tmp_path / "clean"
+    noisy_dir.mkdir()
+    clean_dir.mkdir()
+    for index, example in enumerate(examples):
+        noisy, clean, _ = example.load()
+        soundfile.write(noisy_dir / f"u{index}.wav", noisy, 16000, subtype="FLOAT")
+        soundfile.write(clean_dir / f"u{index}.wav", clean, 16000, subtype="FLOAT")
+    soundfile.write(noisy_dir / "cut.wav", noisy[: noisy.size // 2], 16000, subtype="FLOAT")
+    soundfile.write(clean_dir / "cut.wav", clean, 16000, subtype="FLOAT")
+    output = run_cli("evaluate", "--config", "paper", "--checkpoint", str(checkpoint), "--noisy-dir", str(noisy_dir),
+                     "--clean-dir", str(clean_dir), "--exp-dir", str(tmp_path / "exp"),
+                     "--results-dir", str(tmp_path / "results"))
+    assert "; scored 2 of 3 pairs; 1 invalid: " in output and "cut.wav" in output
+    document = json.loads((tmp_path / "results" / "scores" / "fcn.json").read_text())
+    assert [row["name"] for row in document["rows"]] == ["u0.wav", "u1.wav"]
+    assert document["invalid"][0]["name"] == "cut.wav" and document["summary"]["invalid"] == 1
+    enhance = keras_enhancer(model)
+    for row, index in zip(document["rows"], range(2)):
+        noisy, _ = soundfile.read(noisy_dir / f"u{index}.wav", dtype="float32")
+        clean, _ = soundfile.read(clean_dir / f"u{index}.wav", dtype="float64")
+        enhanced = peak_normalise(enhance(noisy)).astype(np.float64)
+        for key, estimate in (("si_snr", enhanced), ("noisy_si_snr", noisy.astype(np.float64))):
+            reference, estimate = clean - clean.mean(), estimate - estimate.mean()
+            target = np.dot(estimate, reference) / np.dot(reference, reference) * reference
+            expected = 10 * np.log10(np.sum(target ** 2) / np.sum((estimate - target) ** 2))
+            assert row[key] == pytest.approx(expected, abs=1e-3)
+        assert row["si_snr"] > row["noisy_si_snr"]  # the released FCN removes white noise at 0 dB

@@ -35,7 +35,7 @@ def call(run, *command, capsys=None):
     assert status == 0
 
 
-def test_train_evaluate_compress_and_table(run, capsys):
+def test_train_evaluate_compress_and_table(run, capsys, mini_corpus_root):
     call(run, "train")
     output = capsys.readouterr().out
     iterations = [int(value) for value in re.findall(r"^Iteration: (\d+), tr_loss: \d+\.\d+, te_loss: \d+\.\d+$",
@@ -62,6 +62,27 @@ def test_train_evaluate_compress_and_table(run, capsys):
         assert -0.5 <= row["noisy_pesq_nb_raw"] <= 4.6 and 1.0 <= row["pesq_wb"] <= 4.7
     assert len(list((run["root"] / "results" / "runs" / "float" / "figures").glob("*.png"))) == 1
     assert len(list((exp / "enh_wavs" / "float").glob("*.enh.wav"))) == 4
+
+    # A folder of pairs is scored into scores/float.json; the test set's scores, which table reads, stay as they are.
+    import soundfile
+
+    test_scores = (run["root"] / "results" / "runs" / "float" / "scores.json").read_text()
+    folder = run["root"] / "folder"
+    for index, path in enumerate(sorted((mini_corpus_root / "speech" / "test").rglob("*.wav"))[:2]):
+        clean, rate = soundfile.read(path, dtype="float32")
+        noise = 0.05 * np.random.default_rng(index).standard_normal(clean.size).astype(np.float32)
+        (folder / "noisy").mkdir(parents=True, exist_ok=True)
+        (folder / "clean").mkdir(parents=True, exist_ok=True)
+        soundfile.write(folder / "noisy" / path.name, clean + noise, rate, subtype="FLOAT")
+        soundfile.write(folder / "clean" / path.name, clean, rate, subtype="FLOAT")
+    soundfile.write(folder / "noisy" / "narrow.wav", clean[::2] + noise[::2], 8000, subtype="FLOAT")
+    soundfile.write(folder / "clean" / "narrow.wav", clean[::2], 8000, subtype="FLOAT")
+    call(run, "evaluate", "--noisy-dir", str(folder / "noisy"), "--clean-dir", str(folder / "clean"))
+    assert "; scored 2 of 3 pairs; 1 invalid: " in capsys.readouterr().out
+    folder_scores = json.loads((run["root"] / "results" / "scores" / "float.json").read_text())
+    assert len(folder_scores["rows"]) == 2 and all(row["valid"] for row in folder_scores["rows"])
+    assert "sample rate 8000 Hz" in folder_scores["invalid"][0]["reason"]
+    assert (run["root"] / "results" / "runs" / "float" / "scores.json").read_text() == test_scores
 
     call(run, "train", "--variant", "pruned")
     call(run, "export")

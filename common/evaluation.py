@@ -1,0 +1,298 @@
+"""Scoring shared by every reproduction's ``evaluate``: enhance examples, score them, and score folders of pairs.
+
+A recipe supplies its enhancer functions (``noisy (samples,) -> enhanced``), its metrics and its sample rate;
+this module reads the pairs, checks them, scores them with :mod:`common.metrics` and saves the rows.
+
+``evaluate --noisy-dir D --clean-dir D`` pairs the files of the two folders by their path relative to the folder
+(``data_prep.adapters.paired_folders``) and checks every pair before any model is loaded. A pair is not scored,
+and is listed as invalid with its reason, when a file has no partner, is unreadable, empty, silent (exact zeros or
+an RMS level below :data:`SILENCE_FLOOR_DBFS`) or holds NaN/Inf, when a file's sample rate differs from the
+model's (evaluate never resamples: one rule for every recipe), or when the two lengths differ by more than
+:data:`LENGTH_TOLERANCE_SECONDS`. Pairs within the tolerance are cut to the shorter length. Every summary line
+counts the invalid pairs beside the averages; when no pair is valid the command fails with the reasons. A
+multi-channel file is scored as its channel mean, with one line saying so.
+
+Each system's scores go to ``<results_dir>/scores/<system>.json``: the rows, the summary, the invalid pairs with
+their reasons and the provenance of ``common.tables`` (commit, configuration, package versions, date).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Codec and resampler padding shift a length by a few ms; a larger difference is a cut file or another recording.
+LENGTH_TOLERANCE_SECONDS = 0.010
+# Recorded speech sits typically at -20 to -45 dBFS RMS; below -70 a file holds dither or digital silence.
+SILENCE_FLOOR_DBFS = -70.0
+# A summary line stays one readable line; the scores file lists every invalid pair.
+LISTED_REASONS = 5
+FOLDER_HELP = (
+    "--noisy-dir/--clean-dir pair files by their path inside the two folders. A pair is not scored, and is listed "
+    f"as invalid with its reason, when a file has no partner, is unreadable, silent (RMS below "
+    f"{SILENCE_FLOOR_DBFS:g} dBFS) or holds NaN, when the lengths differ by more than "
+    f"{1000 * LENGTH_TOLERANCE_SECONDS:g} ms, or when its sample rate differs from the model's: "
+    "evaluate never resamples. A multi-channel file is scored as its channel mean, with one line saying so. "
+    "The summary counts the invalid pairs; scores go to RESULTS_DIR/scores/SYSTEM.json. "
+    "When no pair is valid the command fails with the reasons."
+)
+
+__all__ = [
+    "LENGTH_TOLERANCE_SECONDS",
+    "SILENCE_FLOOR_DBFS",
+    "LISTED_REASONS",
+    "FOLDER_HELP",
+    "FolderPair",
+    "FolderPairs",
+    "level_dbfs",
+    "silence_problem",
+    "check_folders",
+    "score_examples",
+    "score_folders",
+    "summary_line",
+    "scores_path",
+]
+
+
+def level_dbfs(signal) -> float:
+    """RMS level in dB relative to full scale (a full-scale square wave is 0 dBFS); -inf for exact silence."""
+    array = np.asarray(signal, dtype=np.float64)
+    power = float(np.mean(array ** 2)) if array.size else 0.0
+    return 10.0 * math.log10(power) if power > 0.0 else -math.inf
+
+
+def silence_problem(signal) -> str | None:
+    """The reason ``signal`` is too quiet to use, or None."""
+    level = level_dbfs(signal)
+    if level < SILENCE_FLOOR_DBFS:
+        return f"silent (RMS {level:.1f} dBFS, below {SILENCE_FLOOR_DBFS:g} dBFS)"
+    return None
+
+
+@dataclass(frozen=True)
+class FolderPair:
+    """One noisy/clean pair that passed :func:`check_folders`."""
+
+    name: str
+    noisy_path: str
+    clean_path: str
+
+    def load(self, sample_rate: int):
+        """(noisy, clean) float32 mono, cut to the shorter length."""
+        from common.audio import read_audio
+
+        noisy, _ = read_audio(self.noisy_path, sample_rate=sample_rate, resample=False)
+        clean, _ = read_audio(self.clean_path, sample_rate=sample_rate, resample=False)
+        length = min(noisy.shape[0], clean.shape[0])
+        return noisy[:length], clean[:length]
+
+
+@dataclass
+class FolderPairs:
+    """The checked pairs of two folders: ``pairs`` to score and ``invalid`` [{name, noisy, clean, reason}]."""
+
+    noisy_dir: str
+    clean_dir: str
+    sample_rate: int
+    pairs: list = field(default_factory=list)
+    invalid: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.pairs) + len(self.invalid)
+
+
+def _file_problem(path: Path, sample_rate: int):
+    """(reason or None, samples, notes) for one file of a pair."""
+    import soundfile
+
+    from common.audio import read_audio
+
+    try:
+        info = soundfile.info(str(path))
+    except Exception as error:  # libsndfile raises different types for truncated or non-audio files
+        return f"{path}: unreadable or corrupt audio file ({error})".replace("\n", " "), 0, []
+    if int(info.samplerate) != int(sample_rate):
+        return (f"{path}: sample rate {info.samplerate} Hz, the model runs at {sample_rate} Hz "
+                "(evaluate does not resample)"), 0, []
+    try:
+        signal, _ = read_audio(path, sample_rate=sample_rate, resample=False)
+    except ValueError as error:
+        return str(error), 0, []
+    silent = silence_problem(signal)
+    if silent:
+        return f"{path}: {silent}", 0, []
+    notes = [f"{path}: {info.channels} channels averaged to mono"] if info.channels > 1 else []
+    return None, int(signal.shape[0]), notes
+
+
+def check_folders(noisy_dir, clean_dir, sample_rate: int, max_files: int | None = None) -> FolderPairs:
+    """Pair and check the files of two folders (see the module docstring for the rules).
+
+    ``max_files`` keeps the first pairs in name order. Raises ValueError naming the folders when no pair is valid.
+    """
+    from data_prep.adapters import paired_folders
+
+    if max_files is not None and int(max_files) < 1:
+        raise ValueError(f"--max-files must be at least 1, got {max_files}")
+    # allow_resample only lets every rate through the header check: the rate rule is applied below, per pair.
+    listing = paired_folders(noisy_dir, clean_dir, skip_bad=True, allow_resample=True)
+    noisy_root, clean_root = Path(noisy_dir), Path(clean_dir)
+    candidates = [(example.meta["name"], Path(example.noisy_path), Path(example.clean_path), None)
+                  for example in listing]
+    for path, reason in listing.skipped.items:
+        path = Path(path)
+        in_noisy = path.is_relative_to(noisy_root)
+        name = path.relative_to(noisy_root if in_noisy else clean_root).as_posix()
+        if reason == "no clean pair":
+            reason = f"{path}: no clean partner in {clean_root}"
+        elif reason == "no noisy pair":
+            reason = f"{path}: no noisy partner in {noisy_root}"
+        else:
+            reason = f"{path}: {reason}"
+        noisy_path = path if in_noisy else noisy_root / name
+        clean_path = clean_root / name if in_noisy else path
+        candidates.append((name, noisy_path, clean_path, reason))
+    candidates.sort(key=lambda candidate: candidate[0])
+    if not candidates:
+        raise ValueError(f"no audio files in {noisy_root} and {clean_root}")
+    if max_files is not None:
+        candidates = candidates[: int(max_files)]
+    result = FolderPairs(str(noisy_root), str(clean_root), int(sample_rate))
+    tolerance = int(round(LENGTH_TOLERANCE_SECONDS * sample_rate))
+    for name, noisy_path, clean_path, reason in candidates:
+        if reason is None:
+            reason, noisy_samples, noisy_notes = _file_problem(noisy_path, sample_rate)
+        if reason is None:
+            reason, clean_samples, clean_notes = _file_problem(clean_path, sample_rate)
+        if reason is None and abs(noisy_samples - clean_samples) > tolerance:
+            difference = noisy_samples - clean_samples
+            reason = (f"{noisy_path}: {noisy_samples} samples, its clean partner {clean_samples} "
+                      f"({1000 * difference / sample_rate:+.1f} ms, tolerance {1000 * LENGTH_TOLERANCE_SECONDS:g} ms)")
+        if reason is not None:
+            result.invalid.append({"name": name, "noisy": str(noisy_path), "clean": str(clean_path),
+                                   "reason": reason})
+            continue
+        result.notes += noisy_notes + clean_notes
+        result.pairs.append(FolderPair(name, str(noisy_path), str(clean_path)))
+    if not result.pairs:
+        reasons = "; ".join(item["reason"] for item in result.invalid)
+        raise ValueError(f"no valid pair in {noisy_root} and {clean_root}: {len(result.invalid)} invalid: {reasons}")
+    return result
+
+
+def score_examples(enhance, examples, metrics, sample_rate: int = 16000, processes: int = 1,
+                   score_noisy: bool = False, description: str = "") -> tuple[list, dict]:
+    """Enhance every ``(name, noisy, clean)`` of ``examples`` and score it; returns (rows, summary).
+
+    ``enhance`` is a function ``noisy -> enhanced``, a dict ``{name: enhanced}`` of outputs computed before, or None
+    to score the noisy input itself. Rows come in the order of ``examples``.
+    """
+    from tqdm import tqdm
+
+    from common.metrics import evaluate_pairs, summarize
+
+    items = []
+    total = len(examples) if hasattr(examples, "__len__") else None
+    for name, noisy, clean in tqdm(examples, total=total, desc=f"enhance {description}".strip(), unit="file"):
+        if enhance is None:
+            enhanced = noisy
+        elif isinstance(enhance, dict):
+            enhanced = enhance[name]
+        else:
+            enhanced = enhance(noisy)
+        items.append({"name": name, "clean": clean, "noisy": noisy, "enhanced": enhanced})
+    rows = evaluate_pairs(items, metrics=metrics, processes=processes, sample_rate=sample_rate,
+                          score_noisy=score_noisy, description=f"score {description}".strip())
+    return rows, summarize(rows)
+
+
+def scores_path(results_dir, system: str) -> Path:
+    return Path(results_dir) / "scores" / f"{system}.json"
+
+
+def summary_line(system: str, summary: dict, total: int, invalid: list, metrics) -> str:
+    """``system: <metric> <mean> (noisy <mean>), ...; scored S of T pairs; I invalid: <reasons>`` (the first
+    :data:`LISTED_REASONS` reasons)."""
+    from common.metrics import METRIC_KEYS
+
+    averages = []
+    for metric in metrics:
+        for key in METRIC_KEYS[metric]:
+            value = summary.get(key)
+            if value is None or not value[2]:
+                continue
+            text = f"{key} {value[0]:.3f}"
+            noisy = summary.get(f"noisy_{key}")
+            if noisy is not None and noisy[2]:
+                text += f" (noisy {noisy[0]:.3f})"
+            averages.append(text)
+    line = f"{system}: {', '.join(averages) or 'no scores'}; scored {total - len(invalid)} of {total} pairs"
+    if invalid:
+        line += f"; {len(invalid)} invalid: " + "; ".join(item["reason"] for item in invalid[:LISTED_REASONS])
+        if len(invalid) > LISTED_REASONS:
+            line += f"; and {len(invalid) - LISTED_REASONS} more"
+    return line
+
+
+def _json_value(value):
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a scores file")
+
+
+def _write_json(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(document, stream, indent=1, default=_json_value)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def score_folders(folder_pairs: FolderPairs, enhancers: dict, metrics, results_dir, processes: int = 1,
+                  config: dict | None = None, run: str | None = None, log=print) -> dict:
+    """Score every system of ``enhancers`` ({system: noisy -> enhanced}) on the checked pairs.
+
+    Writes ``<results_dir>/scores/<system>.json`` and logs one summary line per system; returns
+    {system: document}. Raises ValueError when a system scored no pair (the document is saved first).
+    """
+    from common.tables import provenance
+
+    rate = folder_pairs.sample_rate
+    for note in folder_pairs.notes:
+        log(note)
+    documents = {}
+    for system, enhance in enhancers.items():
+        examples = [(pair.name, *pair.load(rate)) for pair in folder_pairs.pairs]
+        rows, summary = score_examples(enhance, examples, metrics, rate, processes, score_noisy=True,
+                                       description=system)
+        invalid = list(folder_pairs.invalid) + [
+            {"name": row["name"], "noisy": pair.noisy_path, "clean": pair.clean_path, "reason": row["reason"]}
+            for row, pair in zip(rows, folder_pairs.pairs) if not row["valid"]]
+        invalid.sort(key=lambda item: item["name"])
+        summary.update(pairs=folder_pairs.total, scored=folder_pairs.total - len(invalid), invalid=len(invalid),
+                       invalid_reasons=dict(Counter(item["reason"] for item in invalid)))
+        document = {"system": system, "noisy_dir": folder_pairs.noisy_dir, "clean_dir": folder_pairs.clean_dir,
+                    "sample_rate": rate, "length_tolerance_seconds": LENGTH_TOLERANCE_SECONDS,
+                    "summary": summary, "rows": rows, "invalid": invalid, "notes": folder_pairs.notes,
+                    "provenance": provenance(config, run)}
+        path = scores_path(results_dir, system)
+        _write_json(path, document)
+        log(summary_line(system, summary, folder_pairs.total, invalid, metrics) + f" -> {path}")
+        if summary["scored"] == 0:
+            raise ValueError(f"{system}: no pair of {folder_pairs.noisy_dir} could be scored (reasons in {path})")
+        documents[system] = document
+    return documents
