@@ -101,12 +101,11 @@ def test_unwritable_outputs_are_refused_before_the_model_loads(recipe, tmp_path,
     assert sorted(os.listdir(tmp_path)) == ["a_file", "a_folder", "conf", "in.wav", "wavs"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders (the /proc case covers root)")
 def test_read_only_output_folder_is_refused(recipe, tmp_path, capsys):
+    from tests.common.test_audio import _read_only_folder
+
     source = write_audio(tmp_path / "in.wav", _speech_like(), RATE)
-    folder = tmp_path / "read_only"
-    folder.mkdir()
-    folder.chmod(0o555)
+    folder = _read_only_folder(tmp_path)
     try:
         assert main(recipe, ["enhance", str(source), str(folder / "out.wav")]) == 2
     finally:
