@@ -276,9 +276,17 @@ def announced_frames(path) -> int | None:
 
 
 def level_dbfs(signal) -> float:
-    """RMS level in dB relative to a full-scale (amplitude 1) signal; ``-inf`` for all zeros."""
-    value = rms(signal)
-    return 20.0 * math.log10(value) if value > 0 else -math.inf
+    """RMS level in dB relative to a full-scale (amplitude 1) signal; ``-inf`` for all zeros.
+
+    The squares are summed in float64 one block at a time, so a long file costs no float64 copy of itself.
+    """
+    array = np.asarray(signal).reshape(-1)
+    if array.size == 0:
+        raise ValueError("level_dbfs: empty signal")
+    block = 1 << 20
+    energy = sum(float(np.dot(part, part)) for part in
+                 (array[start: start + block].astype(np.float64) for start in range(0, array.size, block)))
+    return 10.0 * math.log10(energy / array.size) if energy > 0 else -math.inf
 
 
 def read_input(path, sample_rate: int, channel: int | None = None,
