@@ -12,6 +12,7 @@ from common.audio import (
     LEVEL_FLOOR_DBFS,
     announced_frames,
     check_writable,
+    level_dbfs,
     peak_normalize,
     read_audio,
     read_input,
@@ -249,3 +250,11 @@ def test_read_only_folder_is_refused(tmp_path):
             check_writable(folder / "out.wav")
     finally:
         folder.chmod(0o755)
+
+
+def test_level_dbfs_over_several_blocks_matches_the_formula():
+    rng = np.random.default_rng(7)
+    signal = (0.01 * rng.standard_normal(3 * (1 << 20) + 17)).astype(np.float32)
+    assert level_dbfs(signal) == pytest.approx(_expected_dbfs(signal), abs=1e-9)
+    assert level_dbfs(np.zeros(5, np.float32)) == -math.inf
+    assert level_dbfs(np.full(4, 0.5, np.float32)) == pytest.approx(20 * math.log10(0.5))
