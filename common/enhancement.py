@@ -17,6 +17,7 @@ that memory stays bounded whatever the file length.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def fit_length(signal, length: int) -> np.ndarray:
     return np.pad(signal, (0, length - signal.shape[0]))
 
 
-def overlap_discard(enhance, signal, chunk: int, context: int) -> np.ndarray:
+def overlap_discard(enhance, signal, chunk: int, context: int, window_length: int | None = None) -> np.ndarray:
     """Run ``enhance`` over ``signal`` in windows of ``chunk`` samples plus ``context`` on each side.
 
     Each window's output is cut to its central ``chunk`` samples (overlap-discard), so the result equals the
@@ -57,11 +58,16 @@ def overlap_discard(enhance, signal, chunk: int, context: int) -> np.ndarray:
         signal: (samples,).
         chunk: samples kept per window (> 0).
         context: samples added and discarded on each side (>= 0).
+        window_length: for a model with one input length: every window gets exactly this many samples
+            (>= ``chunk + 2 * context``), the windows at the ends moved inward instead of shortened.
     """
     signal = np.asarray(signal, np.float32)
     chunk, context = int(chunk), int(context)
     if chunk <= 0 or context < 0:
         raise ValueError(f"overlap_discard: chunk must be > 0 and context >= 0, got chunk={chunk} context={context}")
+    if window_length is not None and int(window_length) < chunk + 2 * context:
+        raise ValueError(f"overlap_discard: window_length {window_length} is shorter than chunk + 2 x context "
+                         f"({chunk + 2 * context})")
     length = signal.shape[0]
     if length <= chunk + 2 * context:
         return enhance(signal)
@@ -69,6 +75,9 @@ def overlap_discard(enhance, signal, chunk: int, context: int) -> np.ndarray:
     for start in range(0, length, chunk):
         stop = min(start + chunk, length)
         left, right = max(0, start - context), min(length, stop + context)
+        if window_length is not None and length >= int(window_length):
+            left = min(left, length - int(window_length))
+            right = left + int(window_length)
         window = fit_length(enhance(signal[left:right]), right - left)
         output[start:stop] = window[start - left: stop - left]
     return output
@@ -112,7 +121,8 @@ def check_destination(source, destination, jobs, overwrite: bool = False) -> Non
                         "contains the input folder")
             raise ValueError(f"{destination}: the output folder {relation} {source}; choose another output "
                              "folder, or pass --overwrite to write there anyway")
-    elif not overwrite and resolved_destination == resolved_source:
+    elif not overwrite and (resolved_destination == resolved_source
+                            or (destination.is_file() and os.path.samefile(source, destination))):
         raise ValueError(f"{destination}: the output is the input file; choose another output path, or pass "
                          "--overwrite to replace it")
     checked = set()

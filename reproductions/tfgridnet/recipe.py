@@ -260,8 +260,8 @@ def enhancer(model):
 
 def tflite_enhancer(path):
     """``waveform -> enhanced`` through a waveform .tflite. Its BLSTMs fix the input length at export: a longer
-    input runs in windows of that length (half a second of context discarded on each side, less for a short
-    export), a shorter one is zero-padded and the output cut."""
+    input runs in windows of exactly that length (half a second of context discarded on each side, less for a
+    short export), a shorter one is zero-padded and the output cut."""
     from common.enhancement import CONTEXT_SECONDS, overlap_discard
     from common.tflite import TFLiteModel
 
@@ -273,7 +273,8 @@ def tflite_enhancer(path):
         outputs = model(fit_length(np.asarray(signal, np.float32), samples)[None])
         return np.asarray(outputs[-1] if isinstance(outputs, list) else outputs)[0, : signal.shape[0]]
 
-    return lambda signal: overlap_discard(window, np.asarray(signal, np.float32), samples - 2 * context, context)
+    return lambda signal: overlap_discard(window, np.asarray(signal, np.float32), samples - 2 * context, context,
+                                          window_length=samples)
 
 
 def distinct_lines(message: str, limit: int = 300) -> str:

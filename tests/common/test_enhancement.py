@@ -59,6 +59,10 @@ def test_output_equal_to_input_is_refused_and_the_input_kept(recipe, tmp_path, c
     assert main(recipe, ["enhance", str(source), str(source)]) == 2
     assert "in.wav: the output is the input file" in capsys.readouterr().err
     assert source.read_bytes() == before and not recipe.loaded
+    os.link(source, tmp_path / "hard_link.wav")  # another name for the same file
+    assert main(recipe, ["enhance", str(source), str(tmp_path / "hard_link.wav")]) == 2
+    assert "hard_link.wav: the output is the input file" in capsys.readouterr().err
+    assert source.read_bytes() == before
     folder = tmp_path / "folder"
     contents = _folder(folder)
     for output in (folder, folder / "enhanced", tmp_path):
@@ -195,6 +199,12 @@ def test_chunked_runs_short_inputs_whole_and_long_ones_in_bounded_windows():
     np.testing.assert_array_equal(run(signal), 2 * signal)
     # 4 s kept + 0.5 s on each side that exists: windows start every 400 samples of the 2030
     assert calls == [450, 500, 500, 500, 480, 80]
+    calls.clear()
+    # A model with one input length gets windows of exactly that length, the last one moved inward.
+    np.testing.assert_array_equal(overlap_discard(enhance, signal, 400, 50, window_length=520), 2 * signal)
+    assert calls == [520] * 6
+    with pytest.raises(ValueError, match="window_length 480 is shorter than chunk"):
+        overlap_discard(enhance, signal, 400, 50, window_length=480)
 
 
 def test_icse_enhance_end_to_end_through_its_command_line(tmp_path, capsys):
