@@ -7,7 +7,8 @@ info       build the model, print one JSON line: parameter counts and MACs per s
 train      train (resumes from the last checkpoint in the experiment folder)
 evaluate   score the trained model on the built-in test set, or on ``--noisy-dir``/``--clean-dir`` pairs
 export     write the .tflite files
-enhance    ``enhance IN OUT``: enhance a wav file or a folder of them (``--tflite`` runs the .tflite)
+enhance    ``enhance IN OUT``: enhance a wav file or a folder of them (``--tflite`` runs the .tflite);
+           see :mod:`common.enhancement` for the checks and the sample-rate policy
 table      print the result table (paper's figures beside ours) and save it with its provenance
 =========  ============================================================================================
 
@@ -28,6 +29,7 @@ import json
 import sys
 from pathlib import Path
 
+from common.audio import LEVEL_FLOOR_DBFS
 from common.config import experiment_name, load_config, record_experiment
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +42,17 @@ COMMAND_HELP = {
     "enhance": "enhance a wav file or a folder of wav files",
     "table": "print and save the result table, with the paper's figures beside ours",
 }
+# The sample-rate policy and the input/output rules of every recipe's enhance, stated once.
+ENHANCE_DESCRIPTION = (
+    "Enhance a wav file or a folder of wav files (searched recursively, its layout mirrored under OUT). The "
+    "model runs at the rate it was trained at (the configuration's data.sample_rate where it sets one, 16 kHz "
+    "otherwise): input at another rate is resampled to it, and the output is written at that rate. Every change "
+    "made to an input (resampling, down-mix, channel choice, a clipped or truncated file) is printed on one line. "
+    f"Input below the level floor ({LEVEL_FLOOR_DBFS:g} dBFS RMS) is refused. OUT may not be IN (or, for folders, "
+    "inside it or contain it) unless --overwrite; outputs are checked before the model is loaded and written "
+    "through a temporary file. In a folder a bad file is skipped with a line naming it, the others are enhanced, "
+    "and the command exits with status 2 and the count of files skipped."
+)
 
 
 def build_parser(recipe) -> argparse.ArgumentParser:
@@ -48,7 +61,8 @@ def build_parser(recipe) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m reproductions.{recipe.name}", description=description)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command, help_text in COMMAND_HELP.items():
-        subparser = subparsers.add_parser(command, help=help_text, description=help_text)
+        description_text = ENHANCE_DESCRIPTION if command == "enhance" else help_text
+        subparser = subparsers.add_parser(command, help=help_text, description=description_text)
         subparser.add_argument(
             "--config", default="mini", help="'paper', 'mini' (default) or the path of a YAML configuration"
         )
@@ -64,6 +78,12 @@ def build_parser(recipe) -> argparse.ArgumentParser:
         if command == "enhance":
             subparser.add_argument("input", type=Path, help="a wav file or a folder of wav files")
             subparser.add_argument("output", type=Path, help="output wav file, or folder for a folder input")
+            subparser.add_argument(
+                "--channel", type=int, default=None, metavar="N",
+                help="use channel N (1 = the first) of multi-channel input; default: the mean of the channels")
+            subparser.add_argument(
+                "--overwrite", action="store_true",
+                help="allow OUT to be IN (or a folder inside IN, or containing it): inputs are replaced")
         if command in ("enhance", "evaluate"):
             subparser.add_argument("--tflite", action="store_true", help="run the exported .tflite model")
             subparser.add_argument(

@@ -403,32 +403,34 @@ class Recipe:
 
     # -------------------------------------------------------------------------------------------- enhance
     def enhance(self, config, args):
-        from common.audio import read_audio, rms, write_audio
+        from common.audio import rms
+        from common.enhancement import run_enhancement
         from reproductions.crn import streaming
 
-        inputs = sorted(Path(args.input).rglob("*.wav")) if Path(args.input).is_dir() else [Path(args.input)]
-        if not inputs:
-            raise _error(f"no .wav files in {args.input}")
-        if args.tflite:
-            runner = streaming.StreamingTFLite(tflite_path(args, args.tflite_mode), num_threads=1)
-            process = lambda noisy: enhance_streaming(runner, noisy)  # noqa: E731
-        else:
-            model = load_trained(config, args, args.model, args.checkpoint)
-            if args.streaming:
-                if args.model != "crn":
-                    raise _error("--streaming runs the CRN (the LSTM-2 baseline has no streaming graph here)")
-                runner = streaming.StreamingCRN(model)
+        if args.streaming and not args.tflite and args.model != "crn":
+            raise _error("--streaming runs the CRN (the LSTM-2 baseline has no streaming graph here)")
+
+        def load():
+            if args.tflite:
+                runner = streaming.StreamingTFLite(tflite_path(args, args.tflite_mode), num_threads=1)
                 process = lambda noisy: enhance_streaming(runner, noisy)  # noqa: E731
             else:
-                process = lambda noisy: enhance_offline(model, noisy)  # noqa: E731
-        for path in inputs:
-            noisy, _ = read_audio(path, sample_rate=16000)
-            # The models saw mixtures with RMS 1 (mix_crn); the output gets the input's level back.
-            gain = 1.0 / rms(noisy)
-            enhanced = process((noisy * gain).astype(np.float32)) / gain
-            target = Path(args.output) / path.relative_to(args.input) if Path(args.input).is_dir() else Path(args.output)
-            write_audio(target, enhanced, 16000)
-            print(f"{path} -> {target}")
+                model = load_trained(config, args, args.model, args.checkpoint)
+                if args.streaming:
+                    runner = streaming.StreamingCRN(model)
+                    process = lambda noisy: enhance_streaming(runner, noisy)  # noqa: E731
+                else:
+                    process = lambda noisy: enhance_offline(model, noisy)  # noqa: E731
+
+            def enhance(noisy):
+                # The models saw mixtures with RMS 1 (mix_crn); the output gets the input's level back.
+                gain = 1.0 / rms(noisy)
+                return process((noisy * gain).astype(np.float32)) / gain
+
+            return enhance
+
+        run_enhancement(args, streaming.SAMPLE_RATE, load)
+        return None
 
     # ---------------------------------------------------------------------------------------------- table
     def table(self, config, args):

@@ -232,22 +232,30 @@ def load_asteroid_checkpoint(path) -> dict:
 
 # --------------------------------------------------------------------------------------------------------- inference
 def enhance_keras(model, noisy) -> np.ndarray:
-    return np.asarray(model(np.asarray(noisy, np.float32)[None], training=False))[0]
+    """The Keras model over ``noisy`` whole up to 12 s (the test utterances), in windows beyond."""
+    from common.enhancement import chunked
+
+    run = chunked(lambda signal: np.asarray(model(signal[None], training=False))[0], SAMPLE_RATE)
+    return run(np.asarray(noisy, np.float32))
 
 
 def enhance_tflite(runner, noisy, variant: str, config: dict) -> np.ndarray:
-    """Splitter (float, outside) -> int8 .tflite core -> combiner (float, outside) -> pad to the input length."""
+    """Splitter (float, outside) -> int8 .tflite core -> combiner (float, outside) -> pad to the input length; in
+    windows beyond 12 s, so that the interpreter is never resized to a whole long file."""
+    from common.enhancement import chunked
     from reproductions.fqse.fqse import combine_outputs_numpy, split_input_numpy
 
-    noisy = np.asarray(noisy, np.float32)
-    if variant == "fqse":
-        core_input = split_input_numpy(noisy[None], stages=int(config["fqse"]["splitter_stages"]))[0]
-        enhanced = combine_outputs_numpy(runner(core_input))
-    else:
-        enhanced = runner(noisy[:, None])[0]
-    output = np.zeros(noisy.shape[0], np.float32)
-    output[: enhanced.shape[0]] = enhanced[: noisy.shape[0]]
-    return output
+    def run(signal):
+        if variant == "fqse":
+            core_input = split_input_numpy(signal[None], stages=int(config["fqse"]["splitter_stages"]))[0]
+            enhanced = combine_outputs_numpy(runner(core_input))
+        else:
+            enhanced = runner(signal[:, None])[0]
+        output = np.zeros(signal.shape[0], np.float32)
+        output[: enhanced.shape[0]] = enhanced[: signal.shape[0]]
+        return output
+
+    return chunked(run, SAMPLE_RATE)(np.asarray(noisy, np.float32))
 
 
 def int8_input_floor(speech, mixture, quantization) -> float:
@@ -479,24 +487,22 @@ class Recipe:
 
     # ----------------------------------------------------------------------------------------------- enhance
     def enhance(self, config, args):
-        from common.audio import read_audio, write_audio
-        from common.cli import enhancement_jobs
+        from common.enhancement import run_enhancement
         from reproductions.fqse.fqse import Int8CoreRunner
 
         exp_dir = Path(args.exp_dir)
         variant = args.variant
-        if args.tflite:
-            if variant == "float":
-                raise ValueError("--tflite needs --variant vanilla or fqse (the int8 exports)")
-            runner = Int8CoreRunner(tflite_path(exp_dir, variant))
-            enhance = lambda noisy: enhance_tflite(runner, noisy, variant, config)  # noqa: E731
-        else:
+        if args.tflite and variant == "float":
+            raise ValueError("--tflite needs --variant vanilla or fqse (the int8 exports)")
+
+        def load():
+            if args.tflite:
+                runner = Int8CoreRunner(tflite_path(exp_dir, variant))
+                return lambda noisy: enhance_tflite(runner, noisy, variant, config)
             model = build_trainable(config, variant, load_core(config, exp_dir, variant, args.checkpoint))
-            enhance = lambda noisy: enhance_keras(model, noisy)  # noqa: E731
-        for path, target in enhancement_jobs(args.input, args.output):
-            noisy, _ = read_audio(path, sample_rate=SAMPLE_RATE)
-            write_audio(target, enhance(noisy), SAMPLE_RATE)
-            _log(f"{path} -> {target}")
+            return lambda noisy: enhance_keras(model, noisy)
+
+        run_enhancement(args, SAMPLE_RATE, load)
         return None
 
     # ----------------------------------------------------------------------------------------------- table

@@ -354,25 +354,33 @@ def keras1_path(config, key) -> Path:
 # Evaluation
 # ---------------------------------------------------------------------------------------------------------------------
 def keras_enhancer(model):
+    """``noisy -> enhanced`` through the Keras FCN, peak-normalised input, in windows beyond 12 s (bounded memory)."""
+    from common.enhancement import chunked
     from common.tfkeras import tf
 
     @tf.function(input_signature=[tf.TensorSpec((1, None, 1), tf.float32)], reduce_retracing=True)
     def forward(waveform):
         return model(waveform, training=False)
 
+    run = chunked(lambda signal: forward(signal[None, :, None]).numpy()[0, :, 0], SAMPLE_RATE)
+
     def enhance(noisy):
-        return forward(peak_normalise(noisy)[None, :, None]).numpy()[0, :, 0]
+        return run(peak_normalise(noisy))
 
     return enhance
 
 
 def tflite_enhancer(path):
+    """``noisy -> enhanced`` through a .tflite FCN, peak-normalised input, in windows beyond 12 s: an interpreter
+    resized to a whole long file needs memory in proportion to its length."""
+    from common.enhancement import chunked
     from common.tflite import TFLiteModel
 
     runner = TFLiteModel(path, num_threads=1)
+    run = chunked(lambda signal: np.asarray(runner(signal[None, :, None]))[0, :, 0], SAMPLE_RATE)
 
     def enhance(noisy):
-        return np.asarray(runner(peak_normalise(noisy)[None, :, None]))[0, :, 0]
+        return run(peak_normalise(noisy))
 
     return enhance
 
@@ -656,14 +664,13 @@ class Recipe:
 
     # -- enhance --------------------------------------------------------------------------------------------------
     def enhance(self, config, args):
-        from common.audio import read_audio, write_audio
-        from common.cli import enhancement_jobs
+        from common.enhancement import run_enhancement
 
-        enhance = self._enhancer(config, args, args.variant or "fcn")
-        for path, target in enhancement_jobs(args.input, args.output):
-            noisy, _ = read_audio(path, sample_rate=SAMPLE_RATE)
-            write_audio(target, peak_normalise(enhance(noisy)), SAMPLE_RATE)
-            print(f"{path} -> {target}")
+        def load():
+            enhance = self._enhancer(config, args, args.variant or "fcn")
+            return lambda noisy: peak_normalise(enhance(noisy))
+
+        run_enhancement(args, SAMPLE_RATE, load)
         return None
 
     # -- table ----------------------------------------------------------------------------------------------------

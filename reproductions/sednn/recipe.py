@@ -368,17 +368,16 @@ class Recipe:
         return items
 
     def enhance(self, config, args):
-        from common.audio import read_audio, write_audio
-        from common.cli import enhancement_jobs
+        from common.enhancement import run_enhancement
         from reproductions.sednn.pipeline import enhance_waveform
 
-        predict, scaler, run = self._predictor(config, args)
-        rate = config["data"]["sample_rate"]
-        for path, target in enhancement_jobs(args.input, args.output):
-            noisy, _ = read_audio(path, sample_rate=rate)
-            enhanced, _, _ = enhance_waveform(noisy, predict, scaler, config["features"]["n_concat"])
-            write_audio(target, enhanced, rate)
-            _log(f"{path} -> {target} ({run})")
+        def load():
+            predict, scaler, run = self._predictor(config, args)
+            _log(f"model: {run}")
+            n_concat = config["features"]["n_concat"]
+            return lambda noisy: enhance_waveform(noisy, predict, scaler, n_concat)[0]
+
+        run_enhancement(args, config["data"]["sample_rate"], load)
         return None
 
     # ------------------------------------------------------------------------------------------ table

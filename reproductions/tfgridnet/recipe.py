@@ -246,7 +246,9 @@ def load_trained(config: dict, args, strategy: str):
 
 
 def enhancer(model):
-    """A traced ``waveform (samples,) -> enhanced (samples,)`` function (PL: the last block's estimate)."""
+    """A traced ``waveform (samples,) -> enhanced (samples,)`` function (PL: the last block's estimate), run in
+    windows beyond 12 s: the full-band self-attention's memory grows with the square of the length."""
+    from common.enhancement import chunked
     from common.tfkeras import tf
 
     @tf.function(input_signature=[tf.TensorSpec([1, None], tf.float32)], reduce_retracing=True)
@@ -254,19 +256,26 @@ def enhancer(model):
         outputs = model(waveform, training=False)
         return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
 
-    return lambda signal: run(np.asarray(signal, np.float32)[None])[0].numpy()
+    return chunked(lambda signal: run(np.asarray(signal, np.float32)[None])[0].numpy(), SAMPLE_RATE)
 
 
 def tflite_enhancer(path):
+    """``waveform -> enhanced`` through a waveform .tflite. Its BLSTMs fix the input length at export: a longer
+    input runs in windows of exactly that length (half a second of context discarded on each side, less for a
+    short export), a shorter one is zero-padded and the output cut."""
+    from common.enhancement import CONTEXT_SECONDS, overlap_discard
     from common.tflite import TFLiteModel
 
     model = TFLiteModel(path, num_threads=2)
+    samples = int(model.input_details[0]["shape"][-1])
+    context = min(int(CONTEXT_SECONDS * SAMPLE_RATE), samples // 4)
 
-    def run(signal):
-        outputs = model(np.asarray(signal, np.float32)[None])
-        return np.asarray(outputs[-1] if isinstance(outputs, list) else outputs)[0]
+    def window(signal):
+        outputs = model(fit_length(np.asarray(signal, np.float32), samples)[None])
+        return np.asarray(outputs[-1] if isinstance(outputs, list) else outputs)[0, : signal.shape[0]]
 
-    return run
+    return lambda signal: overlap_discard(window, np.asarray(signal, np.float32), samples - 2 * context, context,
+                                          window_length=samples)
 
 
 def distinct_lines(message: str, limit: int = 300) -> str:
@@ -487,18 +496,17 @@ class Recipe:
 
     # --------------------------------------------------------------------------------------------- enhance
     def enhance(self, config, args):
-        from common.audio import read_audio, write_audio
-        from common.cli import enhancement_jobs
+        from common.enhancement import run_enhancement
 
         strategy = "progressive" if args.strategy == "both" else args.strategy
-        if args.tflite:
-            run = tflite_enhancer(Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite")
-        else:
-            run = enhancer(load_trained(config, args, strategy))
-        for path, target in enhancement_jobs(args.input, args.output):
-            signal, _ = read_audio(path, sample_rate=SAMPLE_RATE)
-            write_audio(target, run(signal), SAMPLE_RATE)
-            _log(f"{path} -> {target}")
+
+        def load():
+            if args.tflite:
+                return tflite_enhancer(Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite")
+            return enhancer(load_trained(config, args, strategy))
+
+        run_enhancement(args, SAMPLE_RATE, load)
+        return None
 
     # ----------------------------------------------------------------------------------------------- table
     def table(self, config, args):
