@@ -6,7 +6,7 @@ this module reads the pairs, checks them, scores them with :mod:`common.metrics`
 ``evaluate --noisy-dir D --clean-dir D`` pairs the files of the two folders by their path relative to the folder
 (``data_prep.adapters.paired_folders``) and checks every pair before any model is loaded. A pair is not scored,
 and is listed as invalid with its reason, when a file has no partner, is unreadable, empty, silent (exact zeros or
-an RMS level below :data:`SILENCE_FLOOR_DBFS`) or holds NaN/Inf, when a file's sample rate differs from the
+an RMS level below :data:`LEVEL_FLOOR_DBFS`) or holds NaN/Inf, when a file's sample rate differs from the
 model's (evaluate never resamples: one rule for every recipe), or when the two lengths differ by more than
 :data:`LENGTH_TOLERANCE_SECONDS`. Pairs within the tolerance are cut to the shorter length. Every summary line
 counts the invalid pairs beside the averages; when no pair is valid the command fails with the reasons. A
@@ -18,7 +18,6 @@ their reasons and the provenance of ``common.tables`` (commit, configuration, pa
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections import Counter
@@ -27,16 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
+from common.audio import LEVEL_FLOOR_DBFS, level_dbfs
+
 # Codec and resampler padding shift a length by a few ms; a larger difference is a cut file or another recording.
 LENGTH_TOLERANCE_SECONDS = 0.010
-# Recorded speech sits typically at -20 to -45 dBFS RMS; below -70 a file holds dither or digital silence.
-SILENCE_FLOOR_DBFS = -70.0
 # A summary line stays one readable line; the scores file lists every invalid pair.
 LISTED_REASONS = 5
 FOLDER_HELP = (
     "--noisy-dir/--clean-dir pair files by their path inside the two folders. A pair is not scored, and is listed "
     f"as invalid with its reason, when a file has no partner, is unreadable, silent (RMS below "
-    f"{SILENCE_FLOOR_DBFS:g} dBFS) or holds NaN, when the lengths differ by more than "
+    f"{LEVEL_FLOOR_DBFS:g} dBFS) or holds NaN, when the lengths differ by more than "
     f"{1000 * LENGTH_TOLERANCE_SECONDS:g} ms, or when its sample rate differs from the model's: "
     "evaluate never resamples. A multi-channel file is scored as its channel mean, with one line saying so. "
     "The summary counts the invalid pairs; scores go to RESULTS_DIR/scores/SYSTEM.json. "
@@ -45,12 +44,10 @@ FOLDER_HELP = (
 
 __all__ = [
     "LENGTH_TOLERANCE_SECONDS",
-    "SILENCE_FLOOR_DBFS",
     "LISTED_REASONS",
     "FOLDER_HELP",
     "FolderPair",
     "FolderPairs",
-    "level_dbfs",
     "silence_problem",
     "check_folders",
     "score_examples",
@@ -60,18 +57,11 @@ __all__ = [
 ]
 
 
-def level_dbfs(signal) -> float:
-    """RMS level in dB relative to full scale (a full-scale square wave is 0 dBFS); -inf for exact silence."""
-    array = np.asarray(signal, dtype=np.float64)
-    power = float(np.mean(array ** 2)) if array.size else 0.0
-    return 10.0 * math.log10(power) if power > 0.0 else -math.inf
-
-
 def silence_problem(signal) -> str | None:
     """The reason ``signal`` is too quiet to use, or None."""
     level = level_dbfs(signal)
-    if level < SILENCE_FLOOR_DBFS:
-        return f"silent (RMS {level:.1f} dBFS, below {SILENCE_FLOOR_DBFS:g} dBFS)"
+    if level < LEVEL_FLOOR_DBFS:
+        return f"silent (RMS {level:.1f} dBFS, below {LEVEL_FLOOR_DBFS:g} dBFS)"
     return None
 
 

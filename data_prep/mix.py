@@ -8,7 +8,7 @@ rule), with the mixing convention of one of the papers (``common.mixing``). Dete
 Example: ``python -m data_prep.mix --speech my/clean --noise my/noise --snr -5 0 5 --out data/my_mix``.
 
 Nothing is left half done. Every input file is read and checked before the first mixture is written: an
-unreadable, empty, NaN or silent file (RMS below ``common.evaluation.SILENCE_FLOOR_DBFS``) stops the command with
+unreadable, empty, NaN or silent file (RMS below ``common.audio.LEVEL_FLOOR_DBFS``) stops the command with
 its name, or with ``--skip-bad`` is left out with one line naming it. ``--out`` must be a new or empty folder that
 can be written, and not inside ``--speech`` or ``--noise``. Each file is written under a temporary name and renamed,
 and its manifest row is written before the rename to ``manifest.partial.csv``, which becomes ``manifest.csv`` when

@@ -1,6 +1,5 @@
 """common/evaluation.py: pair checks of two folders, scores against numpy references, the saved scores file."""
 import json
-import math
 
 import numpy as np
 import pytest
@@ -8,9 +7,7 @@ import soundfile
 
 from common.evaluation import (
     LENGTH_TOLERANCE_SECONDS,
-    SILENCE_FLOOR_DBFS,
     check_folders,
-    level_dbfs,
     score_examples,
     score_folders,
 )
@@ -184,15 +181,6 @@ def test_a_metric_failure_counts_as_invalid_and_a_system_that_scores_nothing_fai
     assert "scored 0 of 2 pairs; 2 invalid" in capsys.readouterr().out
     document = json.loads((tmp_path / "results" / "scores" / "silent.json").read_text())
     assert len(document["invalid"]) == 2 and all("silent" in item["reason"] for item in document["invalid"])
-
-
-def test_level_dbfs_of_known_signals():
-    assert level_dbfs(np.ones(100)) == pytest.approx(0.0)
-    assert level_dbfs(np.full(100, 0.1)) == pytest.approx(-20.0)
-    sine = np.sin(2 * np.pi * np.arange(16000) / 160)
-    assert level_dbfs(sine) == pytest.approx(10 * math.log10(0.5), abs=1e-6)
-    assert level_dbfs(np.zeros(10)) == -math.inf
-    assert SILENCE_FLOOR_DBFS < level_dbfs(np.full(10, 10 ** (-60 / 20)))
 
 
 RECIPES = ("icse", "fqse", "sednn", "crn", "tfgridnet")
