@@ -1,4 +1,5 @@
-"""The fused LSTM (common/recurrent.py) against keras.layers.LSTM with the same weights: outputs, gradients, checkpoints."""
+"""The fused LSTM (common/recurrent.py) against keras.layers.LSTM with the same weights: outputs, gradients,
+checkpoints."""
 import numpy as np
 import pytest
 
@@ -99,7 +100,8 @@ def test_inside_bidirectional_same_names_outputs_and_gradients():
             tape.watch(inputs)
             output = wrapper(inputs)
             loss = tf.reduce_sum(tf.sin(output))
-        results.append([output.numpy()] + [g.numpy() for g in tape.gradient(loss, [inputs] + wrapper.trainable_weights)])
+        gradients = tape.gradient(loss, [inputs] + wrapper.trainable_weights)
+        results.append([output.numpy()] + [g.numpy() for g in gradients])
     for expected, actual in zip(*results):
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
 
