@@ -198,7 +198,9 @@ class LSTM(keras.layers.LSTM):
         sequence = tf.transpose(inputs, [1, 0, 2])
         if self.go_backwards:
             sequence = tf.reverse(sequence, [0])
-        weights = (self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias)
+        # Read as tensors: under a mixed precision policy this casts them to the compute dtype, as Keras does.
+        cell = self.cell
+        weights = [tf.convert_to_tensor(weight) for weight in (cell.kernel, cell.recurrent_kernel, cell.bias)]
         if self.units < BLOCK_KERNEL_MAX_UNITS:
             outputs, cells = block_lstm(sequence, initial_h, initial_c, *weights)
             last_c = cells[-1]
@@ -256,7 +258,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     shape = (args.batch, args.steps, args.features, args.units)
     if min(shape) < 1 or args.repeats < 1:
-        raise ValueError(f"python -m common.recurrent: sizes and --repeats must be positive, got {shape}, {args.repeats}")
+        raise ValueError(
+            f"python -m common.recurrent: sizes and --repeats must be positive, got {shape}, {args.repeats}"
+        )
     steps = {
         name: time_training_step(layer_class, *shape, bidirectional=args.bidirectional)
         for name, layer_class in (("keras", keras.layers.LSTM), ("fused", LSTM))

@@ -155,3 +155,24 @@ def test_fused_lstm_setting():
     assert fused_lstm_setting({"training": {}}) is False
     with pytest.raises(ValueError, match="mini.yaml: training.fused_lstm must be true or false"):
         fused_lstm_setting({"config_path": "conf/mini.yaml", "training": {"fused_lstm": "yes"}})
+
+
+@pytest.mark.parametrize("units", WIDTHS)
+def test_mixed_bfloat16_policy(units):
+    """Under mixed_bfloat16 the fused layer returns bfloat16 like Keras, within bfloat16 rounding of it."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        keras_layer, fused_layer = pair(units, return_sequences=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    inputs = np.random.default_rng(10).standard_normal((BATCH, STEPS, FEATURES)).astype(np.float32)
+    results = []
+    for layer in (keras_layer, fused_layer):
+        with tf.GradientTape() as tape:
+            output = layer(inputs)
+            loss = tf.reduce_sum(tf.square(tf.cast(output, tf.float32)))
+        assert output.dtype == tf.bfloat16
+        results.append([tf.cast(output, tf.float32).numpy()] + [g.numpy() for g in tape.gradient(loss, layer.weights)])
+    for expected, actual in zip(*results):
+        assert actual.dtype == np.float32  # variables and their gradients stay float32
+        np.testing.assert_allclose(actual, expected, atol=0.05 * np.abs(expected).max())
