@@ -31,8 +31,9 @@ runs against ``keras.layers.LSTM`` on the 2-core development machine while other
 * CRN paper (B 16, T 300, I 1024, U 1024): 2.1x (projection kernel; the block kernel 0.6x).
 
 Whole training steps (``train_on_batch``, Adam), the recipes' models built with ``fused_lstm`` False and True, runs
-interleaved, same machine and load: TF-GridNet mini (batch 4 x 1 s) 1.7x, CRN mini (16 x 251 frames) 1.1x, LSTM-2
-mini 1.8x (medians of 10), CRN paper (16 x 301 frames) 2.1x (median of 3).
+interleaved, same machine: TF-GridNet mini (batch 4 x 1 s) 1.0-1.7x, CRN mini (16 x 251 frames) 1.1-1.3x, LSTM-2
+mini 1.5-1.8x (medians of 10 in each of two runs under different loads), CRN paper (16 x 301 frames) 2.1x (median
+of 3). The step is never slower; the load of the shared machine moves the ratio as much as the kernel does.
 
 Args (``LSTM``): those of ``keras.layers.LSTM``.
 
