@@ -38,6 +38,8 @@ Args (``build_crn``):
     frequency_bins: STFT bins F (161 for the 320-point FFT of a 20 ms window at 16 kHz).
     channels: encoder channels per layer; the decoder mirrors them.
     lstm_layers: number of stacked LSTM layers (2 in the paper).
+    fused_lstm: build the LSTMs as ``common.recurrent.LSTM`` (same weights, faster CPU training) instead of
+        ``keras.layers.LSTM``; the streaming and exported models always use the Keras layer.
 
 Shape:
     input  ``(batch, frames, frequency_bins)`` noisy magnitude, any number of frames;
@@ -50,6 +52,7 @@ References:
     K. Tan and D. L. Wang, "A convolutional recurrent neural network for real-time speech enhancement",
     Interspeech 2018. Code: github.com/JupiterEthan/CRN-causal (HEAD a50799a).
 """
+from common.recurrent import lstm
 from common.tfkeras import keras, layers, tf
 
 PAPER_CHANNELS = (16, 32, 64, 128, 256)
@@ -122,7 +125,9 @@ def lstm_units(frequency_bins=PAPER_FREQUENCY_BINS, channels=PAPER_CHANNELS):
     return channels[-1] * sizes[-1]
 
 
-def build_crn(frequency_bins=PAPER_FREQUENCY_BINS, channels=PAPER_CHANNELS, lstm_layers=2, name="crn"):
+def build_crn(
+    frequency_bins=PAPER_FREQUENCY_BINS, channels=PAPER_CHANNELS, lstm_layers=2, name="crn", fused_lstm=False
+):
     """Build the offline (whole-utterance) CRN; see the module docstring."""
     channels, sizes = validate_architecture(frequency_bins, channels)
     units = channels[-1] * sizes[-1]
@@ -139,7 +144,7 @@ def build_crn(frequency_bins=PAPER_FREQUENCY_BINS, channels=PAPER_CHANNELS, lstm
 
     x = layers.Reshape((-1, units), name="flatten_frequency")(x)
     for index in range(1, lstm_layers + 1):
-        x = layers.LSTM(units, return_sequences=True, name=f"lstm{index}")(x)
+        x = lstm(units, fused_lstm, return_sequences=True, name=f"lstm{index}")(x)
     x = layers.Reshape((-1, sizes[-1], channels[-1]), name="unflatten_frequency")(x)
 
     x = layers.Concatenate(name="lstm_skip")([x, encoder_activations[-1]])

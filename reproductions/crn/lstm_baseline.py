@@ -11,6 +11,7 @@ Args (``build_lstm_baseline``):
     frequency_bins: STFT bins F (161).
     units: LSTM width (1024).
     lstm_layers: number of stacked unidirectional LSTM layers (4).
+    fused_lstm: build the LSTMs as ``common.recurrent.LSTM`` (same weights, faster CPU training).
 
 Shape:
     input ``(batch, frames, F)`` noisy magnitude; output ``(batch, frames, F)`` estimated clean magnitude.
@@ -21,6 +22,7 @@ Returns:
 References:
     K. Tan and D. L. Wang, Interspeech 2018, table of baselines (LSTM-1, LSTM-2).
 """
+from common.recurrent import lstm
 from common.tfkeras import keras, layers
 
 PAPER_UNITS = 1024
@@ -29,7 +31,9 @@ PAPER_KERAS_PARAMETERS = 30_200_993
 PAPER_PYTORCH_PARAMETERS = 30_217_377
 
 
-def build_lstm_baseline(frequency_bins=161, units=PAPER_UNITS, lstm_layers=PAPER_LAYERS, name="lstm2"):
+def build_lstm_baseline(
+    frequency_bins=161, units=PAPER_UNITS, lstm_layers=PAPER_LAYERS, name="lstm2", fused_lstm=False
+):
     """Build the LSTM-2 baseline; see the module docstring."""
     if units < 1 or lstm_layers < 1:
         raise ValueError(
@@ -38,7 +42,7 @@ def build_lstm_baseline(frequency_bins=161, units=PAPER_UNITS, lstm_layers=PAPER
     noisy = keras.Input((None, frequency_bins), name="noisy_magnitude")
     x = noisy
     for index in range(1, lstm_layers + 1):
-        x = layers.LSTM(units, return_sequences=True, name=f"lstm{index}")(x)
+        x = lstm(units, fused_lstm, return_sequences=True, name=f"lstm{index}")(x)
     enhanced = layers.Dense(frequency_bins, activation="softplus", name="enhanced_magnitude")(x)
     return keras.Model(noisy, enhanced, name=name)
 

@@ -149,18 +149,22 @@ def masked_mse(target_and_mask, estimate):
 
 
 # ----------------------------------------------------------------------------------------------------- models
-def build_model(config, which):
-    """The CRN or the LSTM-2 baseline of ``config``."""
+def build_model(config, which, fused_lstm=False):
+    """The CRN or the LSTM-2 baseline of ``config``; ``fused_lstm`` builds its LSTMs from ``common.recurrent``."""
     if which == "crn":
         from reproductions.crn.crn import build_crn
 
         model = config["model"]
-        return build_crn(model["frequency_bins"], model["channels"], model["lstm_layers"], name="crn")
+        return build_crn(
+            model["frequency_bins"], model["channels"], model["lstm_layers"], name="crn", fused_lstm=fused_lstm
+        )
     if which == "lstm2":
         from reproductions.crn.lstm_baseline import build_lstm_baseline
 
         baseline = config["baseline"]
-        return build_lstm_baseline(config["model"]["frequency_bins"], baseline["units"], baseline["lstm_layers"])
+        return build_lstm_baseline(
+            config["model"]["frequency_bins"], baseline["units"], baseline["lstm_layers"], fused_lstm=fused_lstm
+        )
     raise _error(f"unknown model {which!r}; expected one of {MODEL_NAMES}")
 
 
@@ -264,6 +268,7 @@ class Recipe:
     # ---------------------------------------------------------------------------------------------- train
     def train(self, config, args):
         from common.tfkeras import keras
+        from common.recurrent import fused_lstm_setting
         from common.training import ResumableTraining, paper_callbacks, set_seed
 
         training = config["training"]
@@ -275,7 +280,7 @@ class Recipe:
         frequency_bins = config["model"]["frequency_bins"]
         train_data = make_dataset(train_set, training["batch_size"], frequency_bins, shuffle_seed=training["seed"])
         valid_data = make_dataset(valid_set, training["batch_size"], frequency_bins)
-        model = build_model(config, args.model)
+        model = build_model(config, args.model, fused_lstm=fused_lstm_setting(config))
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]), loss=masked_mse)
         run = ResumableTraining(model, Path(args.exp_dir) / args.model)
         step_decay = (training["learning_rate"], training["decay_factor"], training["decay_every_epochs"])

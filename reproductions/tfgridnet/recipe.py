@@ -56,10 +56,10 @@ def _strategies(args) -> tuple:
 
 
 # ------------------------------------------------------------------------------------------------------- model
-def build_model(config: dict, progressive: bool):
+def build_model(config: dict, progressive: bool, fused_lstm: bool = False):
     from reproductions.tfgridnet.tfgridnet import build_from_config
 
-    return build_from_config(config["model"], progressive=progressive)
+    return build_from_config(config["model"], progressive=progressive, fused_lstm=fused_lstm)
 
 
 def progressive_snrs(config: dict) -> tuple:
@@ -333,6 +333,7 @@ class Recipe:
 
     # ----------------------------------------------------------------------------------------------- train
     def train(self, config, args):
+        from common.recurrent import fused_lstm_setting
         from common.tfkeras import keras
         from common.training import ResumableTraining, set_seed
 
@@ -341,7 +342,7 @@ class Recipe:
         for strategy in _strategies(args):
             progressive = strategy == "progressive"
             set_seed(int(training["seed"]))
-            model = build_model(config, progressive)
+            model = build_model(config, progressive, fused_lstm=fused_lstm_setting(config))
             compile_model(model, config, len(model.outputs))
             train_batches = make_batches(config, corpus, "train", progressive, fresh_every_epoch=True)
             valid_batches = make_batches(config, corpus, "valid", progressive, fresh_every_epoch=False)

@@ -24,6 +24,8 @@ Args (``build_tfgridnet``):
     embedding_dim: D (32).   unfold_kernel: I (4).   unfold_stride: J (1).   hidden_units: H per LSTM direction (100).
     num_blocks: B (5).   num_heads: L (4).   approx_qk_dim: E = floor(approx_qk_dim / 255) = floor(1024/255) = 4.
     eps: epsilon of every normalisation (1e-5).   progressive: one output head per block (PL) instead of one (DL).
+    fused_lstm: build the BLSTMs from ``common.recurrent.LSTM`` (same weights, faster CPU training) instead of
+        ``keras.layers.LSTM``; export with False (the converter needs the Keras layer).
 
 Shape:
     input ``(batch, samples)`` float32 waveform at 16 kHz (at least ``n_fft // 2 + 1`` samples for the reflect pad);
@@ -46,6 +48,7 @@ import math
 
 import numpy as np
 
+from common.recurrent import lstm
 from common.tfkeras import keras, layers, tf
 
 PAPER_PARAMETERS = 2_351_523
@@ -354,12 +357,14 @@ class FullUtteranceAttention(layers.Layer):
         return {**super().get_config(), "num_heads": self.num_heads}
 
 
-def recurrent_path(x, axis, kernel, stride, hidden_units, eps, name):
+def recurrent_path(x, axis, kernel, stride, hidden_units, eps, name, fused_lstm=False):
     """Intra-frame (``axis="frequency"``) or inter-frame (``"time"``) BLSTM path with its residual."""
     embedding_dim = x.shape[-1]
     normalized = layers.LayerNormalization(axis=-1, epsilon=eps, name=f"{name}_norm")(x)
     windows = UnfoldSequences(axis, kernel, stride, name=f"{name}_unfold")(normalized)
-    recurrent = layers.Bidirectional(layers.LSTM(hidden_units, return_sequences=True), name=f"{name}_blstm")(windows)
+    recurrent = layers.Bidirectional(
+        lstm(hidden_units, fused_lstm, return_sequences=True), name=f"{name}_blstm"
+    )(windows)
     projected = layers.Conv1DTranspose(embedding_dim, kernel, strides=stride, name=f"{name}_linear")(recurrent)
     folded = FoldSequences(axis, name=f"{name}_fold")([projected, x])
     return layers.Add(name=f"{name}_residual")([folded, x])
@@ -393,10 +398,10 @@ def attention_path(x, num_heads, qk_channels, eps, name):
     return layers.Add(name=f"{name}_residual")([projected, x])
 
 
-def gridnet_block(x, kernel, stride, hidden_units, num_heads, qk_channels, eps, name):
+def gridnet_block(x, kernel, stride, hidden_units, num_heads, qk_channels, eps, name, fused_lstm=False):
     """One TF-GridNet block: intra-frame BLSTM, inter-frame BLSTM, full-utterance attention."""
-    x = recurrent_path(x, "frequency", kernel, stride, hidden_units, eps, f"{name}_intra")
-    x = recurrent_path(x, "time", kernel, stride, hidden_units, eps, f"{name}_inter")
+    x = recurrent_path(x, "frequency", kernel, stride, hidden_units, eps, f"{name}_intra", fused_lstm)
+    x = recurrent_path(x, "time", kernel, stride, hidden_units, eps, f"{name}_inter", fused_lstm)
     return attention_path(x, num_heads, qk_channels, eps, f"{name}_attn")
 
 
@@ -421,6 +426,7 @@ def build_tfgridnet(
     eps=1e-5,
     progressive=False,
     name=None,
+    fused_lstm=False,
 ):
     """Build TF-GridNet (DL) or its progressive-learning variant (PL); see the module docstring."""
     n_fft = _check_positive_int("n_fft", n_fft, 8)
@@ -458,9 +464,9 @@ def build_tfgridnet(
     for index in range(1, num_blocks + 1):
         if progressive and index > 1:
             cumulative = layers.Add(name=f"cumulative{index}")([cumulative, x])
-            x = gridnet_block(cumulative, *block_arguments, name=f"block{index}")
+            x = gridnet_block(cumulative, *block_arguments, name=f"block{index}", fused_lstm=fused_lstm)
         else:
-            x = gridnet_block(x, *block_arguments, name=f"block{index}")
+            x = gridnet_block(x, *block_arguments, name=f"block{index}", fused_lstm=fused_lstm)
         if progressive:
             outputs.append(output_head(x, waveform, n_fft, hop_length, name=f"estimate{index}"))
     if not progressive:
@@ -475,9 +481,9 @@ MODEL_KEYS = (
 )
 
 
-def build_from_config(model_config, progressive=False):
+def build_from_config(model_config, progressive=False, fused_lstm=False):
     """Build the model from the ``model:`` section of ``conf/*.yaml``."""
     unknown = set(model_config) - set(MODEL_KEYS)
     if unknown:
         raise ValueError(f"reproductions/tfgridnet/conf: unknown model keys {sorted(unknown)}; allowed {list(MODEL_KEYS)}")
-    return build_tfgridnet(**model_config, progressive=progressive)
+    return build_tfgridnet(**model_config, progressive=progressive, fused_lstm=fused_lstm)

@@ -143,3 +143,30 @@ def test_stable_softplus_equals_softplus_without_overflow():
     actual = StableSoftplus()(x[None]).numpy()[0]
     assert np.all(np.isfinite(actual))
     np.testing.assert_allclose(actual, np.logaddexp(0.0, x.astype(np.float64)), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("channels", [TINY_CHANNELS, (2, 3, 4, 4, 32)])  # LSTM width 16 and 128: both kernels
+def test_fused_lstm_crn_has_the_same_weights_and_outputs(channels):
+    """build_crn(fused_lstm=True) has the Keras CRN's weight names and shapes and computes the same output."""
+    from common import recurrent
+    from common.tfkeras import keras, tf
+    from reproductions.crn.crn import build_crn
+
+    plain = build_crn(channels=channels, name="crn")
+    fused = build_crn(channels=channels, name="crn", fused_lstm=True)
+    assert [(w.name, w.shape) for w in fused.weights] == [(w.name, w.shape) for w in plain.weights]
+    assert isinstance(fused.get_layer("lstm1"), recurrent.LSTM)
+    assert type(plain.get_layer("lstm1")) is keras.layers.LSTM
+    fused.set_weights(plain.get_weights())
+    magnitude = tf.constant(noisy_magnitude(20, seed=3)[None])
+    gradients = []
+    for model in (plain, fused):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(model(magnitude, training=True)))
+        gradients.append([g.numpy() for g in tape.gradient(loss, model.trainable_weights)])
+        np.testing.assert_allclose(model(magnitude, training=False).numpy(),
+                                   plain(magnitude, training=False).numpy(), rtol=1e-5, atol=1e-5)
+    # Training-mode batch norm sums gradients that nearly cancel, so the tolerance is relative to the largest one.
+    scale = max(np.abs(expected).max() for expected in gradients[0])
+    for weight, expected, actual in zip(plain.trainable_weights, *gradients):
+        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5 * scale, err_msg=weight.name)

@@ -98,3 +98,19 @@ def test_benchmark_reports_hop_latency_and_algorithmic_latency(exported):
     assert result["budget_ms"] == 10.0 and result["algorithmic_latency_ms"] == 20.0
     assert 0 < result["invoke_ms_median"] <= result["hop_ms_median"] * 10
     assert "per 10 ms hop" in format_benchmark(result)
+
+
+def test_fused_lstm_crn_streams_and_exports_the_keras_lstm(tiny, tmp_path):
+    """A CRN trained with fused LSTMs gives the same streaming model and a .tflite with the fused TFLite LSTM."""
+    from common.tflite import TFLiteModel
+    from reproductions.crn import streaming
+    from reproductions.crn.crn import build_crn
+    from tests.reproductions.crn.helpers import TINY_CHANNELS
+
+    model, magnitude, offline = tiny
+    fused = build_crn(channels=TINY_CHANNELS, name="crn", fused_lstm=True)
+    fused.set_weights(model.get_weights())
+    assert np.abs(streaming.StreamingCRN(fused).process(magnitude) - offline).max() <= 1e-4
+    path = streaming.export_streaming_tflite(fused, tmp_path / "float32.tflite", "float32")
+    ops = TFLiteModel(path).op_names()
+    assert ops.count(streaming.FUSED_LSTM_OP) == 2 and "WHILE" not in ops

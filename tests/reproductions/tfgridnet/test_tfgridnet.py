@@ -169,3 +169,26 @@ def test_float32_tflite_matches_keras_on_every_call(tmp_path):
         signal = (scale * rng.standard_normal((1, samples))).astype(np.float32)
         expected = model(signal, training=False).numpy()
         np.testing.assert_allclose(runner(signal), expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_fused_lstm_model_has_the_same_weights_and_outputs(tmp_path, progressive):
+    """build_tfgridnet(fused_lstm=True): the Keras model's weight names and shapes, checkpoints both ways, same output."""
+    from common import recurrent
+
+    models = []
+    for fused_lstm in (False, True):
+        keras.backend.clear_session()  # the same automatic layer names in both builds
+        keras.utils.set_random_seed(4)
+        models.append(build_tfgridnet(n_fft=64, hop_length=32, **TINY, num_blocks=2, unfold_stride=2,
+                                      progressive=progressive, fused_lstm=fused_lstm))
+    plain, fused = models
+    assert [(w.name, w.shape) for w in fused.weights] == [(w.name, w.shape) for w in plain.weights]
+    blstm = fused.get_layer("block1_inter_blstm")
+    assert isinstance(blstm.forward_layer, recurrent.LSTM) and isinstance(blstm.backward_layer, recurrent.LSTM)
+    plain.save_weights(str(tmp_path / "plain.weights.h5"))
+    fused.load_weights(str(tmp_path / "plain.weights.h5"))
+    signal = tf.constant(np.random.default_rng(12).standard_normal((2, 1000)), tf.float32)
+    expected, actual = plain(signal), fused(signal)
+    for expected_output, actual_output in zip(tf.nest.flatten(expected), tf.nest.flatten(actual)):
+        np.testing.assert_allclose(actual_output.numpy(), expected_output.numpy(), rtol=1e-4, atol=1e-5)
