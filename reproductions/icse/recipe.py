@@ -294,7 +294,7 @@ def train_model(model, corpus, config, run_dir, spec, callbacks=()):
     """Resumable training of ``model`` (MSE, Adam) for ``spec`` = {epochs, utterances_per_epoch, learning_rate};
     the best epoch by validation loss is loaded back. Returns the model."""
     from common.tfkeras import keras
-    from common.training import BackgroundBatches, ResumableTraining
+    from common.training import ResumableTraining
 
     epochs = int(spec["epochs"])
     if epochs <= 0:
@@ -302,15 +302,9 @@ def train_model(model, corpus, config, run_dir, spec, callbacks=()):
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(spec["learning_rate"])), loss="mse")
     training = ResumableTraining(model, run_dir)
     sequence = make_sequence_class()
-    # Mixing the next utterances overlaps the step; the batches are the serial ones (BackgroundBatches).
-    train_data = BackgroundBatches(
-        sequence(corpus, config, "train", int(spec["utterances_per_epoch"]), epoch=training.initial_epoch))
-    valid_data = BackgroundBatches(sequence(corpus, config, "valid", int(config["data"]["valid_items"])))
-    try:
-        training.fit(train_data, epochs=epochs, validation_data=valid_data, callbacks=list(callbacks), shuffle=False)
-    finally:
-        train_data.close()
-        valid_data.close()
+    train_data = sequence(corpus, config, "train", int(spec["utterances_per_epoch"]), epoch=training.initial_epoch)
+    valid_data = sequence(corpus, config, "valid", int(config["data"]["valid_items"]))
+    training.fit(train_data, epochs=epochs, validation_data=valid_data, callbacks=list(callbacks), shuffle=False)
     if training.best_weights_path.is_file():
         model.load_weights(str(training.best_weights_path))
     for callback in callbacks:
