@@ -300,7 +300,9 @@ def result_table(results, config_name):
     from common.tables import ResultTable
 
     notes = ["step: train_on_batch alone; per example: batch production + step over the batch size; "
-             "median (min-max) over the timed steps; x: speed-up against float32 of the same run"]
+             "median (min-max) over the timed steps; x: speed-up against float32 of the same run",
+             "data_serial / data_path train on the corpus' own utterances (their lengths, not the random batches' "
+             "shape): compare them with each other"]
     table = ResultTable(f"Training speed, {config_name} sizes", [
         ("step_median_s", "step s", 4), ("step_min_s", "min", 4), ("step_max_s", "max", 4),
         ("example_median_ms", "per example ms", 2), ("example_min_ms", "min", 2), ("example_max_ms", "max", 2),
