@@ -138,7 +138,7 @@ def build_crn(
     for index, width in enumerate(channels, start=1):
         x = layers.ZeroPadding2D(((1, 0), (0, 0)), name=f"encoder{index}_causal_pad")(x)
         x = layers.Conv2D(width, KERNEL_SIZE, strides=STRIDES, padding="valid", name=f"encoder{index}_conv")(x)
-        x = layers.BatchNormalization(name=f"encoder{index}_batch_norm", **BATCH_NORM)(x)
+        x = layers.BatchNormalization(name=f"encoder{index}_batch_norm", dtype="float32", **BATCH_NORM)(x)
         x = layers.ELU(name=f"encoder{index}_elu")(x)
         encoder_activations.append(x)
 
@@ -162,13 +162,13 @@ def build_crn(
         # Frames 1..T-1 of the full transposed conv, then a zero frame 0: the author's padding=(1, 0) + F.pad.
         x = layers.Cropping2D(((1, 1), (0, 0)), name=f"decoder{layer_number}_crop")(x)
         x = layers.ZeroPadding2D(((1, 0), (0, 0)), name=f"decoder{layer_number}_first_frame")(x)
-        x = layers.BatchNormalization(name=f"decoder{layer_number}_batch_norm", **BATCH_NORM)(x)
+        x = layers.BatchNormalization(name=f"decoder{layer_number}_batch_norm", dtype="float32", **BATCH_NORM)(x)
         if layer_number > 1:
             # Skip connection after the batch norm and before the ELU (networks.py forward).
             x = layers.Concatenate(name=f"decoder{layer_number}_skip")([x, encoder_activations[layer_number - 2]])
             x = layers.ELU(name=f"decoder{layer_number}_elu")(x)
-    x = StableSoftplus(name="softplus")(x)
-    enhanced = layers.Reshape((-1, frequency_bins), name="enhanced_magnitude")(x)
+    x = StableSoftplus(dtype="float32", name="softplus")(x)
+    enhanced = layers.Reshape((-1, frequency_bins), dtype="float32", name="enhanced_magnitude")(x)
     return keras.Model(noisy, enhanced, name=name)
 
 

@@ -43,7 +43,7 @@ def build_lstm_baseline(
     x = noisy
     for index in range(1, lstm_layers + 1):
         x = lstm(units, fused_lstm, return_sequences=True, name=f"lstm{index}")(x)
-    enhanced = layers.Dense(frequency_bins, activation="softplus", name="enhanced_magnitude")(x)
+    enhanced = layers.Dense(frequency_bins, activation="softplus", dtype="float32", name="enhanced_magnitude")(x)
     return keras.Model(noisy, enhanced, name=name)
 
 

@@ -267,6 +267,12 @@ class Recipe:
 
     # ---------------------------------------------------------------------------------------------- train
     def train(self, config, args):
+        from common.training import config_precision, training_precision
+
+        with training_precision(*config_precision(config)):
+            self._train(config, args)
+
+    def _train(self, config, args):
         from common.tfkeras import keras
         from common.recurrent import fused_lstm_setting
         from common.training import ResumableTraining, paper_callbacks, set_seed

@@ -352,7 +352,7 @@ class Decoder(QuantizableLayer):
 def _maybe_quantize(tensor, quantization, name):
     if quantization is None:
         return tensor
-    return fq.ActivationQuantize(activation_quantizer(quantization), name=name)(tensor)
+    return fq.ActivationQuantize(activation_quantizer(quantization), dtype="float32", name=name)(tensor)
 
 
 def build_convtasnet_core(config: dict, quantization=None, quantize_input=False, fixed_input_grid=False,
@@ -376,12 +376,12 @@ def build_convtasnet_core(config: dict, quantization=None, quantize_input=False,
     inputs = keras.Input(shape=(None, input_channels), name="waveform")
     signal = inputs
     if quantization is not None and fixed_input_grid:
-        signal = fq.ActivationQuantize(fq.FixedGridQuantizer(), name="input_grid")(signal)
+        signal = fq.ActivationQuantize(fq.FixedGridQuantizer(), dtype="float32", name="input_grid")(signal)
     elif quantization is not None and quantize_input:
         signal = _maybe_quantize(signal, quantization, "input_quantizer")
     features = Encoder(filters, kernel_size, stride, quantization=quantization, name="encoder")(signal)
 
-    hidden = GlobalLayerNorm(quantization=quantization, name="bottleneck_norm")(features)
+    hidden = GlobalLayerNorm(quantization=quantization, dtype="float32", name="bottleneck_norm")(features)
     hidden = PointwiseConv(model["bottleneck"], quantization=quantization, name="bottleneck_conv")(hidden)
     skip_sum = None
     for repeat in range(int(model["repeats"])):
@@ -390,10 +390,10 @@ def build_convtasnet_core(config: dict, quantization=None, quantize_input=False,
             dilation = 2**block
             branch = PointwiseConv(model["hidden"], activation="prelu", quantization=quantization,
                                    name=f"{prefix}_conv_in")(hidden)
-            branch = GlobalLayerNorm(quantization=quantization, name=f"{prefix}_norm_in")(branch)
+            branch = GlobalLayerNorm(quantization=quantization, dtype="float32", name=f"{prefix}_norm_in")(branch)
             branch = DepthwiseConv(model["conv_kernel"], dilation, quantization=quantization,
                                    name=f"{prefix}_depthwise")(branch)
-            branch = GlobalLayerNorm(quantization=quantization, name=f"{prefix}_norm_out")(branch)
+            branch = GlobalLayerNorm(quantization=quantization, dtype="float32", name=f"{prefix}_norm_out")(branch)
             residual = PointwiseConv(model["bottleneck"], quantization=quantization, name=f"{prefix}_residual")(branch)
             skip = PointwiseConv(model["skip"], quantization=quantization, name=f"{prefix}_skip")(branch)
             hidden = _maybe_quantize(layers.Add(name=f"{prefix}_residual_add")([hidden, residual]), quantization,
@@ -410,7 +410,7 @@ def build_convtasnet_core(config: dict, quantization=None, quantize_input=False,
     mask = PointwiseConv(filters, activation="relu", quantization=quantization, name="mask_conv")(mask)
     masked = _maybe_quantize(layers.Multiply(name="mask_multiply")([mask, features]), quantization,
                              "mask_multiply_quantizer")
-    decoder = Decoder(kernel_size, stride, quantization=quantization, name="decoder")
+    decoder = Decoder(kernel_size, stride, quantization=quantization, dtype="float32", name="decoder")
     first = _maybe_quantize(decoder(masked), quantization, "decoder_output_quantizer")
     if residual_stages == 1:
         return keras.Model(inputs, first, name=name)

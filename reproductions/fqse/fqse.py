@@ -166,7 +166,7 @@ def build_waveform_model(core, splitter_stages: int = 1, name="waveform_model"):
     outputs = core(core_input)
     if isinstance(outputs, (list, tuple)):
         outputs = OutputCombiner(name="combiner")(list(outputs))
-    enhanced = PadToLength(name="pad_to_input")([outputs, waveform])
+    enhanced = PadToLength(dtype="float32", name="pad_to_input")([outputs, waveform])
     return keras.Model(waveform, enhanced, name=name)
 
 

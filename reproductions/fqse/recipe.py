@@ -108,6 +108,7 @@ def negative_si_sdr(clean, estimate):
     from common.tfkeras import tf
 
     epsilon = 1e-8
+    clean, estimate = tf.cast(clean, tf.float32), tf.cast(estimate, tf.float32)
     clean = clean - tf.reduce_mean(clean, axis=-1, keepdims=True)
     estimate = estimate - tf.reduce_mean(estimate, axis=-1, keepdims=True)
     dot = tf.reduce_sum(clean * estimate, axis=-1, keepdims=True)
@@ -329,6 +330,19 @@ class Recipe:
 
     # ----------------------------------------------------------------------------------------------- train
     def train(self, config, args):
+        from common.training import compression_precision, config_precision, training_precision
+
+        kind, source = config_precision(config)
+        if args.variant == "float":
+            precision = training_precision(kind, source, log=_log)
+        else:
+            precision = compression_precision(
+                kind, f"{args.variant} QAT", source=source, log=_log,
+                reason="every quantized layer holds FQSE quantizers, whose ranges and rounding need float32")
+        with precision:
+            return self._train(config, args)
+
+    def _train(self, config, args):
         from common.tfkeras import keras
         from common.training import ResumableTraining, paper_callbacks, set_seed
         from reproductions.fqse.fqse import transfer_float_weights

@@ -107,13 +107,14 @@ def build_fcn(filters=30, kernel_size=55, hidden_layers=7, leaky_slope=0.3, epsi
         hidden = layers.Conv1D(
             filters, kernel_size, padding="same", kernel_initializer=uniform(index), name=f"conv{index}"
         )(hidden)
-        hidden = InstanceNormalization(epsilon=epsilon, name=f"instance_norm{index}")(hidden)
+        # Statistics in float32 under a mixed policy: a bf16 variance of a long utterance loses the small channels.
+        hidden = InstanceNormalization(epsilon=epsilon, dtype="float32", name=f"instance_norm{index}")(hidden)
         hidden = layers.LeakyReLU(alpha=leaky_slope, name=f"leaky_relu{index}")(hidden)
     output_index = hidden_layers + 1
     hidden = layers.Conv1D(
         1, kernel_size, padding="same", kernel_initializer=uniform(output_index), name=f"conv{output_index}"
     )(hidden)
-    enhanced = layers.Activation("tanh", name="tanh")(hidden)
+    enhanced = layers.Activation("tanh", dtype="float32", name="tanh")(hidden)
     return keras.Model(waveform, enhanced, name="fcn")
 
 

@@ -479,6 +479,12 @@ class Recipe:
 
     # -- train ----------------------------------------------------------------------------------------------------
     def train(self, config, args):
+        from common.training import config_precision, training_precision
+
+        with training_precision(*config_precision(config)):
+            return self._train(config, args)
+
+    def _train(self, config, args):
         from common.training import set_seed
 
         set_seed(int(config.get("seed", 0)))

@@ -48,7 +48,7 @@ def build_sednn_dnn(n_concat=7, n_freq=257, hidden_units=2048, hidden_layers=3, 
     for index in range(1, int(hidden_layers) + 1):
         hidden = layers.Dense(int(hidden_units), activation="relu", name=f"dense_{index}")(hidden)
         hidden = layers.Dropout(dropout, name=f"dropout_{index}")(hidden)
-    outputs = layers.Dense(int(n_freq), activation="linear", name="clean_log_magnitude")(hidden)
+    outputs = layers.Dense(int(n_freq), activation="linear", dtype="float32", name="clean_log_magnitude")(hidden)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -170,9 +170,14 @@ class Recipe:
         arrays, scaler = self._features(config, args)
         if args.features_only:
             return None
+        from common.training import compression_precision, config_precision, training_precision
+
+        kind, source = config_precision(config)
         if args.variant == "float":
-            return self._train_float(config, args, arrays, scaler)
-        return self._train_compressed(config, args, arrays, scaler)
+            with training_precision(kind, source, log=_log):
+                return self._train_float(config, args, arrays, scaler)
+        with compression_precision(kind, stage=f"{args.variant} fine-tuning", source=source, log=_log):
+            return self._train_compressed(config, args, arrays, scaler)
 
     def _train_float(self, config, args, arrays, scaler):
         from common.training import set_seed

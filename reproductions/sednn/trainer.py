@@ -90,12 +90,36 @@ def save_checkpoint(model, scaler: Scaler, path: Path) -> None:
     temporary.replace(path)
 
 
-def load_checkpoint(path: Path, custom_objects=None):
-    """Return ``(model, scaler)`` from a checkpoint written by :func:`save_checkpoint`."""
+def _float32_layer_config(value):
+    """A model configuration with every mixed dtype policy replaced by float32."""
+    if isinstance(value, dict):
+        if value.get("class_name") in ("Policy", "DTypePolicy") and \
+                str(value.get("config", {}).get("name", "")).startswith("mixed_"):
+            return "float32"
+        return {key: _float32_layer_config(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_float32_layer_config(item) for item in value]
+    return value
+
+
+def load_checkpoint(path: Path, custom_objects=None, keep_precision=False):
+    """Return ``(model, scaler)`` from a checkpoint written by :func:`save_checkpoint`.
+
+    A checkpoint trained under a mixed policy comes back as the float32 model with the same (float32) weights,
+    compiled afresh, for evaluation, compression and export; ``keep_precision=True`` returns it as saved, with its
+    optimizer state, to resume training.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found; train first (run.sh stage 2)")
     model = keras.models.load_model(path, custom_objects=custom_objects, compile=True)
+    if not keep_precision and any(layer.dtype_policy.name != "float32" for layer in model.layers):
+        learning_rate = float(keras.backend.get_value(model.optimizer.learning_rate))
+        float_model = keras.Model.from_config(_float32_layer_config(model.get_config()),
+                                              custom_objects=custom_objects)
+        float_model.set_weights(model.get_weights())
+        compile_model(float_model, learning_rate)
+        model = float_model
     return model, Scaler.load_from_h5(path)
 
 
@@ -146,7 +170,7 @@ def train_iterations(
     resumable = {n: p for n, p in list_checkpoints(exp_dir).items() if n <= iterations}
     if resumable:
         start = max(resumable)
-        model, _ = load_checkpoint(resumable[start])
+        model, _ = load_checkpoint(resumable[start], keep_precision=True)
         log(f"Resuming from {resumable[start].name} (iteration {start})")
     else:
         start = 0

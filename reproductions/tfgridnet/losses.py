@@ -33,7 +33,7 @@ class HybridLoss(keras.losses.Loss):
         self.magnitude_weight = float(magnitude_weight)
         self.complex_weight = float(complex_weight)
         self.eps = float(eps)
-        self.stft = TorchStft(self.n_fft, self.hop_length, name=f"{name}_stft")
+        self.stft = TorchStft(self.n_fft, self.hop_length, dtype="float32", name=f"{name}_stft")
 
     def compressed(self, waveform):
         """Return ``(m(X), Re X / m(X), Im X / m(X))`` for a batch of waveforms."""

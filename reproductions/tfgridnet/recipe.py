@@ -333,6 +333,12 @@ class Recipe:
 
     # ----------------------------------------------------------------------------------------------- train
     def train(self, config, args):
+        from common.training import config_precision, training_precision
+
+        with training_precision(*config_precision(config), log=_log):
+            self._train(config, args)
+
+    def _train(self, config, args):
         from common.recurrent import fused_lstm_setting
         from common.tfkeras import keras
         from common.training import ResumableTraining, set_seed

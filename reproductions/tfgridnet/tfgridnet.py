@@ -338,7 +338,9 @@ class FullUtteranceAttention(layers.Layer):
         shape = tf.shape(values)
         query_dim = tf.cast(shape[2] * (queries.shape[-1] // self.num_heads), queries.dtype)
         scores = tf.matmul(self._split_heads(queries), self._split_heads(keys), transpose_b=True)
-        weights = tf.nn.softmax(scores / tf.sqrt(query_dim), axis=-1)
+        # The softmax in float32 under a mixed policy: bf16's 8-bit mantissa flattens the weights of long utterances.
+        weights = tf.nn.softmax(tf.cast(scores / tf.sqrt(query_dim), tf.float32), axis=-1)
+        weights = tf.cast(weights, values.dtype)
         attended = tf.matmul(weights, self._split_heads(values))  # (batch, heads, frames, freq * V)
         per_head = values.shape[-1] // self.num_heads
         attended = tf.reshape(attended, tf.stack([shape[0], self.num_heads, shape[1], shape[2], per_head]))
@@ -360,7 +362,7 @@ class FullUtteranceAttention(layers.Layer):
 def recurrent_path(x, axis, kernel, stride, hidden_units, eps, name, fused_lstm=False):
     """Intra-frame (``axis="frequency"``) or inter-frame (``"time"``) BLSTM path with its residual."""
     embedding_dim = x.shape[-1]
-    normalized = layers.LayerNormalization(axis=-1, epsilon=eps, name=f"{name}_norm")(x)
+    normalized = layers.LayerNormalization(axis=-1, epsilon=eps, dtype="float32", name=f"{name}_norm")(x)
     windows = UnfoldSequences(axis, kernel, stride, name=f"{name}_unfold")(normalized)
     recurrent = layers.Bidirectional(
         lstm(hidden_units, fused_lstm, return_sequences=True), name=f"{name}_blstm"
@@ -374,7 +376,7 @@ def attention_projection(x, channels, eps, name):
     """Conv1x1 -> PReLU (one slope, 0.25 as torch) -> LayerNorm over (freq, channels) (ESPnet LayerNormalization4DCF)."""
     x = layers.Conv2D(channels, 1, name=f"{name}_conv")(x)
     x = layers.PReLU(keras.initializers.Constant(0.25), shared_axes=[1, 2, 3], name=f"{name}_prelu")(x)
-    return layers.LayerNormalization(axis=[2, 3], epsilon=eps, name=f"{name}_norm")(x)
+    return layers.LayerNormalization(axis=[2, 3], epsilon=eps, dtype="float32", name=f"{name}_norm")(x)
 
 
 def attention_path(x, num_heads, qk_channels, eps, name):
@@ -409,7 +411,7 @@ def output_head(x, waveform, n_fft, hop_length, name):
     """ConvTranspose2D 3x3 (torch padding (1, 0): crop one frame each side) -> complex spectrum -> iSTFT."""
     spectrum = layers.Conv2DTranspose(2, (3, 3), name=f"{name}_deconv")(x)
     spectrum = layers.Cropping2D(((1, 1), (0, 0)), name=f"{name}_crop")(spectrum)
-    return TorchIstft(n_fft, hop_length, name=name)([spectrum, waveform])
+    return TorchIstft(n_fft, hop_length, dtype="float32", name=name)([spectrum, waveform])
 
 
 def build_tfgridnet(
@@ -451,11 +453,11 @@ def build_tfgridnet(
             f"reproductions/tfgridnet/tfgridnet.py: approx_qk_dim {approx_qk_dim} < {block_freqs} frequency bins gives E = 0"
         )
     waveform = keras.Input(shape=(None,), name="noisy")
-    spectrum = TorchStft(n_fft, hop_length, name="stft")(waveform)
+    spectrum = TorchStft(n_fft, hop_length, dtype="float32", name="stft")(waveform)
     features = ComplexPhaseEncoder(phase_channels, (3, 1), name="phase_encoder")(spectrum)
     features = layers.ZeroPadding2D(((1, 1), (0, 0)), name="input_pad")(features)
     features = layers.Conv2D(embedding_dim, (3, 3), name="input_conv")(features)
-    embedding = layers.GroupNormalization(groups=1, epsilon=eps, name="input_norm")(features)
+    embedding = layers.GroupNormalization(groups=1, epsilon=eps, dtype="float32", name="input_norm")(features)
 
     block_arguments = (unfold_kernel, unfold_stride, hidden_units, num_heads, qk_channels, eps)
     outputs = []

@@ -96,3 +96,28 @@ def test_empty_features_are_refused(tmp_path):
     empty = np.zeros((0, 7, 257), np.float32)
     with pytest.raises(ValueError, match="empty"):
         train_iterations(build_sednn_dnn, scaler, empty, np.zeros((0, 257)), empty, np.zeros((0, 257)), tmp_path)
+
+
+def test_checkpoint_trained_under_bf16_loads_as_the_float32_model(tmp_path):
+    from common.training import training_precision
+
+    lines = []
+    with training_precision("bfloat16", log=lines.append):
+        mixed, _ = _train(tmp_path / "run", lines)
+    assert mixed.get_layer("dense_1").compute_dtype == "bfloat16"
+    assert mixed.output.dtype == "float32"  # the output layer is pinned
+    path = tmp_path / "run" / "md_20iters.h5"
+    model, _ = load_checkpoint(path)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    resumable, _ = load_checkpoint(path, keep_precision=True)
+    assert resumable.get_layer("dense_1").dtype_policy.name == "mixed_bfloat16"
+    assert resumable.optimizer.iterations.numpy() == 20
+    for saved, loaded in zip(resumable.get_weights(), model.get_weights()):
+        assert loaded.dtype == np.float32
+        np.testing.assert_array_equal(saved, loaded)
+    inputs = _data()[2][:8]
+    float_output, mixed_output = model(inputs).numpy(), resumable(inputs).numpy()
+    # bf16 keeps 8 bits of mantissa; the float32 model computes the same function to that precision.
+    scale = np.abs(float_output).max()
+    np.testing.assert_allclose(mixed_output, float_output, atol=0.03 * scale)
+    assert not np.array_equal(mixed_output, float_output)
