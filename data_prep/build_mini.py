@@ -1,19 +1,26 @@
 """Build the embedded mini corpus from Debian packages into ``<data-dir>/mini`` (deterministic, atomic, idempotent).
 
-Speech: the Asterisk core prompts of four professional voices (``asterisk-core-sounds-{en,fr,it,ru}-g722``,
-16 kHz G.722, decoded with PyPI ``g722``), plus, when ``pocketsphinx-testdata`` is installed, its five LibriVox
-utterances as a second unseen voice. Noise: the ambient recordings of ``lincity-ng-data``, the noise-like loops of
-``sonic-pi-samples``, generated white/pink/brown/speech-shaped noise and babble (``multi_talker`` for training from
-the seen voices' training/validation prompts; the test ``babble`` from the unseen voices only).
+Speech: the Asterisk core prompts of five recordings by four professional speakers
+(``asterisk-core-sounds-{en,es,fr,it,ru}-g722``, 16 kHz G.722, decoded with PyPI ``g722``; en_US and es_MX are both
+Allison Smith), plus, when ``pocketsphinx-testdata`` is installed, its 16-kHz recordings of two more male speakers
+(five LibriVox utterances; the CMU test utterances) as unseen voices. Noise: the ambient recordings of
+``lincity-ng-data``, the noise-like loops of ``sonic-pi-samples``, generated stationary (white/pink/brown/
+speech-shaped) and non-stationary (modulated, bursts, hum, keyboard) noise and babble (``multi_talker`` for training
+from the seen voices' training/validation prompts; the test ``babble`` from the unseen voices only).
 
-Splits (see ``issues show 3``):
+Splits (see ``issues show 3`` and ``issues show 20``):
 - speech ``train``/``valid``/``test``: prompts (the same prompt id in every language, plus prompts whose audio is
   byte-identical to another) are split 80/10/10 so that no test sentence is ever trained on, in any voice;
-- ``test_unseen_voice``: the test prompts of the held-out voice (it_IT male, never in train/valid) and LibriVox;
+  the seen voices are en_US and es_MX Allison (female), fr_CA June (female) and it_IT Carlo (male);
+- ``test_unseen_voice``: speakers never in train/valid, at least one of each sex: the test prompts of ru_RU
+  (female), LibriVox (male) and the CMU pocketsphinx test utterances (male);
 - noise ``train``/``valid``/``test``: different files of the same noise types (a single long recording is cut into
   disjoint 70/15/15 % parts); ``test_unseen_noise``: noise types never used in training (babble and market, the
   analogues of CRN's babble/cafeteria test noises, plus crowd, rail and vinyl hiss). The test babble's talkers are
   the unseen voices; training has its own ``multi_talker`` babble of the seen voices' training prompts.
+
+The build prints hours, voices (with their sex) and the 5th-95th percentile of F0 per split, without and with the
+speaker augmentation of ``common.mixing.augment_speaker``.
 
 Usage: ``python -m data_prep.build_mini [--force] [--data-dir data] [--max-prompts N] [--jobs 2]``.
 """
@@ -32,12 +39,14 @@ import subprocess
 import sys
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
 from common.audio import read_audio
+from common.mixing import augment_speaker, estimate_f0
 from data_prep.corpus import (
     NOISE_COLUMNS,
     NOISE_SPLITS,
@@ -47,27 +56,62 @@ from data_prep.corpus import (
     sha256_file,
     write_manifest,
 )
-from data_prep.synthetic_noise import LTAS_FFT, babble, colored_noise, speech_power_spectrum, speech_shaped_noise
+from data_prep.synthetic_noise import (
+    LTAS_FFT,
+    NONSTATIONARY_NOISES,
+    babble,
+    colored_noise,
+    speech_power_spectrum,
+    speech_shaped_noise,
+)
 
 SAMPLE_RATE = 16000
 # Bump when the corpus content changes so that an existing data/mini is rebuilt.
-BUILDER_VERSION = 3  # 2: test babble from the unseen voices, multi_talker training noise; 3: 12 multi_talker files
+BUILDER_VERSION = 4
 
 ASTERISK_DIR = Path("/usr/share/asterisk/sounds")
 LINCITY_DIR = Path("/usr/share/games/lincity-ng/sounds")
 SONIC_PI_DIR = Path("/usr/share/sonic-pi/samples")
-LIBRIVOX_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
+POCKETSPHINX_DIR = Path("/usr/share/pocketsphinx/test/data")
+LIBRIVOX_DIR = POCKETSPHINX_DIR / "librivox"
 
-# voice folder -> (Debian package, licence, credit); credits from /usr/share/doc/asterisk-core-sounds-*/copyright.
+
+@dataclass(frozen=True)
+class Voice:
+    """One Asterisk voice folder; ``person`` names the speaker, so two languages of one person split together."""
+
+    package: str
+    licence: str
+    credit: str
+    person: str
+    sex: str
+
+
+# Credits from /usr/share/doc/asterisk-core-sounds-*/copyright; sex from those credits, confirmed by the median F0
+# of the decoded prompts (estimate_f0: Allison 191 Hz, June 190, IvrvoiceRU 210, Carlo 188 with male formants).
 VOICES = {
-    "en_US_f_Allison": ("asterisk-core-sounds-en-g722", "CC BY-SA 3.0", "Allison Smith (recording), Digium, Inc."),
-    "fr_CA_f_June": ("asterisk-core-sounds-fr-g722", "CC BY-SA 3.0", "June Wallack (recording), Clod Patry (translation)"),
-    "it_IT_m_Carlo": ("asterisk-core-sounds-it-g722", "CC BY 3.0", "Carlo Flora (recording), Silvia Petrin (translation)"),
-    "ru_RU_f_IvrvoiceRU": ("asterisk-core-sounds-ru-g722", "CC BY 3.0", "IvrVoice.ru (recording)"),
+    "en_US_f_Allison": Voice("asterisk-core-sounds-en-g722", "CC BY-SA 3.0", "Allison Smith (recording), Digium, Inc.",
+                             "Allison Smith", "f"),
+    "es_MX_f_Allison": Voice("asterisk-core-sounds-es-g722", "CC BY-SA 3.0", "Allison Smith (recording), Digium, Inc.",
+                             "Allison Smith", "f"),
+    "fr_CA_f_June": Voice("asterisk-core-sounds-fr-g722", "CC BY-SA 3.0",
+                          "June Wallack (recording), Clod Patry (translation)", "June Wallack", "f"),
+    "it_IT_m_Carlo": Voice("asterisk-core-sounds-it-g722", "CC BY 3.0",
+                           "Carlo Flora (recording), Silvia Petrin (translation)", "Carlo Flora", "m"),
+    "ru_RU_f_IvrvoiceRU": Voice("asterisk-core-sounds-ru-g722", "CC BY 3.0", "IvrVoice.ru (recording), Maxim Topal",
+                                "IvrVoice.ru", "f"),
 }
-UNSEEN_VOICE = "it_IT_m_Carlo"
+# Asterisk voices held out: they read only test prompts, into test_unseen_voice.
+UNSEEN_VOICES = ("ru_RU_f_IvrvoiceRU",)
+# one LibriVox reader of Sense and Sensibility; male by the median F0 of his five utterances (estimate_f0: 102 Hz)
 LIBRIVOX_SPEAKER = "en_librivox"
-REQUIRED_PACKAGES = [package for package, _, _ in VOICES.values()] + ["lincity-ng-data", "sonic-pi-samples"]
+# The CMU test utterances of pocketsphinx-testdata (16 kHz; .raw files are headerless 16-bit little-endian): one
+# speaker name for all, since the package does not say whether they are one person (median F0 104-129 Hz, male).
+POCKETSPHINX_SPEAKER = "en_m_pocketsphinx"
+POCKETSPHINX_FILES = ("cards/001.wav", "cards/002.wav", "cards/003.wav", "cards/004.wav", "cards/005.wav",
+                      "goforward.raw", "numbers.raw", "something.raw", "tidigits/dhd.2934z.raw")
+SPEAKER_SEX = {**{voice: entry.sex for voice, entry in VOICES.items()}, LIBRIVOX_SPEAKER: "m", POCKETSPHINX_SPEAKER: "m"}
+REQUIRED_PACKAGES = sorted({entry.package for entry in VOICES.values()}) + ["lincity-ng-data", "sonic-pi-samples"]
 OPTIONAL_PACKAGES = ["pocketsphinx-testdata"]
 
 # Prompts that are not speech: tones, the silence files, and the screeching monkeys of tt-monkeys.
@@ -120,7 +164,7 @@ SONIC_PI_TYPES = {
     "ambi_lunar_land.flac": "lunar_land",
 }
 UNSEEN_NOISE_TYPES = ("babble", "market", "crowd", "rail", "vinyl_hiss")
-GENERATED_TYPES = ("white", "pink", "brown", "speech_shaped")
+GENERATED_TYPES = ("white", "pink", "brown", "speech_shaped") + tuple(NONSTATIONARY_NOISES)
 # files per split of each generated type; babble (unseen voices, test) gets BABBLE_FILES, multi-talker babble
 # (seen voices, train/valid) TRAINING_BABBLE_FILES. With 3 training files (3 of 87, about 22 of CRN's 640 mini
 # mixtures per epoch) the mini CRN stayed below the unprocessed STOI on -5 dB test babble (47.8 vs 49.1 %); 12 make
@@ -134,6 +178,8 @@ TRAINING_BABBLE_FILES = {"train": 12, "valid": 3}
 MIN_SEGMENTED_SECONDS = 6.0
 SEGMENT_FRACTIONS = (("train", 0.0, 0.7), ("valid", 0.7, 0.85), ("test", 0.85, 1.0))
 NOISE_PEAK = 0.9
+# utterances per voice and split whose F0 is measured after augment_speaker (librosa's pitch shift is the slow part)
+AUGMENTED_PITCH_UTTERANCES = 20
 
 ATTRIBUTION = """# Mini corpus: sources and licences
 
@@ -142,13 +188,14 @@ Each file keeps the licence of its source:
 
 | files | Debian package | licence | credit |
 |---|---|---|---|
-{voice_rows}| speech/*/{librivox}/ | pocketsphinx-testdata (LibriVox) | public domain | LibriVox volunteers |
+{voice_rows}| speech/*/{librivox}/ | pocketsphinx-testdata (LibriVox) | public domain (LibriVox); package BSD-2 | LibriVox volunteers |
+| speech/*/{pocketsphinx}/ | pocketsphinx-testdata | BSD-2 | Carnegie Mellon University, Alpha Cephei Inc. |
 | noise/*/<lincity types>/ | lincity-ng-data | GPL-2+ (upstream also CC BY-SA 2.0) | I J Peters, Greg Sharp, Corey Keasling and the LinCity-NG contributors |
 | noise/*/<sonic-pi types>/ | sonic-pi-samples | CC0 1.0 | freesound.org authors listed in /usr/share/doc/sonic-pi-samples/copyright |
-| noise/*/{{white,pink,brown,speech_shaped,multi_talker,babble}}/ | generated | speech_shaped/multi_talker/babble derive from the voices above | this project |
+| noise/*/{{white,pink,brown,speech_shaped,modulated,bursts,hum,keyboard,multi_talker,babble}}/ | generated | speech_shaped/multi_talker/babble derive from the voices above | this project |
 
 Licence texts: https://creativecommons.org/licenses/by-sa/3.0/, https://creativecommons.org/licenses/by/3.0/,
-https://creativecommons.org/publicdomain/zero/1.0/, /usr/share/common-licenses/GPL-2.
+https://creativecommons.org/publicdomain/zero/1.0/, /usr/share/common-licenses/GPL-2, BSD-2 in /usr/share/doc/pocketsphinx-testdata/copyright.
 """
 
 
@@ -166,7 +213,7 @@ def _voice_dir(voice: str) -> Path:
 
 def missing_packages() -> list[str]:
     """Required Debian packages whose files are absent."""
-    missing = [package for voice, (package, _, _) in VOICES.items() if not any(_voice_dir(voice).glob("*.g722"))]
+    missing = sorted({entry.package for voice, entry in VOICES.items() if not any(_voice_dir(voice).glob("*.g722"))})
     if not any(LINCITY_DIR.glob("*.wav")):
         missing.append("lincity-ng-data")
     if not any(SONIC_PI_DIR.glob("*.flac")):
@@ -284,9 +331,12 @@ def _decode_task(task):
 
 
 def _copy_task(task):
-    """Worker: copy a 16 kHz PCM_16 wav (LibriVox) after checking it."""
+    """Worker: copy a 16 kHz PCM_16 wav or headerless 16-bit little-endian 16 kHz .raw file after checking it."""
     source, target, row, want_spectrum = task
-    pcm, rate = soundfile.read(source, dtype="int16")
+    if source.endswith(".raw"):
+        pcm, rate = np.fromfile(source, dtype="<i2"), SAMPLE_RATE
+    else:
+        pcm, rate = soundfile.read(source, dtype="int16")
     if rate != SAMPLE_RATE or pcm.ndim != 1:
         return None, (source, f"unexpected format ({rate} Hz, shape {pcm.shape})")
     return _finish_speech(pcm, source, target, row, want_spectrum)
@@ -324,7 +374,7 @@ def _speech_tasks(root: Path, voices: dict, prompt_split: dict, max_prompts):
             split, rank = prompt_split[prompt]
             if digest in kept_digests:
                 continue  # the same recording under another prompt name: once is enough
-            if voice == UNSEEN_VOICE:
+            if voice in UNSEEN_VOICES:
                 if split != "test":
                     continue  # the held-out voice contributes only test prompts (never trained on)
                 split = "test_unseen_voice"
@@ -332,15 +382,25 @@ def _speech_tasks(root: Path, voices: dict, prompt_split: dict, max_prompts):
                 continue
             kept_digests.add(digest)
             relative = Path("speech") / split / voice / (prompt.replace("/", "__") + ".wav")
-            row = {"path": relative.as_posix(), "speaker": voice, "split": split, "source": f"{VOICES[voice][0]}:{prompt}"}
+            row = {"path": relative.as_posix(), "speaker": voice, "split": split, "sex": VOICES[voice].sex,
+                   "source": f"{VOICES[voice].package}:{prompt}"}
             tasks.append((_decode_task, (str(path), str(root / relative), row, split == "train")))
-    librivox = sorted(LIBRIVOX_DIR.glob("*.wav"))
-    if max_prompts is not None:
-        librivox = librivox[:max_prompts]
-    for path in librivox:
-        relative = Path("speech") / "test_unseen_voice" / LIBRIVOX_SPEAKER / path.name
-        row = {"path": relative.as_posix(), "speaker": LIBRIVOX_SPEAKER, "split": "test_unseen_voice",
-               "source": f"pocketsphinx-testdata:{path.name}"}
+    recordings = [(LIBRIVOX_SPEAKER, path) for path in sorted(LIBRIVOX_DIR.glob("*.wav"))]
+    recordings += [(POCKETSPHINX_SPEAKER, POCKETSPHINX_DIR / name) for name in POCKETSPHINX_FILES
+                   if (POCKETSPHINX_DIR / name).is_file()]
+    counts = {}
+    for speaker, path in recordings:
+        if max_prompts is not None:
+            # 16-bit samples: the same minimum duration as the tiny corpus' G.722 prompts
+            if path.stat().st_size < 2 * SAMPLE_RATE * TINY_MIN_BYTES / 8000:
+                continue
+            counts[speaker] = counts.get(speaker, 0) + 1
+            if counts[speaker] > max_prompts:
+                continue
+        name = path.relative_to(POCKETSPHINX_DIR).with_suffix(".wav").as_posix().replace("/", "__")
+        relative = Path("speech") / "test_unseen_voice" / speaker / name
+        row = {"path": relative.as_posix(), "speaker": speaker, "split": "test_unseen_voice",
+               "sex": SPEAKER_SEX[speaker], "source": f"pocketsphinx-testdata:{path.relative_to(POCKETSPHINX_DIR)}"}
         tasks.append((_copy_task, (str(path), str(root / relative), row, False)))
     return tasks
 
@@ -423,11 +483,13 @@ def _file_count(count: int, options: dict) -> int:
 
 
 def _generated_task(task):
-    """Worker: generate one white/pink/brown/speech-shaped noise file."""
+    """Worker: generate one file of a GENERATED_TYPES noise."""
     noise_type, seed_key, samples, ltas, target, row = task
     rng = np.random.default_rng(seed_key)
     if noise_type == "speech_shaped":
         signal = speech_shaped_noise(ltas, samples, rng)
+    elif noise_type in NONSTATIONARY_NOISES:
+        signal = NONSTATIONARY_NOISES[noise_type](samples, rng, SAMPLE_RATE)
     else:
         signal = colored_noise(noise_type, samples, rng)
     return _write_noise(signal, target, row), None
@@ -623,11 +685,13 @@ def _build_into(root: Path, options: dict, jobs: int, quiet: bool) -> dict:
     np.save(root / "speech_ltas.npy", ltas.astype(np.float64))
     (root / "ATTRIBUTION.md").write_text(_attribution())
     corpus = ManifestCorpus(speech_rows, noise_rows)
+    pitch = measure_pitch(root, speech_rows, seed, AUGMENTED_PITCH_UTTERANCES)
     skipped_lines = sorted(f"{path}: {reason}" for path, reason in skipped)
     (root / "skipped.txt").write_text("\n".join(skipped_lines) + ("\n" if skipped_lines else ""))
     return {
         "options": options,
         "summary": corpus.summary(),
+        "pitch": pitch,
         "skipped": len(skipped),
         "packages": _package_versions(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -635,22 +699,59 @@ def _build_into(root: Path, options: dict, jobs: int, quiet: bool) -> dict:
     }
 
 
+def _percentiles(values) -> list:
+    values = np.concatenate(values) if values else np.zeros(0)
+    if values.size == 0:
+        return [None, None, None]
+    return [round(float(value), 1) for value in np.percentile(values, [5, 50, 95])]
+
+
+def measure_pitch(root: Path, speech_rows: list, seed: int, augmented_utterances: int) -> dict:
+    """F0 per split (``estimate_f0`` over every voiced frame): {split: {"voices": {speaker: median Hz},
+    "range": [p5, median, p95], "augmented_range": [p5, median, p95]}}; the augmented range measures the first
+    ``augmented_utterances`` utterances of each voice after ``augment_speaker`` (generator seeded by ``seed``)."""
+    pitch = {}
+    for split_index, split in enumerate(SPEECH_SPLITS):
+        rows = sorted((row for row in speech_rows if row["split"] == split), key=lambda row: row["path"])
+        voices, frames, augmented = {}, [], []
+        rng = np.random.default_rng([seed, 5, split_index])
+        for speaker in sorted({row["speaker"] for row in rows}):
+            speaker_frames = []
+            for index, row in enumerate(row for row in rows if row["speaker"] == speaker):
+                signal = soundfile.read(str(root / row["path"]), dtype="float32")[0]
+                speaker_frames.append(estimate_f0(signal, SAMPLE_RATE))
+                if index < augmented_utterances:
+                    augmented.append(estimate_f0(augment_speaker(signal, rng, SAMPLE_RATE)[0], SAMPLE_RATE))
+            voices[speaker] = _percentiles(speaker_frames)[1]
+            frames.extend(speaker_frames)
+        pitch[split] = {"voices": voices, "range": _percentiles(frames), "augmented_range": _percentiles(augmented)}
+    return pitch
+
+
 def _attribution() -> str:
     rows = "".join(
-        f"| speech/*/{voice}/ | {package} | {licence} | {credit} |\n" for voice, (package, licence, credit) in VOICES.items()
+        f"| speech/*/{voice}/ | {entry.package} | {entry.licence} | {entry.credit} |\n" for voice, entry in VOICES.items()
     )
-    return ATTRIBUTION.format(voice_rows=rows, librivox=LIBRIVOX_SPEAKER)
+    return ATTRIBUTION.format(voice_rows=rows, librivox=LIBRIVOX_SPEAKER, pocketsphinx=POCKETSPHINX_SPEAKER)
 
 
 def format_summary(root: Path, info: dict) -> str:
     summary = info["summary"]
     lines = [f"mini corpus at {root} (built in {info.get('build_seconds', '?')} s with {info.get('jobs')} process(es))"]
-    lines.append("speech:")
+    lines.append("speech (voice: sex, median F0; F0 range: 5th percentile, median, 95th percentile over voiced frames):")
+    pitch = info.get("pitch", {})
     for split in SPEECH_SPLITS:
         entry = summary["speech"][split]
-        lines.append(
-            f"  {split:18s} {entry['files']:5d} files {entry['hours']:.3f} h  speakers: {', '.join(entry['speakers'])}"
+        split_pitch = pitch.get(split, {})
+        voices = ", ".join(
+            f"{speaker} ({entry.get('speaker_sex', {}).get(speaker, '?')}, {split_pitch.get('voices', {}).get(speaker)} Hz)"
+            for speaker in entry["speakers"]
         )
+        lines.append(f"  {split:18s} {entry['files']:5d} files {entry['hours']:.3f} h  voices: {voices}")
+        if split_pitch:
+            plain, augmented = split_pitch["range"], split_pitch["augmented_range"]
+            lines.append(f"  {'':18s} F0 {plain[0]}/{plain[1]}/{plain[2]} Hz; with augment_speaker "
+                         f"{augmented[0]}/{augmented[1]}/{augmented[2]} Hz")
     lines.append("noise:")
     for split in NOISE_SPLITS:
         entry = summary["noise"][split]
@@ -659,7 +760,8 @@ def format_summary(root: Path, info: dict) -> str:
             f"{', '.join(entry['noise_types'])}"
         )
     lines.append(f"skipped {info['skipped']} source file(s), see {root / 'skipped.txt'}")
-    lines.append(f"licences: {root / 'ATTRIBUTION.md'} (CC BY-SA 3.0 en/fr, CC BY 3.0 it/ru, GPL-2+ lincity-ng, CC0 sonic-pi)")
+    lines.append(f"licences: {root / 'ATTRIBUTION.md'} (CC BY-SA 3.0 en/es/fr, CC BY 3.0 it/ru, BSD-2 pocketsphinx, "
+                 "GPL-2+ lincity-ng, CC0 sonic-pi)")
     return "\n".join(lines)
 
 
