@@ -2,13 +2,13 @@
 
 Speech: the Asterisk core prompts of five recordings by four professional speakers
 (``asterisk-core-sounds-{en,es,fr,it,ru}-g722``, 16 kHz G.722, decoded with PyPI ``g722``; en_US and es_MX are both
-Allison Smith), plus, when ``pocketsphinx-testdata`` is installed, its 16-kHz recordings of two more male speakers
-(five LibriVox utterances; the CMU test utterances) as unseen voices. Noise: the ambient recordings of
+Allison Smith), plus the 16-kHz recordings of two more male speakers in ``pocketsphinx-testdata`` (five LibriVox
+utterances; the CMU test utterances) as unseen voices. Noise: the ambient recordings of
 ``lincity-ng-data``, the noise-like loops of ``sonic-pi-samples``, generated stationary (white/pink/brown/
 speech-shaped) and non-stationary (modulated, bursts, hum, keyboard) noise and babble (``multi_talker`` for training
 from the seen voices' training/validation prompts; the test ``babble`` from the unseen voices only).
 
-Splits (see ``issues show 3`` and ``issues show 20``):
+Splits (see ``issues show 3``):
 - speech ``train``/``valid``/``test``: prompts (the same prompt id in every language, plus prompts whose audio is
   byte-identical to another) are split 80/10/10 so that no test sentence is ever trained on, in any voice;
   the seen voices are en_US and es_MX Allison (female), fr_CA June (female) and it_IT Carlo (male);
@@ -88,7 +88,7 @@ class Voice:
 
 
 # Credits from /usr/share/doc/asterisk-core-sounds-*/copyright; sex from those credits, confirmed by the median F0
-# of the decoded prompts (estimate_f0: Allison 191 Hz, June 190, IvrvoiceRU 210, Carlo 188 with male formants).
+# of the decoded prompts (estimate_f0: Allison 191 Hz, June 190, IvrvoiceRU 210; Carlo, a high male voice, 188).
 VOICES = {
     "en_US_f_Allison": Voice("asterisk-core-sounds-en-g722", "CC BY-SA 3.0", "Allison Smith (recording), Digium, Inc.",
                              "Allison Smith", "f"),
@@ -111,8 +111,9 @@ POCKETSPHINX_SPEAKER = "en_m_pocketsphinx"
 POCKETSPHINX_FILES = ("cards/001.wav", "cards/002.wav", "cards/003.wav", "cards/004.wav", "cards/005.wav",
                       "goforward.raw", "numbers.raw", "something.raw", "tidigits/dhd.2934z.raw")
 SPEAKER_SEX = {**{voice: entry.sex for voice, entry in VOICES.items()}, LIBRIVOX_SPEAKER: "m", POCKETSPHINX_SPEAKER: "m"}
-REQUIRED_PACKAGES = sorted({entry.package for entry in VOICES.values()}) + ["lincity-ng-data", "sonic-pi-samples"]
-OPTIONAL_PACKAGES = ["pocketsphinx-testdata"]
+# pocketsphinx-testdata holds the only held-out male voices
+REQUIRED_PACKAGES = sorted({entry.package for entry in VOICES.values()}) + [
+    "pocketsphinx-testdata", "lincity-ng-data", "sonic-pi-samples"]
 
 # Prompts that are not speech: tones, the silence files, and the screeching monkeys of tt-monkeys.
 NON_SPEECH_PROMPTS = {"beep", "beeperr", "ascending-2tone", "descending-2tone", "tt-monkeys"}
@@ -214,6 +215,8 @@ def _voice_dir(voice: str) -> Path:
 def missing_packages() -> list[str]:
     """Required Debian packages whose files are absent."""
     missing = sorted({entry.package for voice, entry in VOICES.items() if not any(_voice_dir(voice).glob("*.g722"))})
+    if not any(LIBRIVOX_DIR.glob("*.wav")):
+        missing.append("pocketsphinx-testdata")
     if not any(LINCITY_DIR.glob("*.wav")):
         missing.append("lincity-ng-data")
     if not any(SONIC_PI_DIR.glob("*.flac")):
@@ -224,23 +227,20 @@ def missing_packages() -> list[str]:
 def ensure_packages(quiet: bool = False) -> None:
     """Install missing source packages with apt-get when root; otherwise stop with the command to run."""
     missing = missing_packages()
-    optional = [] if any(LIBRIVOX_DIR.glob("*.wav")) else list(OPTIONAL_PACKAGES)
     if not missing:
         return
     command = ["apt-get", "install", "-y", "--no-install-recommends"] + missing
     if os.geteuid() != 0:
         raise SystemExit(
             "The mini corpus needs Debian packages that are not installed. Run:\n"
-            f"  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive {' '.join(command + optional)}\n"
+            f"  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive {' '.join(command)}\n"
             "then rerun the build."
         )
     environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    _log(f"installing {' '.join(missing + optional)} with apt-get", quiet)
+    _log(f"installing {' '.join(missing)} with apt-get", quiet)
     subprocess.run(["apt-get", "update"], check=True, env=environment)
-    result = subprocess.run(command + optional, env=environment)
-    if result.returncode != 0 and optional:
-        subprocess.run(command, check=True, env=environment)
-    elif result.returncode != 0:
+    result = subprocess.run(command, env=environment)
+    if result.returncode != 0:
         raise SystemExit(f"apt-get failed ({result.returncode}): {' '.join(command)}")
     still = missing_packages()
     if still:
@@ -248,7 +248,7 @@ def ensure_packages(quiet: bool = False) -> None:
 
 
 def _package_versions() -> dict:
-    packages = REQUIRED_PACKAGES + OPTIONAL_PACKAGES
+    packages = REQUIRED_PACKAGES
     try:
         output = subprocess.run(
             ["dpkg-query", "-W", "-f", "${Package} ${Version}\n"] + packages,

@@ -171,11 +171,12 @@ def test_failed_forced_rebuild_keeps_the_old_corpus(tmp_path, monkeypatch):
 
 def test_missing_package_without_root_names_the_command(tmp_path, monkeypatch):
     monkeypatch.setattr(build_mini, "ASTERISK_DIR", tmp_path / "absent")
+    monkeypatch.setattr(build_mini, "LIBRIVOX_DIR", tmp_path / "absent")
     monkeypatch.setattr(build_mini.os, "geteuid", lambda: 1000)
     with pytest.raises(SystemExit) as error:
         build_mini.ensure_packages(quiet=True)
     assert "apt-get install" in str(error.value) and "asterisk-core-sounds-en-g722" in str(error.value)
-    assert "asterisk-core-sounds-es-g722" in str(error.value)
+    assert "asterisk-core-sounds-es-g722" in str(error.value) and "pocketsphinx-testdata" in str(error.value)
 
 
 def _slope(signal):
