@@ -18,11 +18,18 @@ from data_prep.build_mini import (
     POCKETSPHINX_SPEAKER,
     SPEAKER_SEX,
     UNSEEN_NOISE_TYPES,
+    KLETTRES_VOICES,
+    MAX_CLIPPED_FRACTION,
+    OPENSFX_TYPES,
+    UNSEEN_KLETTRES_LANGUAGES,
     UNSEEN_VOICES,
     VOICES,
     assign_prompt_splits,
     build_mini_corpus,
+    extract_opensfx,
+    klettres_speaker,
     scan_voices,
+    speaker_person,
 )
 from data_prep.corpus import Corpus, sha256_file
 from data_prep.synthetic_noise import (
@@ -62,11 +69,14 @@ def test_speech_splits_have_disjoint_prompts(mini_corpus):
 def test_voices_are_speaker_disjoint_with_both_sexes_unseen_and_seen(mini_corpus):
     """No person (two Asterisk languages of one speaker count as one) is both seen and unseen; the unseen split has
     a female and a male voice, and so does training."""
-    seen_people = {VOICES[voice].person for voice in mini_corpus.speakers("train")}
-    unseen_voices = set(mini_corpus.speakers("test_unseen_voice"))
-    unseen_people = {VOICES[voice].person if voice in VOICES else voice for voice in unseen_voices}
+    seen_people = {speaker_person(voice) for split in ("train", "valid", "test") for voice in mini_corpus.speakers(split)}
+    unseen_people = {speaker_person(voice) for voice in mini_corpus.speakers("test_unseen_voice")}
     assert not seen_people & unseen_people
-    assert set(mini_corpus.speakers("valid")) <= set(mini_corpus.speakers("train"))
+    assert speaker_person("en_US_f_Allison") == speaker_person("es_MX_f_Allison") == "Allison Smith"
+    assert speaker_person(klettres_speaker("de/alpha")) == speaker_person(klettres_speaker("de/syllab")) == "klettres de"
+    assert not {speaker_person(klettres_speaker(f"{language}/alpha")) for language in UNSEEN_KLETTRES_LANGUAGES} \
+        & {speaker_person(klettres_speaker(folder)) for folder in KLETTRES_VOICES
+           if folder.split("/")[0] not in UNSEEN_KLETTRES_LANGUAGES}
     for split in ("train", "test_unseen_voice"):
         sexes = {row["sex"] for row in mini_corpus.speech(split)}
         assert sexes == {"f", "m"}, split
@@ -80,7 +90,7 @@ def test_recorded_sex_agrees_with_the_measured_pitch(mini_corpus):
         if voice == "it_IT_m_Carlo":
             continue
         frames = np.concatenate([estimate_f0(soundfile.read(row["path"])[0]) for split in
-                                 ("train", "test_unseen_voice") for row in mini_corpus.speech(split)
+                                 ("train", "valid", "test", "test_unseen_voice") for row in mini_corpus.speech(split)
                                  if row["speaker"] == voice])
         median = float(np.median(frames))
         assert (median < 135) if SPEAKER_SEX[voice] == "m" else (median > 165), (voice, median)
@@ -315,3 +325,59 @@ def test_command_line_help():
     result = subprocess.run([sys.executable, "-m", "data_prep.build_mini", "--help"], cwd=REPOSITORY,
                             capture_output=True, text=True)
     assert result.returncode == 0 and "--force" in result.stdout and "--max-prompts" in result.stdout
+
+
+def test_klettres_folders_have_a_recorded_sex_and_clipped_files_are_refused(tmp_path):
+    held_out = {KLETTRES_VOICES[folder] for folder in KLETTRES_VOICES if folder.split("/")[0] in UNSEEN_KLETTRES_LANGUAGES}
+    assert held_out == {"f", "m"}
+    assert klettres_speaker("de/syllab") == "de_m_klettres_syllab"
+    source = tmp_path / "clipped.ogg"
+    rate = 44100
+    tone = 0.5 * np.sin(2 * np.pi * 200 * np.arange(rate) / rate)
+    soundfile.write(str(source), np.clip(4 * tone, -1, 1), rate)
+    row = {"path": "x.wav", "speaker": "s", "split": "train"}
+    result, problem = build_mini._klettres_task((str(source), str(tmp_path / "x.wav"), row, False))
+    assert result is None and "clipped" in problem[1]
+    soundfile.write(str(source), tone, rate, format="OGG")
+    (written, _), problem = build_mini._klettres_task((str(source), str(tmp_path / "x.wav"), row, False))
+    assert problem is None and soundfile.info(str(tmp_path / "x.wav")).samplerate == 16000
+    assert written["samples"] == pytest.approx(16000, abs=2)
+    signal = soundfile.read(str(tmp_path / "x.wav"))[0]
+    assert np.median(estimate_f0(signal)) == pytest.approx(200, rel=0.01)
+    assert MAX_CLIPPED_FRACTION * rate < np.count_nonzero(np.abs(np.clip(4 * tone, -1, 1)) >= 0.999)
+
+
+def _catalogue_entry(title: bytes, wave: bytes) -> bytes:
+    return bytes([len(title) + 1]) + title + b"\0" + wave
+
+
+def test_extract_opensfx_reads_the_openttd_container(tmp_path):
+    import io
+
+    buffer = io.BytesIO()
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(4410) / 44100)).astype(np.float32)
+    soundfile.write(buffer, tone, 44100, format="WAV", subtype="PCM_16")
+    entries = [_catalogue_entry(b'"Wind". By someone.', buffer.getvalue()),
+               _catalogue_entry(b'"Unused/Nothing".', b"")]
+    table_size = 8 * len(entries)
+    table, offset = b"", table_size
+    for entry in entries:
+        table += (offset | 0x80000000).to_bytes(4, "little") + len(entry).to_bytes(4, "little")
+        offset += len(entry)
+    catalogue = tmp_path / "sounds.cat"
+    catalogue.write_bytes(table + b"".join(entries))
+    sounds = extract_opensfx(catalogue, tmp_path / "out")
+    assert list(sounds) == ['"Wind". By someone.']  # the empty placeholder has no RIFF data
+    signal, rate = soundfile.read(str(sounds['"Wind". By someone.']), dtype="float32")
+    assert rate == 44100 and np.max(np.abs(signal - tone)) < 1e-4
+    catalogue.write_bytes(table[:8] + b"\0" * 4)
+    with pytest.raises(ValueError, match="sounds.cat: entry 0 lies outside the file"):
+        extract_opensfx(catalogue, tmp_path / "out")
+
+
+def test_opensfx_background_recordings_are_noise_types_of_the_corpus(mini_corpus):
+    types = set(mini_corpus.noise_types())
+    assert set(OPENSFX_TYPES.values()) <= types
+    assert not set(OPENSFX_TYPES.values()) & set(UNSEEN_NOISE_TYPES)
+    sources = [row["source"] for split in ("train", "valid", "test") for row in mini_corpus.noise(split)]
+    assert any(source.startswith("openttd-opensfx/") for source in sources)
