@@ -34,6 +34,14 @@ __all__ = [
     "LIBRIMIX_SPEECH_LOUDNESS",
     "LIBRIMIX_NOISE_LOUDNESS",
     "LIBRIMIX_MAX_AMPLITUDE",
+    "SPEED_FACTORS",
+    "PITCH_SHIFT_SEMITONES",
+    "MIXTURE_LEVEL_DBFS",
+    "estimate_f0",
+    "speed_perturb",
+    "pitch_shift",
+    "augment_speaker",
+    "scale_to_random_level",
 ]
 
 # LibriMix scripts/create_librimix_metadata.py: MIN_LOUDNESS=-33, MAX_LOUDNESS=-25, noise 5 LU lower, MAX_AMP=0.9
@@ -41,6 +49,12 @@ __all__ = [
 LIBRIMIX_SPEECH_LOUDNESS = (-33.0, -25.0)
 LIBRIMIX_NOISE_LOUDNESS = (-38.0, -30.0)
 LIBRIMIX_MAX_AMPLITUDE = 0.9
+# Kaldi's speed-perturbation recipes (utils/data/perturb_data_dir_speed_3way.sh): three copies at these speeds.
+SPEED_FACTORS = (0.9, 1.0, 1.1)
+# -7 semitones takes a 200-Hz voice to 134 Hz, inside the male range; +2 widens the female range a little.
+PITCH_SHIFT_SEMITONES = (-7.0, 2.0)
+# From a quiet distant talker (-45 dBFS RMS) to a loud close one (-10 dBFS) without clipping typical speech peaks.
+MIXTURE_LEVEL_DBFS = (-45.0, -10.0)
 
 
 @dataclass
@@ -285,3 +299,140 @@ def mix_librimix_loudness(speech, noise, rng=None, sample_rate: int = 16000,
     final_speech = speech * gains[0]
     final_noise = noise * gains[1]
     return _result(final_speech, final_noise, achieved_snr_db(final_speech, final_noise), weight, gains[0], gains[1])
+
+
+# --------------------------------------------------------------------------------------------------- augmentation
+
+
+def estimate_f0(signal, sample_rate: int = 16000, fmin: float = 60.0, fmax: float = 400.0,
+                frame_seconds: float = 0.04, hop_seconds: float = 0.01, voicing: float = 0.6) -> np.ndarray:
+    """Fundamental frequency (Hz) of the voiced frames of ``signal``, by normalised autocorrelation.
+
+    Each frame's autocorrelation (FFT, zero-padded) is normalised by its lag-0 value; within the lags of
+    ``fmax``..``fmin`` the frame is voiced when the highest peak reaches ``voicing``, lies inside the range, and
+    the frame's energy is within 30 dB of the loudest frame. The shortest lag whose correlation is within 10 % of that peak is the period, so that
+    a period's multiples (which correlate almost as well) do not halve the estimate.
+    """
+    signal = _as_signal(signal, "estimate_f0 signal")
+    length = int(round(frame_seconds * sample_rate))
+    hop = int(round(hop_seconds * sample_rate))
+    low, high = int(np.floor(sample_rate / fmax)), int(np.ceil(sample_rate / fmin))
+    if high >= length:
+        raise ValueError(f"estimate_f0: frame of {length} samples is too short for fmin {fmin} Hz")
+    if signal.size < length:
+        return np.zeros(0)
+    count = 1 + (signal.size - length) // hop
+    index = np.arange(length)[None, :] + hop * np.arange(count)[:, None]
+    frames = signal[index] - signal[index].mean(axis=1, keepdims=True)
+    energy = np.sum(frames ** 2, axis=1)
+    correlation = np.fft.irfft(np.abs(np.fft.rfft(frames, 2 * length, axis=1)) ** 2, axis=1)[:, :high + 1]
+    correlation = correlation / np.maximum(correlation[:, :1], 1e-20)
+    window = correlation[:, low:high + 1]
+    peak = window.max(axis=1)
+    voiced = (peak >= voicing) & (energy >= energy.max() * 1e-3)
+    if not np.any(voiced):
+        return np.zeros(0)
+    window, peak = window[voiced], peak[voiced]
+    # a local maximum near the peak value: the first lag from which the correlation has reached 90 % of the peak
+    candidate = np.argmax(window >= 0.9 * peak[:, None], axis=1)
+    rows = np.arange(window.shape[0])
+    while True:
+        climbing = (candidate + 1 < window.shape[1]) & (window[rows, np.minimum(candidate + 1, window.shape[1] - 1)]
+                                                         > window[rows, candidate])
+        if not np.any(climbing):
+            break
+        candidate = candidate + climbing
+    # a correlation still rising at the shortest lag is low-frequency noise, not a period within the range
+    peaked = candidate > 0
+    window, candidate = window[peaked], candidate[peaked]
+    rows = np.arange(window.shape[0])
+    lag = (low + candidate).astype(np.float64)
+    # parabolic interpolation between the neighbouring lags for sub-sample periods
+    inner = (candidate > 0) & (candidate + 1 < window.shape[1])
+    left = window[rows, np.maximum(candidate - 1, 0)]
+    centre = window[rows, candidate]
+    right = window[rows, np.minimum(candidate + 1, window.shape[1] - 1)]
+    denominator = left - 2 * centre + right
+    shift = np.where(inner & (denominator < 0), 0.5 * (left - right) / np.where(denominator < 0, denominator, -1), 0.0)
+    return sample_rate / (lag + shift)
+
+
+def speed_perturb(signal, factor: float, sample_rate: int = 16000) -> np.ndarray:
+    """Play ``signal`` ``factor`` times faster, as sox ``speed`` in Kaldi's recipes: pitch and tempo together.
+
+    The signal is resampled from ``sample_rate * factor`` to ``sample_rate`` (polyphase, scipy): the duration
+    becomes ``1/factor`` of the original and every frequency, F0 and formants alike, is multiplied by ``factor``.
+    """
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    signal = _as_signal(signal, "speed_perturb signal")
+    factor = float(factor)
+    if not 0.5 <= factor <= 2.0:
+        raise ValueError(f"speed_perturb: factor must lie in [0.5, 2], got {factor}")
+    if factor == 1.0:
+        return signal.astype(np.float32)
+    ratio = Fraction(factor).limit_denominator(1000)
+    return resample_poly(signal, ratio.denominator, ratio.numerator).astype(np.float32)
+
+
+def pitch_shift(signal, semitones: float, sample_rate: int = 16000) -> np.ndarray:
+    """Shift the pitch by ``semitones`` at the same duration (librosa: phase-vocoder stretch, then resampling).
+
+    F0 and the spectral envelope move together by ``2^(semitones/12)``, which also moves formants towards a
+    longer (lower) or shorter vocal tract.
+    """
+    import librosa
+
+    signal = _as_signal(signal, "pitch_shift signal")
+    semitones = float(semitones)
+    if abs(semitones) > 12:
+        raise ValueError(f"pitch_shift: at most 12 semitones either way, got {semitones}")
+    if semitones == 0.0:
+        return signal.astype(np.float32)
+    shifted = librosa.effects.pitch_shift(signal.astype(np.float32), sr=int(sample_rate), n_steps=semitones)
+    return np.asarray(shifted, dtype=np.float32)
+
+
+def augment_speaker(signal, rng=None, sample_rate: int = 16000, speed_factors=SPEED_FACTORS,
+                    semitone_range=PITCH_SHIFT_SEMITONES):
+    """A new speaker from an utterance: a speed drawn from ``speed_factors``, then a pitch shift drawn uniformly
+    from ``semitone_range``. Returns ``(signal, speed, semitones)``; draws come from ``rng`` in that order."""
+    generator = as_generator(rng)
+    low, high = (float(value) for value in semitone_range)
+    if low > high:
+        raise ValueError(f"augment_speaker: semitone_range {semitone_range} has its low end above its high end")
+    speed = float(speed_factors[int(generator.integers(len(speed_factors)))])
+    semitones = float(generator.uniform(low, high))
+    return pitch_shift(speed_perturb(signal, speed, sample_rate), semitones, sample_rate), speed, semitones
+
+
+def scale_to_random_level(mixture: Mixture, rng=None, level_range=MIXTURE_LEVEL_DBFS) -> Mixture:
+    """Scale a mixture to an RMS level drawn uniformly from ``level_range`` (dBFS, full scale = 1.0), with speech
+    and noise multiplied by the same gain, so that the target stays the exact component of the input.
+
+    The gain is capped so that the mixture peak stays below 1 (a level that would clip is lowered to the highest
+    one that does not). ``gain``, ``speech_gain`` and ``noise_gain`` of the result include the new gain.
+    """
+    generator = as_generator(rng)
+    low, high = (float(value) for value in level_range)
+    if not low <= high <= 0.0:
+        raise ValueError(f"scale_to_random_level: level_range {level_range} must be low <= high <= 0 dBFS")
+    signal = np.asarray(mixture.mixture, dtype=np.float64)
+    rms = float(np.sqrt(np.mean(signal ** 2)))
+    if rms == 0.0:
+        raise ValueError("scale_to_random_level: all-zero mixture, a level cannot be set")
+    target = float(generator.uniform(low, high))
+    gain = 10.0 ** (target / 20.0) / rms
+    peak = float(np.max(np.abs(signal)))
+    gain = min(gain, 0.999 / peak)
+    return Mixture(
+        mixture=(signal * gain).astype(np.float32),
+        speech=(np.asarray(mixture.speech, dtype=np.float64) * gain).astype(np.float32),
+        noise=(np.asarray(mixture.noise, dtype=np.float64) * gain).astype(np.float32),
+        snr_db=mixture.snr_db,
+        gain=float(mixture.gain * gain),
+        speech_gain=float(mixture.speech_gain * gain),
+        noise_gain=float(mixture.noise_gain * gain),
+    )

@@ -1,6 +1,7 @@
 """Speech/noise corpora as manifests: the embedded mini corpus and any corpus an adapter lists.
 
-A corpus is two manifests of rows ``dict(path, duration, samples, speaker | noise_type, split, sha256, source)``:
+A corpus is two manifests of rows ``dict(path, duration, samples, speaker | noise_type, split, sha256, source)``
+(speech rows may add ``sex``, ``f`` or ``m``, empty when unknown):
 speech splits ``train``, ``valid``, ``test``, ``test_unseen_voice`` and noise splits ``train``, ``valid``, ``test``,
 ``test_unseen_noise``. ``Corpus(root)`` reads the CSV manifests that ``data_prep.build_mini`` writes;
 ``ManifestCorpus`` holds rows built in memory by the adapters (TIMIT, WSJ0, DNS5 ...), so the per-paper mixture sets
@@ -15,7 +16,7 @@ from pathlib import Path
 
 SPEECH_SPLITS = ("train", "valid", "test", "test_unseen_voice")
 NOISE_SPLITS = ("train", "valid", "test", "test_unseen_noise")
-SPEECH_COLUMNS = ("path", "duration", "samples", "speaker", "split", "sha256", "source")
+SPEECH_COLUMNS = ("path", "duration", "samples", "speaker", "split", "sha256", "source", "sex")
 NOISE_COLUMNS = ("path", "duration", "samples", "noise_type", "split", "sha256", "source")
 SAMPLE_RATE = 16000
 
@@ -128,6 +129,7 @@ class ManifestCorpus:
                     "files": len(self.speech(split)),
                     "hours": round(self.hours(split), 4),
                     "speakers": self.speakers(split),
+                    "speaker_sex": {row["speaker"]: row.get("sex") or "?" for row in self.speech(split)},
                 }
                 for split in SPEECH_SPLITS
             },

@@ -5,6 +5,9 @@
 - speech-shaped noise: Gaussian noise filtered to the long-term average spectrum (LTAS) of the training speech.
 - babble: the sum of several talkers, each a chain of utterances at equal RMS (CRN tests on babble,
   docs/crn.md#data).
+- non-stationary noises (real backgrounds change over time; a stationary noise teaches a model to subtract a
+  fixed floor): amplitude-modulated pink noise, bursts of noise, a mains hum with harmonics over a noise floor,
+  and keyboard-like clicks (short decaying resonant impulses at random intervals).
 """
 
 from __future__ import annotations
@@ -14,7 +17,18 @@ from scipy.signal import fftconvolve
 
 LTAS_FFT = 512
 
-__all__ = ["colored_noise", "speech_power_spectrum", "speech_shaped_noise", "babble", "LTAS_FFT"]
+__all__ = [
+    "colored_noise",
+    "speech_power_spectrum",
+    "speech_shaped_noise",
+    "babble",
+    "modulated_noise",
+    "noise_bursts",
+    "mains_hum",
+    "keyboard_clicks",
+    "NONSTATIONARY_NOISES",
+    "LTAS_FFT",
+]
 
 _EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
 
@@ -80,3 +94,85 @@ def babble(utterances, samples: int, talkers: int, rng: np.random.Generator) -> 
         start = int(rng.integers(0, stream.shape[0] - samples))
         total += stream[start:start + samples]
     return (0.9 * total / np.max(np.abs(total))).astype(np.float32)
+
+
+def _peak_normalised(signal: np.ndarray) -> np.ndarray:
+    return (0.9 * signal / np.max(np.abs(signal))).astype(np.float32)
+
+
+def _check_length(samples: int, name: str) -> int:
+    samples = int(samples)
+    if samples < 1600:
+        raise ValueError(f"{name}: needs at least 1600 samples (0.1 s), got {samples}")
+    return samples
+
+
+def modulated_noise(samples: int, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """Pink noise times a slow random envelope: a sinusoid of 0.3-4 Hz (drawn) with a depth of 0.5-0.95."""
+    samples = _check_length(samples, "modulated_noise")
+    rate = rng.uniform(0.3, 4.0)
+    depth = rng.uniform(0.5, 0.95)
+    phase = rng.uniform(0.0, 2.0 * np.pi)
+    time = np.arange(samples) / sample_rate
+    envelope = 1.0 + depth * np.sin(2.0 * np.pi * rate * time + phase)
+    return _peak_normalised(colored_noise("pink", samples, rng).astype(np.float64) * envelope)
+
+
+def noise_bursts(samples: int, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """White-noise bursts of 50-400 ms with 20-ms raised-cosine edges, 0.5-3 per second, over a floor 30 dB down."""
+    samples = _check_length(samples, "noise_bursts")
+    signal = 10.0 ** (-30.0 / 20.0) * rng.standard_normal(samples)
+    count = max(1, int(round(rng.uniform(0.5, 3.0) * samples / sample_rate)))
+    edge = int(0.02 * sample_rate)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(edge) / edge)
+    for _ in range(count):
+        length = min(samples, int(rng.uniform(0.05, 0.4) * sample_rate))
+        start = int(rng.integers(0, samples - length + 1))
+        shape = np.ones(length)
+        ramp_length = min(edge, length // 2)
+        shape[:ramp_length] = ramp[:ramp_length]
+        shape[length - ramp_length:] = ramp[:ramp_length][::-1]
+        signal[start:start + length] += rng.uniform(0.3, 1.0) * shape * rng.standard_normal(length)
+    return _peak_normalised(signal)
+
+
+def mains_hum(samples: int, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """A 50- or 60-Hz hum with harmonics up to 1 kHz (amplitudes falling as 1/k with random phases, a slow 10 %
+    amplitude wobble) over brown noise 25 dB below it."""
+    samples = _check_length(samples, "mains_hum")
+    base = 50.0 if rng.random() < 0.5 else 60.0
+    time = np.arange(samples) / sample_rate
+    hum = np.zeros(samples)
+    for harmonic in range(1, int(1000 // base) + 1):
+        hum += np.sin(2.0 * np.pi * base * harmonic * time + rng.uniform(0, 2 * np.pi)) / harmonic
+    hum *= 1.0 + 0.1 * np.sin(2.0 * np.pi * rng.uniform(0.1, 0.5) * time)
+    floor = colored_noise("brown", samples, rng).astype(np.float64)
+    floor *= np.sqrt(np.mean(hum ** 2) / np.mean(floor ** 2)) * 10.0 ** (-25.0 / 20.0)
+    return _peak_normalised(hum + floor)
+
+
+def keyboard_clicks(samples: int, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """Typing: clicks at 3-10 per second (exponential gaps), each a 2-5 kHz resonance decaying in 5-20 ms with a
+    noise onset, over a floor 40 dB down."""
+    samples = _check_length(samples, "keyboard_clicks")
+    signal = 10.0 ** (-40.0 / 20.0) * rng.standard_normal(samples)
+    rate = rng.uniform(3.0, 10.0)
+    position = int(rng.exponential(sample_rate / rate))
+    length = int(0.06 * sample_rate)
+    time = np.arange(length) / sample_rate
+    while position < samples:
+        decay = rng.uniform(0.005, 0.02)
+        click = np.exp(-time / decay) * (np.sin(2 * np.pi * rng.uniform(2000, 5000) * time)
+                                         + 0.5 * rng.standard_normal(length))
+        end = min(samples, position + length)
+        signal[position:end] += rng.uniform(0.3, 1.0) * click[:end - position]
+        position += max(int(0.03 * sample_rate), int(rng.exponential(sample_rate / rate)))
+    return _peak_normalised(signal)
+
+
+NONSTATIONARY_NOISES = {
+    "modulated": modulated_noise,
+    "bursts": noise_bursts,
+    "hum": mains_hum,
+    "keyboard": keyboard_clicks,
+}

@@ -6,7 +6,15 @@ import pytest
 
 from common.mixing import (
     LIBRIMIX_MAX_AMPLITUDE,
+    MIXTURE_LEVEL_DBFS,
+    achieved_snr_db,
+    SPEED_FACTORS,
     Mixture,
+    augment_speaker,
+    estimate_f0,
+    pitch_shift,
+    scale_to_random_level,
+    speed_perturb,
     fit_noise_to_length,
     mix_crn,
     mix_energy_gain,
@@ -147,3 +155,93 @@ def test_bad_inputs_raise():
         mix_crn(np.full(RATE, np.nan), _noise(RATE), 0.0)
     with pytest.raises(ValueError, match="-inf"):
         mix_librimix_loudness(np.zeros(RATE), _noise(RATE), 0)
+
+
+def _harmonic_tone(f0, seconds=1.0, harmonics=10):
+    time = np.arange(int(seconds * RATE)) / RATE
+    return sum(np.sin(2 * np.pi * f0 * k * time + k) / k for k in range(1, harmonics + 1)) * 0.1
+
+
+@pytest.mark.parametrize("f0", [85.0, 120.0, 210.0, 330.0])
+def test_estimate_f0_finds_the_fundamental_of_a_harmonic_tone(f0):
+    frames = estimate_f0(_harmonic_tone(f0))
+    assert frames.size > 90  # 1 s at a 10-ms hop, all voiced
+    assert np.median(frames) == pytest.approx(f0, rel=0.01)
+
+
+def test_estimate_f0_finds_no_voicing_in_white_noise():
+    frames = estimate_f0(np.random.default_rng(0).standard_normal(RATE))
+    assert frames.size < 5
+
+
+@pytest.mark.parametrize("factor", SPEED_FACTORS)
+def test_speed_perturbation_scales_pitch_by_the_factor_and_duration_by_its_inverse(factor):
+    tone = _harmonic_tone(150.0, seconds=2.0)
+    perturbed = speed_perturb(tone, factor)
+    assert perturbed.dtype == np.float32
+    assert perturbed.size == pytest.approx(tone.size / factor, abs=2)
+    assert np.median(estimate_f0(perturbed)) == pytest.approx(150.0 * factor, rel=0.01)
+
+
+def test_speed_perturbation_of_one_is_the_identity_and_bad_factors_raise():
+    tone = _harmonic_tone(150.0).astype(np.float32)
+    np.testing.assert_array_equal(speed_perturb(tone, 1.0), tone)
+    with pytest.raises(ValueError, match="factor"):
+        speed_perturb(tone, 3.0)
+
+
+@pytest.mark.parametrize("semitones", [-7.0, -4.0, 2.0])
+def test_pitch_shift_moves_f0_by_the_semitone_ratio_at_the_same_duration(semitones):
+    tone = _harmonic_tone(200.0, seconds=1.5)
+    shifted = pitch_shift(tone, semitones)
+    assert shifted.size == tone.size
+    assert np.median(estimate_f0(shifted)) == pytest.approx(200.0 * 2.0 ** (semitones / 12.0), rel=0.02)
+    with pytest.raises(ValueError, match="12 semitones"):
+        pitch_shift(tone, 13.0)
+
+
+def test_augment_speaker_reaches_male_pitch_and_is_reproducible():
+    tone = _harmonic_tone(200.0, seconds=1.0)
+    draws = [augment_speaker(tone, np.random.default_rng(seed)) for seed in range(12)]
+    for signal, speed, semitones in draws:
+        expected = 200.0 * speed * 2.0 ** (semitones / 12.0)
+        assert speed in SPEED_FACTORS and -7.0 <= semitones <= 2.0
+        assert np.median(estimate_f0(signal)) == pytest.approx(expected, rel=0.03)
+    again, _, _ = augment_speaker(tone, 5)
+    np.testing.assert_array_equal(again, draws[5][0])
+    # the lowest draw of the default ranges takes a 200-Hz female voice to 120 Hz, a typical male F0
+    lowest, _, _ = augment_speaker(tone, 0, speed_factors=(min(SPEED_FACTORS),), semitone_range=(-7.0, -7.0))
+    assert np.median(estimate_f0(lowest)) == pytest.approx(200.0 * 0.9 * 2.0 ** (-7.0 / 12.0), rel=0.02)
+    assert np.median(estimate_f0(lowest)) < 125.0
+
+
+def test_scale_to_random_level_draws_the_level_and_keeps_the_components():
+    base = mix_energy_gain(_speech(), _noise(RATE), 5.0)
+    levels = []
+    for seed in range(20):
+        scaled = scale_to_random_level(base, np.random.default_rng(seed))
+        _check_components(scaled)
+        rms_db = 20 * np.log10(np.sqrt(np.mean(scaled.mixture.astype(np.float64) ** 2)))
+        drawn = np.random.default_rng(seed).uniform(*MIXTURE_LEVEL_DBFS)
+        mixture = base.mixture.astype(np.float64)
+        highest_unclipped = 20 * np.log10(0.999 * np.sqrt(np.mean(mixture ** 2)) / np.max(np.abs(mixture)))
+        assert rms_db == pytest.approx(min(drawn, highest_unclipped), abs=1e-3)
+        gain = scaled.speech_gain / base.speech_gain
+        np.testing.assert_allclose(scaled.speech, base.speech.astype(np.float64) * gain, rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(scaled.noise, base.noise.astype(np.float64) * gain, rtol=1e-5, atol=1e-9)
+        assert scaled.noise_gain / base.noise_gain == pytest.approx(gain)
+        assert achieved_snr_db(scaled.speech, scaled.noise) == pytest.approx(5.0, abs=1e-3)
+        levels.append(rms_db)
+    assert min(levels) < -35 and max(levels) > -20  # spread over the range, not one level
+
+
+def test_scale_to_random_level_never_clips_and_refuses_bad_input():
+    base = mix_energy_gain(_speech(), _noise(RATE), 0.0)
+    peak_to_rms_db = 20 * np.log10(np.max(np.abs(base.mixture)) / np.sqrt(np.mean(base.mixture.astype(np.float64) ** 2)))
+    loud = scale_to_random_level(base, 0, level_range=(-1.0, -1.0))
+    assert peak_to_rms_db > 1.0 and np.max(np.abs(loud.mixture)) < 1.0
+    with pytest.raises(ValueError, match="level_range"):
+        scale_to_random_level(base, 0, level_range=(-10.0, -45.0))
+    silent = Mixture(np.zeros(10, np.float32), np.zeros(10, np.float32), np.zeros(10, np.float32), 0.0, 1.0)
+    with pytest.raises(ValueError, match="all-zero"):
+        scale_to_random_level(silent, 0)

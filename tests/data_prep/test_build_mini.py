@@ -11,15 +11,38 @@ import pytest
 import soundfile
 
 from data_prep import build_mini
+from common.mixing import estimate_f0
 from data_prep.build_mini import (
+    GENERATED_TYPES,
+    LIBRIVOX_SPEAKER,
+    POCKETSPHINX_SPEAKER,
+    SPEAKER_SEX,
     UNSEEN_NOISE_TYPES,
-    UNSEEN_VOICE,
+    KLETTRES_VOICES,
+    MAX_CLIPPED_FRACTION,
+    OPENSFX_TYPES,
+    UNSEEN_KLETTRES_LANGUAGES,
+    UNSEEN_VOICES,
+    VOICES,
     assign_prompt_splits,
     build_mini_corpus,
+    extract_opensfx,
+    klettres_speaker,
     scan_voices,
+    speaker_person,
 )
 from data_prep.corpus import Corpus, sha256_file
-from data_prep.synthetic_noise import LTAS_FFT, babble, colored_noise, speech_power_spectrum, speech_shaped_noise
+from data_prep.synthetic_noise import (
+    LTAS_FFT,
+    babble,
+    colored_noise,
+    keyboard_clicks,
+    mains_hum,
+    modulated_noise,
+    noise_bursts,
+    speech_power_spectrum,
+    speech_shaped_noise,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TINY = {"seed": 0, "max_prompts": 3, "max_noise_files": 1, "generated_seconds": 3.0}
@@ -36,11 +59,41 @@ def test_speech_splits_have_disjoint_prompts(mini_corpus):
     assert not prompts["train"] & prompts["valid"]
     assert not prompts["valid"] & prompts["test"]
     unseen = mini_corpus.speech("test_unseen_voice")
-    assert {row["speaker"] for row in unseen} >= {UNSEEN_VOICE}
+    assert {row["speaker"] for row in unseen} >= set(UNSEEN_VOICES) | {LIBRIVOX_SPEAKER, POCKETSPHINX_SPEAKER}
     for split in ("train", "valid", "test"):
-        assert UNSEEN_VOICE not in mini_corpus.speakers(split)
-    # the held-out voice only reads test prompts, so it never says a training sentence either
-    assert {_prompt(row) for row in unseen if row["speaker"] == UNSEEN_VOICE} <= prompts["test"]
+        assert not set(UNSEEN_VOICES) & set(mini_corpus.speakers(split))
+    # the held-out voices only read test prompts, so they never say a training sentence either
+    assert {_prompt(row) for row in unseen if row["speaker"] in UNSEEN_VOICES} <= prompts["test"]
+
+
+def test_voices_are_speaker_disjoint_with_both_sexes_unseen_and_seen(mini_corpus):
+    """No person (two Asterisk languages of one speaker count as one) is both seen and unseen; the unseen split has
+    a female and a male voice, and so does training."""
+    seen_people = {speaker_person(voice) for split in ("train", "valid", "test") for voice in mini_corpus.speakers(split)}
+    unseen_people = {speaker_person(voice) for voice in mini_corpus.speakers("test_unseen_voice")}
+    assert not seen_people & unseen_people
+    assert speaker_person("en_US_f_Allison") == speaker_person("es_MX_f_Allison") == "Allison Smith"
+    assert speaker_person(klettres_speaker("de/alpha")) == speaker_person(klettres_speaker("de/syllab")) == "klettres de"
+    assert not {speaker_person(klettres_speaker(f"{language}/alpha")) for language in UNSEEN_KLETTRES_LANGUAGES} \
+        & {speaker_person(klettres_speaker(folder)) for folder in KLETTRES_VOICES
+           if folder.split("/")[0] not in UNSEEN_KLETTRES_LANGUAGES}
+    for split in ("train", "test_unseen_voice"):
+        sexes = {row["sex"] for row in mini_corpus.speech(split)}
+        assert sexes == {"f", "m"}, split
+        assert all(row["sex"] == SPEAKER_SEX[row["speaker"]] for row in mini_corpus.speech(split))
+
+
+def test_recorded_sex_agrees_with_the_measured_pitch(mini_corpus):
+    """Each voice's median F0 lies in its sex's range (male below 135 Hz, female above 165 Hz), except Carlo,
+    a male IVR voice speaking high (measured 188 Hz median), documented as male by his package's credits."""
+    for voice in mini_corpus.speakers():
+        if voice == "it_IT_m_Carlo":
+            continue
+        frames = np.concatenate([estimate_f0(soundfile.read(row["path"])[0]) for split in
+                                 ("train", "valid", "test", "test_unseen_voice") for row in mini_corpus.speech(split)
+                                 if row["speaker"] == voice])
+        median = float(np.median(frames))
+        assert (median < 135) if SPEAKER_SEX[voice] == "m" else (median > 165), (voice, median)
 
 
 def test_noise_splits_are_disjoint(mini_corpus):
@@ -128,10 +181,12 @@ def test_failed_forced_rebuild_keeps_the_old_corpus(tmp_path, monkeypatch):
 
 def test_missing_package_without_root_names_the_command(tmp_path, monkeypatch):
     monkeypatch.setattr(build_mini, "ASTERISK_DIR", tmp_path / "absent")
+    monkeypatch.setattr(build_mini, "LIBRIVOX_DIR", tmp_path / "absent")
     monkeypatch.setattr(build_mini.os, "geteuid", lambda: 1000)
     with pytest.raises(SystemExit) as error:
         build_mini.ensure_packages(quiet=True)
     assert "apt-get install" in str(error.value) and "asterisk-core-sounds-en-g722" in str(error.value)
+    assert "asterisk-core-sounds-es-g722" in str(error.value) and "pocketsphinx-testdata" in str(error.value)
 
 
 def _slope(signal):
@@ -158,6 +213,51 @@ def test_speech_shaped_noise_follows_the_long_term_spectrum(mini_corpus):
     correlation = np.corrcoef(np.log10(measured[band]), np.log10(ltas[band]))[0, 1]
     assert correlation > 0.95
     assert measured.shape == (LTAS_FFT // 2 + 1,)
+
+
+def _frame_rms_db(signal, frame=320):
+    frames = signal[: signal.size // frame * frame].reshape(-1, frame).astype(np.float64)
+    return 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+
+
+def test_modulated_noise_follows_a_slow_envelope():
+    signal = modulated_noise(160000, np.random.default_rng(0))
+    levels = _frame_rms_db(signal, 1600)  # 100-ms frames
+    assert signal.dtype == np.float32 and abs(np.max(np.abs(signal)) - 0.9) < 1e-6
+    # depth >= 0.5: envelope from 1 - d to 1 + d is at least 9.5 dB
+    assert np.percentile(levels, 95) - np.percentile(levels, 5) > 6
+    assert abs(_slope(signal) + 1.0) < 0.15  # still pink underneath
+
+
+def test_noise_bursts_are_loud_against_their_floor():
+    signal = noise_bursts(160000, np.random.default_rng(1))
+    levels = _frame_rms_db(signal)
+    assert np.percentile(levels, 99) - np.median(levels) > 20
+
+
+def test_mains_hum_has_its_harmonics():
+    signal = mains_hum(160000, np.random.default_rng(2))
+    spectrum = np.abs(np.fft.rfft(signal.astype(np.float64)))
+    frequencies = np.fft.rfftfreq(signal.size, 1 / 16000)
+    base = 50.0 if spectrum[np.argmin(np.abs(frequencies - 50))] > spectrum[np.argmin(np.abs(frequencies - 60))] else 60.0
+    median = np.median(spectrum)
+    for harmonic in (1, 2, 3, 5):
+        assert spectrum[np.argmin(np.abs(frequencies - base * harmonic))] > 100 * median, (base, harmonic)
+
+
+def test_keyboard_clicks_are_sparse_impulses():
+    signal = keyboard_clicks(160000, np.random.default_rng(3))
+    levels = _frame_rms_db(signal, 160)  # 10-ms frames
+    loud = levels > np.median(levels) + 20
+    assert 0.02 < loud.mean() < 0.5
+    kurtosis = np.mean(signal.astype(np.float64) ** 4) / np.mean(signal.astype(np.float64) ** 2) ** 2
+    assert kurtosis > 10  # Gaussian noise has 3
+
+
+def test_generated_noises_refuse_a_too_short_length():
+    for function in (modulated_noise, noise_bursts, mains_hum, keyboard_clicks):
+        with pytest.raises(ValueError, match="at least 1600 samples"):
+            function(100, np.random.default_rng(0))
 
 
 def test_babble_is_a_sum_of_talkers():
@@ -193,13 +293,91 @@ def test_manifest_columns_and_attribution(mini_corpus_root):
     with open(mini_corpus_root / "speech.csv") as handle:
         assert csv.DictReader(handle).fieldnames[:6] == ["path", "duration", "samples", "speaker", "split", "sha256"]
     attribution = (mini_corpus_root / "ATTRIBUTION.md").read_text()
-    for licence in ("CC BY-SA 3.0", "CC BY 3.0", "GPL-2+", "CC0"):
+    for licence in ("CC BY-SA 3.0", "CC BY 3.0", "GPL-2+", "CC0", "BSD-2"):
         assert licence in attribution
+    for entry in VOICES.values():
+        assert entry.package in attribution
     info = json.loads((mini_corpus_root / "build_info.json").read_text())
     assert info["options"]["max_prompts"] == 3 and info["summary"]["speech"]["train"]["hours"] > 0
+    assert info["options"]["builder_version"] == 4
+
+
+def test_pitch_ranges_are_measured_per_split_and_augmentation_reaches_lower(mini_corpus, mini_corpus_root):
+    info = json.loads((mini_corpus_root / "build_info.json").read_text())
+    for split in ("train", "valid", "test", "test_unseen_voice"):
+        entry = info["pitch"][split]
+        assert set(entry["voices"]) == set(mini_corpus.speakers(split))
+        low, median, high = entry["range"]
+        assert 60 <= low < median < high <= 400
+    # the recorded training range, recomputed from the files
+    frames = np.concatenate([estimate_f0(soundfile.read(row["path"])[0]) for row in mini_corpus.speech("train")])
+    assert info["pitch"]["train"]["range"][0] == pytest.approx(np.percentile(frames, 5), abs=0.1)
+    # pitch shifts down to -7 semitones take the training voices' low end down into the male range
+    assert info["pitch"]["train"]["augmented_range"][0] < info["pitch"]["train"]["range"][0]
+
+
+def test_generated_noise_types_are_in_every_seen_split(mini_corpus):
+    for split in ("train", "valid", "test"):
+        assert set(GENERATED_TYPES) <= set(mini_corpus.noise_types(split))
 
 
 def test_command_line_help():
     result = subprocess.run([sys.executable, "-m", "data_prep.build_mini", "--help"], cwd=REPOSITORY,
                             capture_output=True, text=True)
     assert result.returncode == 0 and "--force" in result.stdout and "--max-prompts" in result.stdout
+
+
+def test_klettres_folders_have_a_recorded_sex_and_clipped_files_are_refused(tmp_path):
+    held_out = {KLETTRES_VOICES[folder] for folder in KLETTRES_VOICES if folder.split("/")[0] in UNSEEN_KLETTRES_LANGUAGES}
+    assert held_out == {"f", "m"}
+    assert klettres_speaker("de/syllab") == "de_m_klettres_syllab"
+    source = tmp_path / "clipped.ogg"
+    rate = 44100
+    tone = 0.5 * np.sin(2 * np.pi * 200 * np.arange(rate) / rate)
+    soundfile.write(str(source), np.clip(4 * tone, -1, 1), rate)
+    row = {"path": "x.wav", "speaker": "s", "split": "train"}
+    result, problem = build_mini._klettres_task((str(source), str(tmp_path / "x.wav"), row, False))
+    assert result is None and "clipped" in problem[1]
+    soundfile.write(str(source), tone, rate, format="OGG")
+    (written, _), problem = build_mini._klettres_task((str(source), str(tmp_path / "x.wav"), row, False))
+    assert problem is None and soundfile.info(str(tmp_path / "x.wav")).samplerate == 16000
+    assert written["samples"] == pytest.approx(16000, abs=2)
+    signal = soundfile.read(str(tmp_path / "x.wav"))[0]
+    assert np.median(estimate_f0(signal)) == pytest.approx(200, rel=0.01)
+    assert MAX_CLIPPED_FRACTION * rate < np.count_nonzero(np.abs(np.clip(4 * tone, -1, 1)) >= 0.999)
+
+
+def _catalogue_entry(title: bytes, wave: bytes) -> bytes:
+    return bytes([len(title) + 1]) + title + b"\0" + wave
+
+
+def test_extract_opensfx_reads_the_openttd_container(tmp_path):
+    import io
+
+    buffer = io.BytesIO()
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(4410) / 44100)).astype(np.float32)
+    soundfile.write(buffer, tone, 44100, format="WAV", subtype="PCM_16")
+    entries = [_catalogue_entry(b'"Wind". By someone.', buffer.getvalue()),
+               _catalogue_entry(b'"Unused/Nothing".', b"")]
+    table_size = 8 * len(entries)
+    table, offset = b"", table_size
+    for entry in entries:
+        table += (offset | 0x80000000).to_bytes(4, "little") + len(entry).to_bytes(4, "little")
+        offset += len(entry)
+    catalogue = tmp_path / "sounds.cat"
+    catalogue.write_bytes(table + b"".join(entries))
+    sounds = extract_opensfx(catalogue, tmp_path / "out")
+    assert list(sounds) == ['"Wind". By someone.']  # the empty placeholder has no RIFF data
+    signal, rate = soundfile.read(str(sounds['"Wind". By someone.']), dtype="float32")
+    assert rate == 44100 and np.max(np.abs(signal - tone)) < 1e-4
+    catalogue.write_bytes(table[:8] + b"\0" * 4)
+    with pytest.raises(ValueError, match="sounds.cat: entry 0 lies outside the file"):
+        extract_opensfx(catalogue, tmp_path / "out")
+
+
+def test_opensfx_background_recordings_are_noise_types_of_the_corpus(mini_corpus):
+    types = set(mini_corpus.noise_types())
+    assert set(OPENSFX_TYPES.values()) <= types
+    assert not set(OPENSFX_TYPES.values()) & set(UNSEEN_NOISE_TYPES)
+    sources = [row["source"] for split in ("train", "valid", "test") for row in mini_corpus.noise(split)]
+    assert any(source.startswith("openttd-opensfx/") for source in sources)
