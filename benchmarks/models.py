@@ -676,7 +676,11 @@ def _batched_runner(path, threads):
 STREAMING_KINDS = {"float32": ("streaming float .tflite", "tflite"),
                    "dynamic": ("streaming dynamic-range .tflite", "dynamic"),
                    "int8": ("streaming PTQ int8 .tflite", "ptq_int8"),
-                   "int16x8": ("streaming int16x8 .tflite", "dynamic")}
+                   "int16x8": ("streaming int16x8 .tflite", "dynamic"),
+                   "selective": ("streaming selective int8 .tflite (int8 convolutions, dynamic-range LSTM steps)",
+                                 "selective")}
+# Speed-only rows also time the selective int8 step model next to the recipe's export modes.
+SPEED_ONLY_STREAMING_MODES = ("selective",)
 
 class CrnAdapter(Adapter):
     """CRN: |STFT| (frames, 161) in and out, noisy phase; offline Keras/.tflite and streaming .tflite per hop."""
@@ -766,7 +770,8 @@ class CrnAdapter(Adapter):
         from reproductions.crn import streaming
 
         rows = []
-        for mode in config.get("export", {}).get("modes", ["float32", "dynamic", "int8"]):
+        modes = list(config.get("export", {}).get("modes", ["float32", "dynamic", "int8"]))
+        for mode in modes + [mode for mode in SPEED_ONLY_STREAMING_MODES if mode not in modes]:
             label, kind = STREAMING_KINDS.get(mode, (f"streaming {mode} .tflite", "dynamic"))
             path = folder / f"crn_streaming_{mode}.tflite"
 
