@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--no-memory", action="store_true",
                              help="skip the peak-memory column (one fresh child process per variant after the "
                                   "timings, several seconds each: TensorFlow is imported in each)")
+            sub.add_argument("--memory-seconds", type=float, default=None,
+                             help="length of the peak-memory input (config: 600 s, a 10-minute file)")
             sub.add_argument("--work-dir", type=Path, default=None,
                              help="where exported ONNX files go (default: exp/benchmark/<config>)")
     return parser
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
         settings = load_config(args.config, Path(__file__).resolve().parent, args.set)
         config_name = settings["config_name"]
         results_dir = args.results_dir or REPOSITORY_ROOT / "results" / "benchmark" / config_name
-        for key in ("max_items", "seconds", "repeats", "processes", "seed", "models"):
+        for key in ("max_items", "seconds", "repeats", "processes", "seed", "models", "memory_seconds"):
             if getattr(args, key, None) is not None:
                 settings[key] = getattr(args, key)
         unknown = sorted(set(settings.get("models", [])) - set(MODEL_NAMES))
@@ -74,14 +76,17 @@ def main(argv=None) -> int:
         if args.command == "run":
             from benchmarks.benchmark import run_benchmark
 
-            if int(settings["max_items"]) < 1 or int(settings["repeats"]) < 1 or float(settings["seconds"]) <= 0:
-                raise ValueError("max_items and repeats must be >= 1 and seconds positive")
+            if int(settings["max_items"]) < 1 or int(settings["repeats"]) < 1 or float(settings["seconds"]) <= 0 \
+                    or float(settings.get("memory_seconds", 600.0)) <= 0:
+                raise ValueError(f"{settings['config_path']}: max_items and repeats must be >= 1, seconds and "
+                                 "memory_seconds positive")
             run_benchmark(adapters, config_name, results_dir,
                           args.work_dir or REPOSITORY_ROOT / "exp" / "benchmark" / config_name,
                           max_items=int(settings["max_items"]), seconds=float(settings["seconds"]),
                           repeats=int(settings["repeats"]), quality=not args.no_quality, compare=not args.no_compare,
                           processes=int(settings["processes"]), seed=int(settings["seed"]),
-                          memory=not args.no_memory)
+                          memory=not args.no_memory,
+                          memory_seconds=float(settings.get("memory_seconds", 600.0)))
             return 0
         from common.tables import load_table
 
@@ -95,7 +100,7 @@ def main(argv=None) -> int:
             from benchmarks.benchmark import format_targets
 
             print(table.render())
-            print("\nTargets (issue 10):")
+            print("\nTargets:")
             print(format_targets(extra.get("targets", [])))
             return 0
         from benchmarks.plot import plot_frontiers

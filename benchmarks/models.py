@@ -11,6 +11,13 @@ exports a float32 .tflite itself into ``exp/benchmark/<config>/<name>/`` (``(exp
 variant label) so every variant is also measured deployed. A variant a recipe does not produce at all is listed
 with that reason; one it produces but that is not on disk yet names the missing file and the run.sh stages that
 write it (with the stages it depends on whose outputs are missing too).
+
+Speed does not depend on training. On the paper config a model with no trained checkpoint is therefore listed
+with speed-only rows instead (:meth:`Adapter.speed_only_variants`): the paper-size network with a seeded random
+initialisation, exported by the benchmark into ``exp/benchmark/paper/<name>/random_weights/`` in the same
+deployed forms as the recipe's (float, PTQ int8, QAT graphs, streaming files), int8 files calibrated on seeded
+random audio (:func:`random_audio`), labelled ``[speed only (random weights)]``; size and speed are measured,
+quality is not. The mini config keeps reporting a missing checkpoint as "not trained yet".
 """
 from __future__ import annotations
 
@@ -23,6 +30,36 @@ import numpy as np
 from benchmarks.variant import REPOSITORY_ROOT, Variant, fixed_length, keras_function, missing_variant, relative_path
 
 SAMPLE_RATE = 16000
+SPEED_ONLY_LABEL = "speed only (random weights)"
+RANDOM_WEIGHTS_SEED = 0
+# The speed-only rows appear for a model with no trained checkpoint of one of these configs.
+SPEED_ONLY_CONFIGS = ("paper",)
+SPEED_ONLY_CALIBRATION = "int8 calibrated on seeded random audio (white noise, 4 clips, levels 0.05-0.5 RMS)"
+
+
+def random_audio(count: int = 4, seconds: float = 4.0, seed: int = RANDOM_WEIGHTS_SEED + 1) -> list:
+    """``count`` seeded white-noise clips of ``seconds`` at random levels (0.05 to 0.5 RMS): the calibration audio of
+    the speed-only rows, which need no corpus."""
+    rng = np.random.default_rng(seed)
+    samples = int(round(seconds * SAMPLE_RATE))
+    return [(rng.uniform(0.05, 0.5) * rng.standard_normal(samples)).astype(np.float32) for _ in range(count)]
+
+
+def seeded_model(build, source=None):
+    """A loader returning one model built by ``build()`` after seeding Keras' initialisers (the same random
+    weights on every run); ``source`` is the export code whose change makes the benchmark re-export."""
+    cache = {}
+
+    def load():
+        if "model" not in cache:
+            from common.tfkeras import keras
+
+            keras.utils.set_random_seed(RANDOM_WEIGHTS_SEED)
+            cache["model"] = build()
+        return cache["model"]
+
+    load.source = str(source) if source is not None else str(REPOSITORY_ROOT / "common" / "tflite.py")
+    return load
 
 
 def _first(outputs):
@@ -98,13 +135,40 @@ class Adapter:
     def not_produced(self, variant, kind, why=""):
         return Variant(self.name, variant, kind, missing=f"not produced by reproductions/{self.name}{why}")
 
+    timing_seconds = 4.0  # set by the benchmark run to its timing-input length
+
+    def trained(self, config, config_name) -> bool:
+        """Whether the recipe's float checkpoint for ``config_name`` is on disk."""
+        return True
+
+    def speed_only_variants(self, config, config_name) -> list:
+        """The paper-size variants with seeded random weights (see the module docstring)."""
+        return []
+
+    def random_dir(self, config_name) -> Path:
+        return self.bench_dir(config_name) / "random_weights"
+
     def variants(self, config_name) -> list:
         try:
             config = self.recipe_config(config_name)
         except (ValueError, FileNotFoundError) as error:
             return [Variant(self.name, "all variants", "float",
                             missing=f"not available: {error} (reproductions/{self.name} has no conf yet?)")]
-        return self.list_variants(config, config_name)
+        if config_name in SPEED_ONLY_CONFIGS and not self.trained(config, config_name):
+            rows = self.speed_only_variants(config, config_name)
+            for row in rows:
+                if not row.missing:
+                    row.speed_only = True
+                    row.variant = f"{row.variant} [{SPEED_ONLY_LABEL}]"
+                    row.notes = "; ".join(filter(None, [row.notes, SPEED_ONLY_CALIBRATION]))
+                    row.calibration_audio = row.calibration_audio or (
+                        lambda: random_audio(seconds=self.timing_seconds))
+            return rows
+        rows = self.list_variants(config, config_name)
+        for row in rows:
+            if not row.missing and row.calibration_audio is None:
+                row.calibration_audio = lambda: _calibration_waveforms(4)
+        return rows
 
     # -- generic runners ---------------------------------------------------------------------------------------
     def keras_variant(self, label, kind, file, load_model, prepare, finish, core_model=None, core_inputs=None,
@@ -255,6 +319,28 @@ class IcseAdapter(Adapter):
         rows.append(self.not_produced("QAT int8 .tflite", "qat_int8", " (ICSE compresses by PP+PQ, not QAT)"))
         return rows
 
+    def trained(self, config, config_name):
+        from reproductions.icse import recipe
+
+        return (recipe.models_dir(self.exp_dir(config_name)) / "fcn.weights.h5").is_file()
+
+    def speed_only_variants(self, config, config_name):
+        from reproductions.icse import recipe
+
+        load = seeded_model(lambda: recipe.build_model(config))
+        representative = lambda: [self.prepare(clip)[0][0] for clip in random_audio(seconds=self.timing_seconds)]  # noqa: E731
+        rows = [self.keras_variant("float Keras", "float", None, load, self.prepare, self.finish)]
+        for mode, label, kind in (("float32", "float .tflite", "tflite"), ("int8", "PTQ int8 .tflite", "ptq_int8")):
+            # The recipe's export form: dynamic length, float32 input and output around the int8 graph.
+            path, build = self.exported(config_name, "random_weights/fcn", load, mode=mode,
+                                        representative=representative if mode == "int8" else None)
+            rows.append(self.tflite_variant(label, kind, path, self.prepare, self.finish, keras_model=load,
+                                            build=build))
+        rows.append(Variant(self.name, "pruned / clustered / ICSE PP+PQ", "icse", missing=(
+            "needs a trained FCN (PP ranks trained filters, PQ clusters trained weights): "
+            f"run {self.run_command(config_name, [1, 3, 4, 5, 6])}")))
+        return rows
+
 
 def _calibration_waveforms(count, seed=1):
     """Noisy training clips of the mini corpus (never the test set) for int8 calibration done by the benchmark."""
@@ -271,7 +357,6 @@ class FqseAdapter(Adapter):
 
     name = "fqse"
     torch_comparison = True
-    timing_seconds = 4.0  # set by the benchmark run to its timing-input length
 
     @staticmethod
     def prepare_float(signal):
@@ -285,7 +370,6 @@ class FqseAdapter(Adapter):
         return output
 
     def list_variants(self, config, config_name):
-        from common.compression.fqse_quantizers import deployment_graph
         from reproductions.fqse import recipe
 
         exp_dir = self.exp_dir(config_name)
@@ -304,37 +388,8 @@ class FqseAdapter(Adapter):
             load_core = _with_source(lambda: recipe.load_core(config, exp_dir, "float"), weights)
             rows.append(self.keras_variant("float Keras", "float", weights, load_core, self.prepare_float,
                                            self.finish_float))
-            # The Conv-TasNet decoder's output length is computed in the graph, and XNNPACK cannot re-prepare it
-            # after a resize ("failed to reshape"): timing runs a static-shape file at the timing length with
-            # XNNPACK; other lengths (the quality clips) run the dynamic file on LiteRT's built-in kernels.
-            representative = lambda: [s[None, :, None] for s in _calibration_waveforms(4)]  # noqa: E731
-            for mode, label, kind in (("float32", "float .tflite (exported by the benchmark)", "tflite"),
-                                      ("int8", "PTQ int8 .tflite (exported by the benchmark)", "ptq_int8")):
-                data = representative if mode == "int8" else None
-                # deployment_graph: the recipe's export form (shared PReLU slopes as LeakyReLU, which XNNPACK
-                # runs in int8), so this PTQ row is the same graph the QAT rows deploy.
-                dynamic, build_dynamic = self.exported(config_name, "float_core", load_core, mode=mode,
-                                                       input_shapes=[(1, None, 1)], representative=data,
-                                                       trace_context=deployment_graph)
-                static_length = int(round(self.timing_seconds * SAMPLE_RATE))
-                # Calibration clips cut or tiled to the static length (a static graph takes no other shape).
-                static_data = None if data is None else (lambda length=static_length: [
-                    fixed_length(s, length)[None, :, None] for s in _calibration_waveforms(4)])
-                static, build_static = self.exported(config_name, f"float_core_{static_length}", load_core,
-                                                     mode=mode, input_shapes=[(1, static_length, 1)],
-                                                     representative=static_data, trace_context=deployment_graph)
-
-                def build(first=build_dynamic, second=build_static):
-                    first()
-                    second()
-
-                row = self.tflite_variant(label, kind, static, self.prepare_float, self.finish_float,
-                                          keras_model=load_core, build=build,
-                                          runner=lambda path, threads, dynamic=dynamic: _static_or_dynamic(
-                                              path, dynamic, threads),
-                                          notes=f"timing: {static.name} (static, XNNPACK); quality: "
-                                                f"{dynamic.name} (dynamic length, built-in kernels)")
-                rows.append(row)
+            rows += self._float_core_rows(config_name, load_core, lambda: _calibration_waveforms(4), "float_core",
+                                          "(exported by the benchmark)")
         for variant, label, kind in (("vanilla", "QAT int8 .tflite (vanilla 8-bit)", "qat_int8"),
                                      ("fqse", "FQSE int8 .tflite", "fqse")):
             path = recipe.tflite_path(exp_dir, variant)
@@ -342,24 +397,7 @@ class FqseAdapter(Adapter):
                 rows.append(self.not_exported(label, kind, path, config_name, export_stages))
                 continue
             stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
-
-            def prepare(signal, variant=variant, stages=stages):
-                from reproductions.fqse.fqse import split_input_numpy
-
-                if variant == "fqse":
-                    return [split_input_numpy(np.asarray(signal)[None], stages=stages).astype(np.float32)], None
-                return [np.asarray(signal, np.float32)[None, :, None]], None
-
-            def finish(outputs, context, signal, variant=variant):
-                from reproductions.fqse.fqse import combine_outputs_numpy
-
-                outputs = outputs if isinstance(outputs, list) else [outputs]
-                enhanced = (combine_outputs_numpy([o[0, :, 0] for o in outputs]) if variant == "fqse"
-                            else outputs[0][0, :, 0])
-                output = np.zeros(signal.shape[0], np.float32)
-                output[: enhanced.shape[0]] = enhanced[: signal.shape[0]]
-                return output
-
+            prepare, finish = self._int8_hooks(variant, stages)
             qat_weights = recipe.core_weights_path(exp_dir, variant)
             keras_model = (lambda variant=variant: recipe.load_core(config, exp_dir, variant)) \
                 if qat_weights.is_file() else None
@@ -367,6 +405,99 @@ class FqseAdapter(Adapter):
                                             runner=_fqse_runner))
         rows.append(self.not_produced("pruned / clustered / pruned+clustered", "pruned",
                                       " (FQSE compresses by 8-bit QAT only)"))
+        return rows
+
+    def _float_core_rows(self, config_name, load_core, calibration, stem, suffix):
+        """Float and PTQ int8 rows of the float core, ``calibration()`` the int8 calibration waveforms.
+
+        The Conv-TasNet decoder's output length is computed in the graph, and XNNPACK cannot re-prepare it
+        after a resize ("failed to reshape"): timing runs a static-shape file at the timing length with
+        XNNPACK; other lengths (the quality clips) run the dynamic file on LiteRT's built-in kernels."""
+        from common.compression.fqse_quantizers import deployment_graph
+
+        rows = []
+        representative = lambda: [s[None, :, None] for s in calibration()]  # noqa: E731
+        for mode, label, kind in (("float32", f"float .tflite {suffix}".strip(), "tflite"),
+                                  ("int8", f"PTQ int8 .tflite {suffix}".strip(), "ptq_int8")):
+            data = representative if mode == "int8" else None
+            # deployment_graph: the recipe's export form (shared PReLU slopes as LeakyReLU, which XNNPACK
+            # runs in int8), so this PTQ row is the same graph the QAT rows deploy.
+            dynamic, build_dynamic = self.exported(config_name, stem, load_core, mode=mode,
+                                                   input_shapes=[(1, None, 1)], representative=data,
+                                                   trace_context=deployment_graph)
+            static_length = int(round(self.timing_seconds * SAMPLE_RATE))
+            # Calibration clips cut or tiled to the static length (a static graph takes no other shape).
+            static_data = None if data is None else (lambda length=static_length: [
+                fixed_length(s, length)[None, :, None] for s in calibration()])
+            static, build_static = self.exported(config_name, f"{stem}_{static_length}", load_core,
+                                                 mode=mode, input_shapes=[(1, static_length, 1)],
+                                                 representative=static_data, trace_context=deployment_graph)
+
+            def build(first=build_dynamic, second=build_static):
+                first()
+                second()
+
+            rows.append(self.tflite_variant(label, kind, static, self.prepare_float, self.finish_float,
+                                            keras_model=load_core, build=build,
+                                            runner=lambda path, threads, dynamic=dynamic: _static_or_dynamic(
+                                                path, dynamic, threads),
+                                            notes=f"timing: {static.name} (static, XNNPACK); quality: "
+                                                  f"{dynamic.name} (dynamic length, built-in kernels)"))
+        return rows
+
+    @staticmethod
+    def _int8_hooks(variant, stages):
+        def prepare(signal):
+            from reproductions.fqse.fqse import split_input_numpy
+
+            if variant == "fqse":
+                return [split_input_numpy(np.asarray(signal)[None], stages=stages).astype(np.float32)], None
+            return [np.asarray(signal, np.float32)[None, :, None]], None
+
+        def finish(outputs, context, signal):
+            from reproductions.fqse.fqse import combine_outputs_numpy
+
+            outputs = outputs if isinstance(outputs, list) else [outputs]
+            enhanced = (combine_outputs_numpy([o[0, :, 0] for o in outputs]) if variant == "fqse"
+                        else outputs[0][0, :, 0])
+            output = np.zeros(signal.shape[0], np.float32)
+            output[: enhanced.shape[0]] = enhanced[: signal.shape[0]]
+            return output
+
+        return prepare, finish
+
+    def trained(self, config, config_name):
+        from reproductions.fqse import recipe
+
+        return recipe.core_weights_path(self.exp_dir(config_name), "float").is_file()
+
+    def speed_only_variants(self, config, config_name):
+        from reproductions.fqse import fqse, recipe
+
+        load_core = seeded_model(lambda: recipe.build_core(config, "float"))
+        calibration = lambda: random_audio(seconds=self.timing_seconds)  # noqa: E731
+        rows = [self.keras_variant("float Keras", "float", None, load_core, self.prepare_float, self.finish_float)]
+        rows += self._float_core_rows(config_name, load_core, calibration, "random_weights/float_core", "")
+        for variant, label, kind in (("vanilla", "QAT int8 .tflite (vanilla 8-bit)", "qat_int8"),
+                                     ("fqse", "FQSE int8 .tflite", "fqse")):
+            stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
+            prepare, finish = self._int8_hooks(variant, stages)
+            load = seeded_model(lambda variant=variant: recipe.build_core(config, variant), source=fqse.__file__)
+            path = self.random_dir(config_name) / f"{variant}_int8.tflite"
+
+            def build(path=path, load=load, prepare=prepare, channels=stages):
+                if path.is_file() and path.stat().st_mtime >= Path(load.source).stat().st_mtime:
+                    return
+                # The recipe's conversion (fqse.convert_core_to_int8) of the QAT graph at its initial ranges.
+                flatbuffer = fqse.convert_core_to_int8(load(), [prepare(clip)[0][0] for clip in calibration()],
+                                                       channels)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(flatbuffer)
+
+            rows.append(self.tflite_variant(label, kind, path, prepare, finish, keras_model=load, build=build,
+                                            runner=_fqse_runner))
+        rows.append(Variant(self.name, "pruned / clustered / pruned+clustered", "pruned",
+                            missing="not produced by reproductions/fqse (FQSE compresses by 8-bit QAT only)"))
         return rows
 
 
@@ -480,6 +611,54 @@ class SednnAdapter(Adapter):
                                       " (sednn compresses pruned and clustered separately, int8 by PTQ)"))
         return rows
 
+    def trained(self, config, config_name):
+        from reproductions.sednn.trainer import checkpoint_path
+
+        return checkpoint_path(self.exp_dir(config_name), config["inference"]["iteration"]).is_file()
+
+    def speed_only_variants(self, config, config_name):
+        from common.features import sednn_context, sednn_log_magnitude, sednn_stft
+        from reproductions.sednn.compress import export_variant
+        from reproductions.sednn.dnn import build_from_config
+        from reproductions.sednn.scaler import Scaler
+
+        n_concat = int(config["features"]["n_concat"])
+        load = seeded_model(lambda: build_from_config(config["model"]))
+        cache = {}
+
+        def packed():
+            """Context windows of the random calibration audio and the scaler fitted on them."""
+            if "scaler" not in cache:
+                windows = np.concatenate([sednn_context(sednn_log_magnitude(sednn_stft(clip)), n_concat=n_concat,
+                                                        hop=1) for clip in random_audio(seconds=self.timing_seconds)])
+                cache["scaler"] = Scaler.fit(windows)
+                cache["scaled"] = cache["scaler"].transform(windows)
+            return cache["scaler"], cache["scaled"]
+
+        prepare, finish = self._hooks(lambda: packed()[0], n_concat)
+        rows = [self.keras_variant("float Keras", "float", None, load, prepare, finish)]
+        for mode, label, kind in (("float32", "float .tflite", "tflite"), ("int8", "PTQ int8 .tflite", "ptq_int8")):
+            path = self.random_dir(config_name) / f"float_{mode}.tflite"
+
+            def build(path=path, mode=mode):
+                if path.is_file() and path.stat().st_mtime >= Path(load.source).stat().st_mtime:
+                    return
+                scaler, scaled = packed()
+                # The recipe's export (free batch axis, int8 I/O in int8 mode).
+                export_variant(load(), scaler, path, mode, scaled,
+                               int(config["compression"]["calibration_segments"]), seed=RANDOM_WEIGHTS_SEED)
+
+            row = self.tflite_variant(label, kind, path, prepare, finish, keras_model=load, build=build,
+                                      runner=_batched_runner)
+            row.macs_inputs = lambda: [np.zeros((1, n_concat, 257), np.float32)]
+            row.macs_seconds = 256 / SAMPLE_RATE
+            rows.append(row)
+        rows[0].macs_inputs, rows[0].macs_seconds = rows[1].macs_inputs, rows[1].macs_seconds
+        rows.append(Variant(self.name, "pruned / clustered", "pruned", missing=(
+            f"needs a trained DNN (TFMOT pruning and clustering fine-tune it): "
+            f"run {self.run_command(config_name, [2, 4, 5])}")))
+        return rows
+
 
 def _batched_runner(path, threads):
     """sednn's .tflite has a free batch axis; run the frames in chunks of 256 as the recipe's predictor does."""
@@ -494,6 +673,15 @@ def _batched_runner(path, threads):
 
 
 # ----------------------------------------------------------------------------------------------------- CRN
+STREAMING_KINDS = {"float32": ("streaming float .tflite", "tflite"),
+                   "dynamic": ("streaming dynamic-range .tflite", "dynamic"),
+                   "int8": ("streaming PTQ int8 .tflite", "ptq_int8"),
+                   "int16x8": ("streaming int16x8 .tflite", "dynamic"),
+                   "selective": ("streaming selective int8 .tflite (int8 convolutions, dynamic-range LSTM steps)",
+                                 "selective")}
+# Speed-only rows also time the selective int8 step model next to the recipe's export modes.
+SPEED_ONLY_STREAMING_MODES = ("selective",)
+
 class CrnAdapter(Adapter):
     """CRN: |STFT| (frames, 161) in and out, noisy phase; offline Keras/.tflite and streaming .tflite per hop."""
 
@@ -535,10 +723,8 @@ class CrnAdapter(Adapter):
             rows.append(self.tflite_variant("offline float .tflite (exported by the benchmark)", "tflite", path,
                                             self.prepare, self.finish, keras_model=load_weights, build=build))
         modes = config.get("export", {}).get("modes", ["float32", "dynamic", "int8"])
-        kinds = {"float32": ("streaming float .tflite", "tflite"), "dynamic": ("streaming dynamic-range .tflite", "dynamic"),
-                 "int8": ("streaming PTQ int8 .tflite", "ptq_int8"), "int16x8": ("streaming int16x8 .tflite", "dynamic")}
         for mode in modes:
-            label, kind = kinds.get(mode, (f"streaming {mode} .tflite", "dynamic"))
+            label, kind = STREAMING_KINDS.get(mode, (f"streaming {mode} .tflite", "dynamic"))
             path = exp_dir / "tflite" / f"crn_streaming_{mode}.tflite"
             if not path.is_file():
                 rows.append(self.not_exported(label, kind, path, config_name, export_stages))
@@ -553,6 +739,52 @@ class CrnAdapter(Adapter):
             rows.append(row)
         rows.append(self.not_produced("pruned / clustered / QAT int8", "pruned",
                                       " (the CRN recipe compares float, dynamic-range and int8 deployments)"))
+        return rows
+
+    def trained(self, config, config_name):
+        return (self.exp_dir(config_name) / "crn" / "best.weights.h5").is_file()
+
+    def speed_only_variants(self, config, config_name):
+        from reproductions.crn import recipe, streaming
+
+        load = seeded_model(lambda: recipe.build_model(config, "crn"), source=streaming.__file__)
+        rows = [self.keras_variant("float Keras (offline)", "float", None, load, self.prepare, self.finish)]
+        path, build = self.exported(config_name, "random_weights/crn_offline", load,
+                                    input_shapes=[(1, None, int(config["model"]["frequency_bins"]))])
+        rows.append(self.tflite_variant("offline float .tflite", "tflite", path, self.prepare, self.finish,
+                                        keras_model=load, build=build))
+        cache = {}
+
+        def calibration():
+            if "inputs" not in cache:
+                cache["inputs"] = streaming.calibration_inputs(
+                    load(), [recipe.magnitude(clip) for clip in random_audio(seconds=self.timing_seconds)],
+                    int(config["export"]["calibration_hops"]))
+            return cache["inputs"]
+
+        rows += self._streaming_rows(config, config_name, load, calibration, self.random_dir(config_name))
+        return rows
+
+    def _streaming_rows(self, config, config_name, load, calibration, folder):
+        """Streaming rows of the export modes, written into ``folder`` by the benchmark from ``load()``."""
+        from reproductions.crn import streaming
+
+        rows = []
+        modes = list(config.get("export", {}).get("modes", ["float32", "dynamic", "int8"]))
+        for mode in modes + [mode for mode in SPEED_ONLY_STREAMING_MODES if mode not in modes]:
+            label, kind = STREAMING_KINDS.get(mode, (f"streaming {mode} .tflite", "dynamic"))
+            path = folder / f"crn_streaming_{mode}.tflite"
+
+            def build(path=path, mode=mode):
+                if path.is_file() and path.stat().st_mtime >= Path(load.source).stat().st_mtime:
+                    return
+                streaming.export_streaming_tflite(load(), path, mode, calibration() if mode != "float32" else None)
+
+            row = self.tflite_variant(label, "tflite_streaming" if kind == "tflite" else kind, path, self.prepare,
+                                      self.finish, keras_model=load, build=build, runner=_streaming_runner)
+            row.core_inputs = None  # the streaming graph takes one hop plus state: timed per hop instead
+            row.hop_latency = lambda threads, path=path: _hop_step(path, threads)
+            rows.append(row)
         return rows
 
 
@@ -701,6 +933,50 @@ class TfgridnetAdapter(Adapter):
                                                 notes="one static input length: padded / windowed"))
         rows.append(self.not_produced("pruned / clustered / QAT int8", "pruned",
                                       " (the TF-GridNet recipe exports float, dynamic-range, int16x8, int8)"))
+        return rows
+
+    def trained(self, config, config_name):
+        return (self.exp_dir(config_name) / "direct" / "best.weights.h5").is_file()
+
+    def speed_only_variants(self, config, config_name):
+        from reproductions.tfgridnet import recipe
+
+        load = seeded_model(lambda: recipe.build_model(config, False))
+        samples = int(round(self.timing_seconds * SAMPLE_RATE))
+        hop = int(config["model"]["hop_length"])
+        samples = -(-samples // hop) * hop
+        frames = 1 + samples // hop
+
+        def core():
+            from common.tfkeras import keras
+
+            model = load()
+            return keras.Model(model.get_layer("stft").output, model.get_layer("enhanced_crop").output,
+                               name="direct_core")
+
+        core.source = load.source
+
+        def representative():
+            from common.features import tfgridnet_stft
+
+            spectra = [tfgridnet_stft(fixed_length(clip, samples))[None] for clip in random_audio(seconds=samples / SAMPLE_RATE)]
+            return [np.stack([s.real, s.imag], -1).astype(np.float32) for s in spectra]
+
+        rows = [self.keras_variant("DL float Keras", "float", None, load, self.prepare, self.finish)]
+        # The recipe's export forms at one static length (the BLSTMs' TensorLists need it): the timing length.
+        for mode, label, kind, spectral in (("float32", "DL float .tflite", "tflite", False),
+                                            ("dynamic", "DL dynamic-range .tflite", "dynamic", False),
+                                            ("int8", "DL PTQ int8 .tflite (spectral core)", "ptq_int8", True)):
+            path, build = self.exported(config_name, f"random_weights/direct_{samples}", core if spectral else load,
+                                        mode=mode, input_shapes=[(1, frames, 257, 2) if spectral else (1, samples)],
+                                        representative=representative if spectral else None)
+            prepare, finish = ((self.prepare_spectral, self.finish_spectral) if spectral
+                               else (self.prepare, self.finish))
+            rows.append(self.tflite_variant(label, kind, path, prepare, finish,
+                                            keras_model=None if spectral else load, build=build,
+                                            runner=_static_length_runner,
+                                            core_inputs=_at_static_length(prepare, path),
+                                            notes="one static input length: padded / windowed"))
         return rows
 
 

@@ -1,7 +1,8 @@
 """Peak memory of one variant, measured in a fresh process: ``python -m benchmarks.peak_memory``.
 
 The benchmark's ``peak MiB`` column is the extra peak resident memory of building a variant's enhancer and running
-it once on the speed input, in a fresh Python process started for that variant alone, after its imports.
+it once on the input the harness passes (a 10-minute file: the first test clip tiled, ``MEMORY_SECONDS`` in
+:mod:`benchmarks.benchmark`), in a fresh Python process started for that variant alone, after its imports.
 
 Measuring it inside the benchmark process (as earlier versions did) is wrong for every row after the first of a
 model: memory freed by earlier rows (malloc free lists, TensorFlow's and LiteRT's allocators) stays resident and is
@@ -14,7 +15,7 @@ variant gets its own process:
 2. run the variant's ``build`` (exports the benchmark's own .tflite files; a no-op when the harness ran, since it
    exported them already), collect garbage, read ``VmRSS`` (the baseline);
 3. reset the high-water mark (``echo 5 > /proc/self/clear_refs``), build the enhancer (``make_enhancer(threads)``:
-   load the model or the interpreter) and run it once on the speed input, read ``VmHWM``;
+   load the model or the interpreter) and run it once on the input, read ``VmHWM``;
 4. print one line ``PEAK_MEMORY_RESULT {json}``: ``peak_mib`` = (VmHWM - baseline VmRSS) / 1 MiB, ``baseline_mib``,
    ``peak_rss_mib`` (VmHWM), timings; on failure ``error`` and exit status 1.
 
@@ -53,7 +54,7 @@ SAMPLE_RATE = 16000
 PRELOAD = ("common.tfkeras", "common.tflite", "ai_edge_litert.interpreter")
 DEFAULT_TIMEOUT_S = 900.0
 METHOD = ("extra peak resident memory (VmHWM - VmRSS after imports, /proc/self/status) of building the variant's "
-          "enhancer and running it once on the speed input, in a fresh process per variant")
+          "enhancer and running it once on the long input, in a fresh process per variant")
 
 
 # ------------------------------------------------------------------------------------------------ parent side
@@ -75,7 +76,8 @@ def adapter_reference(adapter) -> tuple[str | None, str | None]:
 
 
 def child_command(config_name: str, model: str, variant: str, adapter: str | None = None,
-                  signal_path: Path | None = None, threads: int | None = None) -> list[str]:
+                  signal_path: Path | None = None, threads: int | None = None,
+                  timing_seconds: float | None = None) -> list[str]:
     command = [sys.executable, "-m", "benchmarks.peak_memory", "--config", str(config_name), "--model", model,
                "--variant", variant]
     if adapter:
@@ -84,6 +86,8 @@ def child_command(config_name: str, model: str, variant: str, adapter: str | Non
         command += ["--signal", str(signal_path)]
     if threads is not None:
         command += ["--threads", str(int(threads))]
+    if timing_seconds is not None:
+        command += ["--timing-seconds", repr(float(timing_seconds))]
     return command
 
 
@@ -101,7 +105,8 @@ def _tail(text: str, lines: int = 6, characters: int = 600) -> str:
 
 
 def measure_in_child(config_name: str, model: str, variant: str, signal=None, threads: int | None = None,
-                     adapter: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+                     adapter: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                     timing_seconds: float | None = None) -> dict:
     """Run one variant's measurement in a fresh process; never raises.
 
     Args:
@@ -109,10 +114,13 @@ def measure_in_child(config_name: str, model: str, variant: str, signal=None, th
         model: the adapter's model name (``icse`` ...), looked up in :data:`benchmarks.models.ADAPTERS` unless
             ``adapter`` (``"module:Class"``, built with no arguments) is given.
         variant: the variant's name (:attr:`benchmarks.variant.Variant.variant`), unique within the model.
-        signal: the speed input (float32 waveform), passed through a temporary .npy file; None: the child builds
+        signal: the input (float32 waveform), passed through a temporary .npy file; None: the child builds
             it as the harness does from the benchmark config.
         threads: interpreter / TF threads for the enhancer (the harness's first thread count); None: the child
             applies the harness's rule (1 for LiteRT rows, all cores for Keras rows).
+        timing_seconds: the harness's timing-input length, which names the static-shape files some variants time
+            (FQSE's float core) when it differs from ``signal``'s length (a long-file memory input); None: the
+            length of ``signal``.
 
     Returns:
         dict with ``peak_mib`` (None on failure), ``baseline_mib``, ``peak_rss_mib``, ``wall_s`` (the whole child,
@@ -125,7 +133,7 @@ def measure_in_child(config_name: str, model: str, variant: str, signal=None, th
         if signal is not None:
             signal_path = Path(folder) / "signal.npy"
             np.save(signal_path, np.asarray(signal, np.float32))
-        command = child_command(config_name, model, variant, adapter, signal_path, threads)
+        command = child_command(config_name, model, variant, adapter, signal_path, threads, timing_seconds)
         try:
             completed = subprocess.run(command, cwd=REPOSITORY_ROOT, env=_child_environment(), capture_output=True,
                                        text=True, timeout=timeout)
@@ -209,7 +217,8 @@ def speed_signal_from_config(config: str, overrides=()) -> np.ndarray:
 
 
 def measure(model: str, variant_name: str, config_name: str, signal, threads: int | None = None,
-            adapter_path: str | None = None, benchmark_config: str | None = None) -> dict:
+            adapter_path: str | None = None, benchmark_config: str | None = None,
+            timing_seconds: float | None = None) -> dict:
     """The child's work (see the module docstring); call it only in a fresh process."""
     if not timing.peak_memory_supported():
         raise RuntimeError("/proc/self/clear_refs is not writable or VmHWM is not reported: no peak memory here")
@@ -220,7 +229,7 @@ def measure(model: str, variant_name: str, config_name: str, signal, threads: in
         signal = speed_signal_from_config(benchmark_config or config_name)
     signal = np.asarray(signal, np.float32)
     if hasattr(adapter, "timing_seconds"):
-        adapter.timing_seconds = signal.size / SAMPLE_RATE
+        adapter.timing_seconds = signal.size / SAMPLE_RATE if timing_seconds is None else float(timing_seconds)
     variant = find_variant(adapter.variants(config_name), getattr(adapter, "name", model) or model, variant_name)
     if variant.build is not None:
         variant.build()
@@ -245,13 +254,16 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", required=True, help="variant name, e.g. 'float Keras' (see python -m benchmarks status)")
     parser.add_argument("--adapter", default=None, help="module:Class of the adapter (default: benchmarks.models)")
     parser.add_argument("--signal", type=Path, default=None,
-                        help=".npy speed input (default: built from benchmarks/conf/<config>.yaml as the harness does)")
+                        help=".npy input (default: the speed input built from benchmarks/conf/<config>.yaml)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads (default: the harness's: 1 for LiteRT rows, all cores for Keras rows)")
+    parser.add_argument("--timing-seconds", type=float, default=None,
+                        help="the harness's timing-input length, when the signal is longer (default: its length)")
     args = parser.parse_args(argv)
     try:
         signal = np.load(args.signal) if args.signal is not None else None
-        result = measure(args.model, args.variant, args.config, signal, args.threads, args.adapter)
+        result = measure(args.model, args.variant, args.config, signal, args.threads, args.adapter,
+                         timing_seconds=args.timing_seconds)
     except BaseException as error:  # noqa: BLE001 - the parent needs the reason, whatever it is
         traceback.print_exc(file=sys.stderr)
         reason = f"{type(error).__name__}: {str(error)[:400]}"

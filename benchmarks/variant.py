@@ -39,6 +39,10 @@ class Variant:
             (sednn's frames are its batch axis), representing :attr:`macs_seconds` of audio.
         hop_latency: ``threads -> (callable running one streaming hop)`` for streaming models (CRN).
         build: called once before measuring (e.g. the benchmark exports a .tflite the recipe does not write).
+        speed_only: the weights are a seeded random initialisation, not a trained model (no trained model of
+            this config exists): size and speed are the deployed model's, quality is not measured.
+        calibration_audio: ``() -> [waveforms]``, the audio the variant's int8 files are calibrated on; the ONNX
+            Runtime int8 comparison calibrates on the same audio.
         missing: why the variant cannot be measured (e.g. ``not exported yet: exp/x/mini/x.tflite is missing; run bash
             reproductions/x/run.sh --stage 5 --stop-stage 5``).
         notes: free text stored with the row.
@@ -59,6 +63,8 @@ class Variant:
     hop_latency: Callable | None = None
     hop_seconds: float = 0.01
     build: Callable | None = None
+    speed_only: bool = False
+    calibration_audio: Callable | None = None
     missing: str | None = None
     notes: str = ""
     extra: dict = field(default_factory=dict)

@@ -107,20 +107,7 @@ def export_tflite(model, path, mode: str = "float32", representative_data=None,
         raise ValueError(f"tflite.py: mode must be one of {MODES}, got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    shapes = input_shapes or [(1,) + tuple(shape[1:]) for shape in
-                              ([model.input_shape] if len(model.inputs) == 1 else model.input_shape)]
-    if len(shapes) != len(model.inputs):
-        raise ValueError(f"tflite.py: {len(shapes)} input_shapes given for {len(model.inputs)} model inputs")
-    static = all(None not in tuple(shape) for shape in shapes)
-    signature = [tf.TensorSpec(shape=tuple(shape), dtype=tf.float32, name=tensor.name.split(":")[0])
-                 for shape, tensor in zip(shapes, model.inputs)]
-
-    @tf.function(input_signature=signature)
-    def serve(*inputs):
-        return model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
-
-    concrete = serve.get_concrete_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    converter, concrete, static = _converter(model, input_shapes)
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode in ("int8", "int16x8"):
@@ -149,6 +136,109 @@ def export_tflite(model, path, mode: str = "float32", representative_data=None,
         converter.experimental_new_converter = True
     path.write_bytes(converter.convert())
     return path
+
+
+def _converter(model, input_shapes=None):
+    """``(converter, concrete function, static)`` for ``model`` traced at ``input_shapes`` (batch 1 by default)."""
+    from common.tfkeras import tf
+
+    shapes = input_shapes or [(1,) + tuple(shape[1:]) for shape in
+                              ([model.input_shape] if len(model.inputs) == 1 else model.input_shape)]
+    if len(shapes) != len(model.inputs):
+        raise ValueError(f"tflite.py: {len(shapes)} input_shapes given for {len(model.inputs)} model inputs")
+    static = all(None not in tuple(shape) for shape in shapes)
+    signature = [tf.TensorSpec(shape=tuple(shape), dtype=tf.float32, name=tensor.name.split(":")[0])
+                 for shape, tensor in zip(shapes, model.inputs)]
+
+    @tf.function(input_signature=signature)
+    def serve(*inputs):
+        return model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+
+    concrete = serve.get_concrete_function()
+    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model), concrete, static
+
+
+def quantization_debugger(model, representative_data, input_shapes=None, float_nodes=()):
+    """TFLite's ``QuantizationDebugger`` on the full-int8 conversion of ``model`` (float32 I/O around the graph).
+
+    ``representative_data`` as for :func:`export_tflite` (Keras input order); ``float_nodes``: tensor names of the
+    ops to leave in float (``QuantizationDebugOptions.denylisted_nodes``), the selective quantization.
+    ``debugger.run()`` then compares every quantized op's output with the float one on that data
+    (:func:`layer_errors`); ``debugger.get_nondebug_quantized_model()`` is the selectively quantized flatbuffer.
+    """
+    from common.tfkeras import tf
+
+    converter, concrete, _ = _converter(model, input_shapes)
+    order = _converted_input_order(concrete, model) if len(model.inputs) > 1 else None
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _representative(representative_data, len(model.inputs), order)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(float_nodes) or None)
+    return tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=_representative(representative_data, len(model.inputs), order),
+        debug_options=options)
+
+
+def layer_errors(debugger) -> list:
+    """Per-layer rows of a run ``QuantizationDebugger``: ``op_name``, ``tensor_name``, ``rmse_over_scale`` (the
+    root-mean-square error of the op's int8 output against float, in quantization steps), ``mean_squared_error``,
+    ``max_abs_error``, ``scale``; largest ``rmse_over_scale`` first."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    debugger.layer_statistics_dump(buffer)
+    rows = []
+    for record in csv.DictReader(io.StringIO(buffer.getvalue())):
+        scale = float(record["scale"])
+        mse = float(record["mean_squared_error"])
+        rows.append({"op_name": record["op_name"], "tensor_name": record["tensor_name"],
+                     "mean_squared_error": mse, "max_abs_error": float(record["max_abs_error"]), "scale": scale,
+                     "rmse_over_scale": float(np.sqrt(mse) / scale) if scale > 0 else float("nan")})
+    return sorted(rows, key=lambda row: -np.nan_to_num(row["rmse_over_scale"], nan=-1.0))
+
+
+def quantize_float_weights(tflite_bytes: bytes, ops=("FULLY_CONNECTED",)) -> bytes:
+    """Dynamic-range weights for the float ``ops`` of a flatbuffer: each constant float weight matrix becomes int8
+    with one symmetric scale per output row, and the op quantizes its float input on the fly (the converter's
+    dynamic-range form), so a selectively quantized graph reads its float layers' weights as int8.
+
+    Raises:
+        ValueError: none of ``ops`` has a float constant weight to quantize.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
+    wanted = {getattr(schema.BuiltinOperator, name) for name in ops}
+    quantized = 0
+    for graph in model.subgraphs:
+        for operator in graph.operators:
+            code = model.operatorCodes[operator.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) not in wanted:
+                continue
+            activation = graph.tensors[operator.inputs[0]]
+            weights = graph.tensors[operator.inputs[1]]
+            data = model.buffers[weights.buffer].data
+            if activation.type != schema.TensorType.FLOAT32 or weights.type != schema.TensorType.FLOAT32 \
+                    or data is None or len(data) == 0:
+                continue
+            matrix = np.frombuffer(np.asarray(data, np.uint8).tobytes(), np.float32).reshape(weights.shape)
+            scales = np.maximum(np.abs(matrix.reshape(matrix.shape[0], -1)).max(axis=1), 1e-12) / 127.0
+            values = np.clip(np.round(matrix / scales.reshape((-1,) + (1,) * (matrix.ndim - 1))), -127, 127)
+            model.buffers[weights.buffer].data = np.frombuffer(values.astype(np.int8).tobytes(), np.uint8)
+            weights.type = schema.TensorType.INT8
+            parameters = schema.QuantizationParametersT()
+            parameters.scale = scales.astype(np.float32).tolist()
+            parameters.zeroPoint = [0] * len(scales)
+            parameters.quantizedDimension = 0
+            weights.quantization = parameters
+            if hasattr(operator.builtinOptions, "asymmetricQuantizeInputs"):
+                operator.builtinOptions.asymmetricQuantizeInputs = True
+            quantized += 1
+    if not quantized:
+        raise ValueError(f"tflite.py: no float {'/'.join(ops)} weights to quantize in this flatbuffer")
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _is_qat(model) -> bool:
@@ -323,4 +413,5 @@ def run_in_chunks(model: TFLiteModel, signal: np.ndarray, chunk: int, axis: int 
     return np.concatenate(pieces, axis=axis)
 
 
-__all__ = ["export_tflite", "TFLiteModel", "run_in_chunks", "MODES"]
+__all__ = ["export_tflite", "TFLiteModel", "run_in_chunks", "MODES", "quantization_debugger", "layer_errors",
+           "quantize_float_weights"]

@@ -98,13 +98,32 @@ def state_specs(architecture) -> list:
     return specs
 
 
-def build_streaming_crn(offline_model, lstm_state_outputs=True):
+class LstmCellStep(layers.Layer):
+    """One LSTM time step from its gate pre-activations ``W x + U h + b`` (Keras' gate order i, f, c, o):
+    ``[gates, c] -> [h', c']`` with Keras' LSTM activations (sigmoid gates, tanh cell)."""
+
+    def call(self, inputs):
+        gates, cell = inputs
+        input_gate, forget_gate, candidate, output_gate = tf.split(gates, 4, axis=-1)
+        cell = tf.sigmoid(forget_gate) * cell + tf.sigmoid(input_gate) * tf.tanh(candidate)
+        return [tf.sigmoid(output_gate) * tf.tanh(cell), cell]
+
+
+LSTM_FORMS = ("fused", "dense")
+
+
+def build_streaming_crn(offline_model, lstm_state_outputs=True, lstm_form="fused"):
     """Build the one-hop step model and copy the offline model's weights into it.
 
     Args:
         offline_model: a (trained) model from ``crn.build_crn``.
         lstm_state_outputs: also return the LSTMs' new (h, c) (Keras runner); False for the .tflite graph, whose
             fused LSTM returns them through :func:`expose_lstm_states`.
+        lstm_form: ``fused`` (a Keras LSTM layer: one fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op in TFLite) or
+            ``dense`` (each LSTM's one step written out: ``[x, h]`` through one ``Dense`` of the stacked input and
+            recurrent kernels, then :class:`LstmCellStep`; the same arithmetic, with (h, c) as ordinary outputs).
+            A one-step LSTM is a matrix-vector product, and as a ``FULLY_CONNECTED`` op XNNPACK runs it in every
+            mode (dynamic-range included), while the fused LSTM op runs on LiteRT's own kernels.
 
     Returns:
         ``(model, output_names)``: inputs ``noisy_frame (1, 1, F)`` then :func:`state_specs`; outputs
@@ -127,8 +146,18 @@ def build_streaming_crn(offline_model, lstm_state_outputs=True):
         x = layers.ELU(name=f"encoder{index}_elu")(x)
         encoder_activations.append(x)
 
-    x = layers.Reshape((1, units), name="flatten_frequency")(x)
-    for index in range(1, architecture["lstm_layers"] + 1):
+    if lstm_form not in LSTM_FORMS:
+        raise ValueError(f"reproductions/crn/streaming.py: lstm_form must be one of {LSTM_FORMS}, got {lstm_form!r}")
+    if lstm_form == "dense":
+        x = layers.Reshape((units,), name="flatten_frequency")(x)
+        for index in range(1, architecture["lstm_layers"] + 1):
+            joined = layers.Concatenate(name=f"lstm{index}_input_and_state")([x, states[f"lstm{index}_h"]])
+            gates = layers.Dense(4 * units, name=f"lstm{index}_gates")(joined)
+            x, cell = LstmCellStep(name=f"lstm{index}_cell")([gates, states[f"lstm{index}_c"]])
+            outputs[f"lstm{index}_h"], outputs[f"lstm{index}_c"] = x, cell
+    else:
+        x = layers.Reshape((1, units), name="flatten_frequency")(x)
+    for index in range(1, architecture["lstm_layers"] + 1 if lstm_form == "fused" else 1):
         initial = [states[f"lstm{index}_h"], states[f"lstm{index}_c"]]
         lstm = layers.LSTM(units, return_sequences=True, return_state=lstm_state_outputs, name=f"lstm{index}")
         if lstm_state_outputs:
@@ -175,7 +204,11 @@ def copy_offline_weights(offline_model, streaming_model) -> None:
         if not layer.weights:
             continue
         name = layer.name
-        if name.endswith("_current") or name.endswith("_previous"):
+        if name.endswith("_gates"):
+            # [x, h] @ [[W], [U]] + b = W x + U h + b: Keras' LSTM weights are (kernel, recurrent kernel, bias).
+            kernel, recurrent, bias = offline[name[: -len("_gates")]].get_weights()
+            layer.set_weights([np.concatenate([kernel, recurrent], axis=0), bias])
+        elif name.endswith("_current") or name.endswith("_previous"):
             source = offline[name.rsplit("_", 1)[0] + "_deconv"]
             kernel, bias = source.get_weights()
             # Keras' transposed conv: full[t] = kernel[0] x[t] + kernel[1] x[t-1] (stride 1 in time).
@@ -241,19 +274,8 @@ def _tensor_name(tensor) -> str:
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
-def expose_lstm_states(tflite_bytes: bytes, output_names) -> bytes:
-    """Name the outputs, append every fused LSTM's state tensors (h, c) to the graph outputs, remove the cell clip.
-
-    Args:
-        tflite_bytes: a converted step model (``build_streaming_crn(..., lstm_state_outputs=False)``).
-        output_names: the Keras output names, in order.
-
-    Returns:
-        The edited flatbuffer; outputs are ``output_names`` then ``lstm<k>_h``, ``lstm<k>_c`` per fused LSTM in
-        execution order. Raises ValueError when the graph has no fused LSTM.
-    """
-    schema, flatbuffer_utils = _schema()
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
+def _name_outputs(model, output_names):
+    """Name a converted step model's outputs ``output_names`` (in the Keras order); returns (graph, outputs)."""
     if len(model.subgraphs) != 1:
         raise ValueError(f"reproductions/crn/streaming.py: expected one subgraph, found {len(model.subgraphs)}")
     graph = model.subgraphs[0]
@@ -273,6 +295,33 @@ def expose_lstm_states(tflite_bytes: bytes, output_names) -> bytes:
         )
     for index, name in zip(outputs, output_names):
         graph.tensors[index].name = name.encode()
+    return graph, outputs
+
+
+def name_state_outputs(tflite_bytes: bytes, output_names) -> bytes:
+    """Name the outputs of a step model whose LSTM states are ordinary outputs (``lstm_form="dense"``)."""
+    _, flatbuffer_utils = _schema()
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
+    graph, outputs = _name_outputs(model, output_names)
+    graph.outputs = outputs
+    model.signatureDefs = []  # as in expose_lstm_states: the runner uses the plain interpreter API
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def expose_lstm_states(tflite_bytes: bytes, output_names) -> bytes:
+    """Name the outputs, append every fused LSTM's state tensors (h, c) to the graph outputs, remove the cell clip.
+
+    Args:
+        tflite_bytes: a converted step model (``build_streaming_crn(..., lstm_state_outputs=False)``).
+        output_names: the Keras output names, in order.
+
+    Returns:
+        The edited flatbuffer; outputs are ``output_names`` then ``lstm<k>_h``, ``lstm<k>_c`` per fused LSTM in
+        execution order. Raises ValueError when the graph has no fused LSTM.
+    """
+    schema, flatbuffer_utils = _schema()
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite_bytes))
+    graph, outputs = _name_outputs(model, output_names)
     lstm_number = 0
     for operator in graph.operators:
         code = model.operatorCodes[operator.opcodeIndex]
@@ -328,27 +377,86 @@ def calibration_inputs(offline_model, magnitudes, max_hops=400, seed=0) -> list:
     return samples
 
 
-def export_streaming_tflite(offline_model, path, mode="float32", calibration=None) -> Path:
-    """Write the streaming step model as .tflite with explicit state I/O and fused LSTMs.
+def export_streaming_tflite(offline_model, path, mode="float32", calibration=None, lstm_form="fused") -> Path:
+    """Write the streaming step model as .tflite with explicit state I/O (fused LSTMs, or dense LSTM steps).
 
     Args:
         offline_model: a trained model from ``crn.build_crn``.
         path: output file.
-        mode: ``float32``, ``dynamic`` (int8 weights, float activations) or ``int8`` (full integer kernels,
-            float I/O around them so the runner needs no per-tensor scales for the conv states).
-        calibration: for ``int8``: list of step-model input lists in Keras input order (:func:`calibration_inputs`);
+        mode: ``float32``, ``dynamic`` (int8 weights, float activations), ``int8`` (full integer kernels,
+            float I/O around them so the runner needs no per-tensor scales for the conv states) or ``selective``
+            (:func:`export_selective_tflite`: int8 convolutions, dynamic-range dense LSTM steps, float output layer).
+        calibration: for ``int8`` and ``selective``: list of step-model input lists in Keras input order (:func:`calibration_inputs`);
             ``common.tflite`` feeds them in the converted graph's order.
+        lstm_form: ``fused`` or ``dense`` (:func:`build_streaming_crn`).
     """
     from common.tflite import export_tflite
 
-    model, output_names = build_streaming_crn(offline_model, lstm_state_outputs=False)
+    if mode == "selective":
+        return export_selective_tflite(offline_model, path, calibration)[0]
+    model, output_names = build_streaming_crn(offline_model, lstm_state_outputs=lstm_form == "dense",
+                                              lstm_form=lstm_form)
     path = Path(path)
     if mode == "int8" and not calibration:
         raise ValueError(f"reproductions/crn/streaming.py: int8 export of {path.name} needs calibration inputs")
     representative = calibration if mode == "int8" else None
     export_tflite(model, path, mode=mode, representative_data=representative, int8_io=False)
-    path.write_bytes(expose_lstm_states(path.read_bytes(), output_names))
+    if lstm_form == "dense":
+        path.write_bytes(name_state_outputs(path.read_bytes(), output_names))
+    else:
+        path.write_bytes(expose_lstm_states(path.read_bytes(), output_names))
     return path
+
+
+# The ops of the dense LSTM steps (build_streaming_crn(lstm_form="dense")): their output tensors' names contain one of
+# these layer names.
+LSTM_STEP_LAYER = re.compile(r"lstm\d+_(input_and_state|gates|cell)\b")
+# The output layer (last deconvolution, its batch norm and the softplus): the quantization debugger ranks its ops'
+# errors first, and in int8 the softplus' ABS/EXP/LOG run outside XNNPACK anyway.
+OUTPUT_LAYER = re.compile(r"decoder1_|softplus|enhanced_frame")
+
+
+def quantization_error_table(offline_model, calibration) -> list:
+    """TFLite's quantization debugger on the full-int8 dense step model: per-layer error rows
+    (:func:`common.tflite.layer_errors`, largest error in quantization steps first), each with ``lstm`` True for
+    the ops of an LSTM step."""
+    from common.tflite import layer_errors, quantization_debugger
+
+    model, _ = build_streaming_crn(offline_model, lstm_state_outputs=True, lstm_form="dense")
+    debugger = quantization_debugger(model, calibration)
+    debugger.run()
+    rows = layer_errors(debugger)
+    for row in rows:
+        row["lstm"] = bool(LSTM_STEP_LAYER.search(row["tensor_name"]))
+        row["output_layer"] = bool(OUTPUT_LAYER.search(row["tensor_name"]))
+    return rows
+
+
+def export_selective_tflite(offline_model, path, calibration, error_table=None) -> tuple:
+    """Selective quantization of the dense step model: the encoder and decoder convolutions in int8, the LSTM steps
+    with float activations and int8 dynamic-range weights, the output layer in float.
+
+    The quantization debugger's error table (:func:`quantization_error_table`, computed here unless given) names
+    the LSTM steps' and the output layer's ops; they are denylisted (kept float) in the int8 conversion, and the
+    LSTM weight matrices are
+    then stored as int8 with per-row scales (:func:`common.tflite.quantize_float_weights`), so a hop still reads
+    the LSTM weights as int8 and the cell and gate arithmetic stays float. Returns ``(path, error_table)``.
+    """
+    from common.tflite import quantization_debugger, quantize_float_weights
+
+    if not calibration:
+        raise ValueError(f"reproductions/crn/streaming.py: selective export of {Path(path).name} needs calibration "
+                         "inputs")
+    table = error_table if error_table is not None else quantization_error_table(offline_model, calibration)
+    float_nodes = [row["tensor_name"] for row in table if row["lstm"] or row["output_layer"]]
+    if not float_nodes:
+        raise ValueError("reproductions/crn/streaming.py: the quantization debugger reported no LSTM step op")
+    model, output_names = build_streaming_crn(offline_model, lstm_state_outputs=True, lstm_form="dense")
+    flatbuffer = quantization_debugger(model, calibration, float_nodes=float_nodes).get_nondebug_quantized_model()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(name_state_outputs(quantize_float_weights(flatbuffer), output_names))
+    return path, table
 
 
 class StreamingTFLite:
@@ -363,8 +471,6 @@ class StreamingTFLite:
         from common.tflite import TFLiteModel, tensor_base_name
 
         self.model = TFLiteModel(path, num_threads=num_threads)
-        if FUSED_LSTM_OP not in self.model.op_names():
-            raise ValueError(f"reproductions/crn/streaming.py: {path} has no fused {FUSED_LSTM_OP}")
         self.input_names = [tensor_base_name(detail["name"]) for detail in self.model.input_details]
         self.output_names = [tensor_base_name(detail["name"]) for detail in self.model.output_details]
         self.shapes = {name: tuple(d["shape"]) for name, d in zip(self.input_names, self.model.input_details)}

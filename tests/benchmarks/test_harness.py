@@ -117,7 +117,7 @@ def test_run_benchmark_writes_table_json_csv_and_plot(tiny, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Compression and deployment benchmark (mini configs)" in printed
     assert "tiny / PTQ int8 .tflite" in printed and "not trained yet" in printed
-    assert "Targets (issue 10):" in printed and "[n/a ] fqse: LiteRT int8 >= 2x ONNX Runtime float" in printed
+    assert "Targets:" in printed and "[n/a ] fqse: LiteRT int8 >= 2x ONNX Runtime float" in printed
 
     document = json.loads((results_dir / "results.json").read_text())
     rows = {row["variant"]: row for row in document["extra"]["rows"]}

@@ -96,3 +96,65 @@ def test_static_length_runner_pads_and_windows_to_the_exported_length(tmp_path):
     for frames in (5, 8, 20):  # shorter, equal, longer than the static 8 frames
         signal = np.random.default_rng(frames).standard_normal((1, frames, 3)).astype(np.float32)
         np.testing.assert_allclose(run(signal), model(signal).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(models.ADAPTERS))
+def test_paper_without_a_trained_model_lists_speed_only_rows_with_random_weights(name, monkeypatch, tmp_path):
+    adapter = _adapter_on(name, monkeypatch, tmp_path)
+    variants = adapter.variants("paper")
+    ready = [variant for variant in variants if not variant.missing]
+    kinds = {variant.kind for variant in ready}
+    assert "float" in kinds and "tflite" in kinds | {"tflite_streaming"}, kinds
+    assert kinds & {"ptq_int8", "qat_int8", "fqse"}, kinds
+    for variant in ready:
+        assert variant.speed_only and variant.variant.endswith(f"[{models.SPEED_ONLY_LABEL}]"), variant.label
+        assert "calibrated on seeded random audio" in variant.notes
+        assert variant.calibration_audio is not None
+        if variant.tflite_path is not None:  # written by the benchmark, beside (never inside) the recipe's folder
+            assert (tmp_path / "bench" / name / "random_weights") in variant.tflite_path.parents
+    for variant in variants:
+        if variant.missing:
+            assert not variant.missing.startswith("not trained yet"), variant.missing
+    if name == "fqse":
+        assert {"qat_int8", "fqse"} <= kinds  # the QAT and FQSE graphs are timed too
+    # The mini config keeps saying what to train.
+    assert not any(variant.speed_only for variant in adapter.variants("mini"))
+
+
+def test_random_audio_and_seeded_weights_are_reproducible():
+    first, second = models.random_audio(3, seconds=0.5), models.random_audio(3, seconds=0.5)
+    assert len(first) == 3 and all(clip.shape == (8000,) and clip.dtype == np.float32 for clip in first)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    levels = [float(np.sqrt(np.mean(clip ** 2))) for clip in first]
+    assert all(0.04 < level < 0.55 for level in levels) and len(set(np.round(levels, 3))) == 3
+
+    from reproductions.sednn.dnn import build_sednn_dnn
+
+    build = lambda: build_sednn_dnn(hidden_units=16, hidden_layers=1)  # noqa: E731
+    weights = [models.seeded_model(build)().get_weights() for _ in range(2)]
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+    assert any(np.abs(w).sum() > 0 for w in weights[0])  # initialised, not zeros
+
+
+def test_speed_only_rows_are_measured_without_quality(monkeypatch, tmp_path):
+    """A small sednn DNN under the paper config name: exported, timed, sized; no quality pairs, labelled status."""
+    from benchmarks import benchmark
+    from common.config import load_config
+
+    adapter = _adapter_on("sednn", monkeypatch, tmp_path)
+    small = load_config("paper", models.REPOSITORY_ROOT / "reproductions" / "sednn",
+                        ["model.hidden_units=32", "model.hidden_layers=1", "compression.calibration_segments=8"])
+    monkeypatch.setattr(type(adapter), "recipe_config", lambda self, config_name: small)
+    adapter.timing_seconds = 0.5
+    rows = {variant.kind: variant for variant in adapter.variants("paper") if not variant.missing}
+    signal = models.random_audio(1, seconds=0.5, seed=9)[0]
+    clip = {"name": "noise", "noisy": signal, "clean": signal, "snr_db": 0.0, "noise_type": "white"}
+    for kind in ("tflite", "ptq_int8"):
+        row, pairs = benchmark.measure_variant(rows[kind], [clip], signal, repeats=2, all_threads=2, quality=True)
+        assert row["status"] == benchmark.SPEED_ONLY_STATUS and row["speed_only"], row["status"]
+        assert pairs == [] and row["core_1_ms"] > 0 and row["rtf_1"] > 0 and row["tflite_bytes"] > 0
+        assert row["parameters"] == 1799 * 32 + 32 + 32 * 257 + 257
+    int8 = rows["ptq_int8"].tflite_path.stat().st_size
+    assert int8 < rows["tflite"].tflite_path.stat().st_size / 2  # int8 weights really written

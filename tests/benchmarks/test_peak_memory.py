@@ -150,3 +150,37 @@ def test_adapter_reference_names_the_benchmark_adapters():
 
     assert peak_memory.adapter_reference(IcseAdapter()) == ("benchmarks.models:IcseAdapter", None)
     assert peak_memory.adapter_reference(MemoryAdapter()) == (REFERENCE, None)
+
+
+def _per_sample_enhancer(threads):
+    def enhance(signal):
+        work = np.ones(signal.size * 64)  # 512 bytes per input sample, every page written
+        return signal + float(work[::512].sum()) * 0
+
+    return enhance
+
+
+class TimedAdapter:
+    """Names its variant after the timing length the child gives it, as FQSE's static-shape files are named."""
+
+    name = "timed"
+    preload_modules = ()
+    timing_seconds = 4.0
+
+    def variants(self, config_name):
+        return [Variant("timed", f"timed at {self.timing_seconds:g} s", "float", runtime="litert",
+                        make_enhancer=_per_sample_enhancer)]
+
+
+def test_long_memory_input_keeps_the_harness_timing_length():
+    """A 60-s memory input (a 10-minute file in the benchmark): the variant the child looks up is the one the
+    harness timed (0.25 s), and the peak grows with the long input (512 bytes x 960,000 samples = 469 MiB)."""
+    long_signal = np.zeros(60 * RATE, np.float32)
+    result = peak_memory.measure_in_child("mini", "timed", "timed at 0.25 s", signal=long_signal, threads=1,
+                                          adapter=f"{TimedAdapter.__module__}:TimedAdapter", timeout=120,
+                                          timing_seconds=0.25)
+    assert result["error"] is None, result["error"]
+    assert result["speed_input_seconds"] == pytest.approx(60.0)
+    assert 0.97 * 469 <= result["peak_mib"] < 469 + 64
+    command = peak_memory.child_command("mini", "timed", "x", timing_seconds=0.25)
+    assert command[-2:] == ["--timing-seconds", "0.25"]

@@ -130,3 +130,32 @@ def test_negative_start_pads_are_a_value_error_naming_the_node():
     graph = helper.make_graph([node], "g", [], [])
     with pytest.raises(ValueError, match="decoder_deconv.*negative start pads"):
         onnx_compare.move_negative_transpose_pads_to_output_padding(helper.make_model(graph))
+
+
+def test_onnx_int8_quantisation_is_qdq_and_tracks_the_float_model(tmp_path):
+    available, reason = onnx_compare.onnx_available()
+    if not available:
+        pytest.skip(reason)
+    import onnx
+    from common.tfkeras import keras, layers
+
+    waveform = keras.Input((None, 1), batch_size=1, name="waveform")
+    hidden = layers.Conv1D(16, 9, padding="same", activation="relu", name="conv_in")(waveform)
+    hidden = layers.Conv1D(16, 9, padding="same", activation="relu", name="conv_mid")(hidden)
+    model = _randomize(keras.Model(waveform, layers.Conv1D(1, 9, padding="same", name="conv_out")(hidden)), scale=0.2)
+    rng = np.random.default_rng(5)
+    shape = (1, 800, 1)
+    calibration = [[(0.5 * rng.standard_normal(shape)).astype(np.float32)] for _ in range(6)]
+    float_path = onnx_compare.export_onnx(model, tmp_path / "tiny.onnx", [shape])
+    int8_path = onnx_compare.quantize_int8(float_path, tmp_path / "tiny_int8.onnx", calibration)
+    operators = {node.op_type for node in onnx.load(str(int8_path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= operators  # the QDQ format
+    signal = (0.5 * rng.standard_normal(shape)).astype(np.float32)
+    reference = _keras_output(model, signal)
+    produced = onnx_compare.OnnxModel(int8_path, 1)(signal)
+    error = np.sqrt(np.mean((produced - reference) ** 2)) / np.sqrt(np.mean(reference ** 2))
+    assert 1e-4 < error < 0.1  # quantised (not the float graph) and close to it
+    with pytest.raises(ValueError, match="tiny.onnx has inputs"):
+        onnx_compare.quantize_int8(float_path, tmp_path / "bad.onnx", [[signal, signal]])
+    with pytest.raises(ValueError, match="no calibration inputs to quantise tiny.onnx"):
+        onnx_compare.quantize_int8(float_path, tmp_path / "bad.onnx", [])
