@@ -409,10 +409,11 @@ def int8_usability(export: dict) -> dict:
         if reference is None or value is None:
             verdicts[name] = "unknown: no float32 SI-SNR to compare with"
             continue
-        drop = float(reference[0]) - float(value[0])
-        usable = drop <= USABLE_SI_SNR_DROP_DB
-        verdicts[name] = (f"{'usable' if usable else 'unusable'}: SI-SNR {drop:+.2f} dB below float32"
-                          if drop >= 0 else f"usable: SI-SNR {-drop:.2f} dB above float32")
+        change = float(value[0]) - float(reference[0])
+        # either way: an int8 model far above a poor float32 model is not the float32 model either
+        usable = abs(change) <= USABLE_SI_SNR_DROP_DB
+        verdicts[name] = (f"{'usable' if usable else 'unusable'}: SI-SNR {abs(change):.2f} dB "
+                          f"{'below' if change < 0 else 'above'} float32")
     return verdicts
 
 

@@ -207,11 +207,14 @@ def test_quantised_exports_are_judged_against_float_si_snr():
         "direct_int8": {"converted": True, "scores": {"si_snr": [-3.0, 1.0, 6]}},
         "direct_int16x8": {"converted": False, "error": "RuntimeError: op POW"},
         "progressive_int8": {"converted": True, "scores": {"si_snr": [7.0, 1.0, 6]}},
+        "other_float32": {"converted": True, "scores": {"si_snr": [-30.85, 1.0, 6]}},
+        "other_int8": {"converted": True, "scores": {"si_snr": [-30.04, 1.0, 6]}},
     }
     verdicts = int8_usability(export)
     assert verdicts["direct_float32"] == "reference"
-    assert verdicts["direct_dynamic"] == "usable: SI-SNR +0.30 dB below float32"
-    assert verdicts["direct_int8"] == "unusable: SI-SNR +11.00 dB below float32"
+    assert verdicts["direct_dynamic"] == "usable: SI-SNR 0.30 dB below float32"
+    assert verdicts["direct_int8"] == "unusable: SI-SNR 11.00 dB below float32"
+    assert verdicts["other_int8"] == "unusable: SI-SNR 0.81 dB above float32"
     assert verdicts["direct_int16x8"] == "unusable: does not convert"
     assert verdicts["progressive_int8"].startswith("unknown")
 
