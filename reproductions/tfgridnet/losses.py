@@ -78,3 +78,18 @@ class HybridLoss(keras.losses.Loss):
             "compress_factor": self.compress_factor, "magnitude_weight": self.magnitude_weight,
             "complex_weight": self.complex_weight, "eps": self.eps,
         }
+
+
+@keras.utils.register_keras_serializable(package="se")
+def si_snr(y_true, y_pred):
+    """Zero-mean SI-SNR in dB per example (``common.metrics.si_snr``), the validation curve's metric."""
+    y_true = tf.convert_to_tensor(y_true, tf.float32)
+    y_pred = tf.convert_to_tensor(y_pred, tf.float32)
+    target = y_true - tf.reduce_mean(y_true, axis=-1, keepdims=True)
+    estimate = y_pred - tf.reduce_mean(y_pred, axis=-1, keepdims=True)
+    projection = tf.reduce_sum(target * estimate, axis=-1, keepdims=True) / (
+        tf.reduce_sum(tf.square(target), axis=-1, keepdims=True) + 1e-8
+    ) * target
+    residual = estimate - projection
+    ratio = tf.reduce_sum(tf.square(projection), axis=-1) / (tf.reduce_sum(tf.square(residual), axis=-1) + 1e-8)
+    return 10.0 * tf.math.log(ratio + 1e-8) / tf.math.log(10.0)

@@ -27,7 +27,14 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 STRATEGIES = ("direct", "progressive")
-STRATEGY_LABELS = {"direct": "TF-GridNet-DL", "progressive": "TF-GridNet-PL"}
+# Our ablation, not upstream's: DL with the complex (real, imaginary) spectrum instead of the phase encoder's input.
+ABLATION = "complex"
+STRATEGY_LABELS = {"direct": "TF-GridNet-DL", "progressive": "TF-GridNet-PL",
+                   ABLATION: "ours: DL, complex input"}
+# Upstream's finding that the PL - DL rows are read against (docs/tfgridnet.md#reported-results).
+PAPER_FINDING = "upstream: PL ahead on DNSMOS (OVRL +0.032) and SI-SNR (+0.74 dB), DL ahead on PESQ WB (+0.244)"
+# An int8 model is usable when it keeps the float model's SI-SNR within this margin (dB).
+USABLE_SI_SNR_DROP_DB = 0.5
 METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos")
 # Acceleration123/Speech-Enhancement README Tables 1 and 2 (DNS5 synthetic test set),
 # docs/tfgridnet.md#reported-results.
@@ -52,14 +59,24 @@ def _log(message: str) -> None:
 
 def _strategies(args) -> tuple:
     choice = getattr(args, "strategy", "both") or "both"
+    if choice == "all":
+        return STRATEGIES + (ABLATION,)
     return STRATEGIES if choice == "both" else (choice,)
 
 
 # ------------------------------------------------------------------------------------------------------- model
-def build_model(config: dict, progressive: bool, fused_lstm: bool = False):
+def build_model(config: dict, progressive: bool, complex_input=None, fused_lstm: bool = False):
     from reproductions.tfgridnet.tfgridnet import build_from_config
 
-    return build_from_config(config["model"], progressive=progressive, fused_lstm=fused_lstm)
+    return build_from_config(config["model"], progressive=progressive, complex_input=complex_input,
+                             fused_lstm=fused_lstm)
+
+
+def build_strategy_model(config: dict, strategy: str, fused_lstm: bool = False):
+    """The network a strategy trains: DL, PL, or the ablation (DL with the complex spectrum as input)."""
+    if strategy == ABLATION:
+        return build_model(config, False, complex_input=True, fused_lstm=fused_lstm)
+    return build_model(config, strategy == "progressive", fused_lstm=fused_lstm)
 
 
 def progressive_snrs(config: dict) -> tuple:
@@ -219,7 +236,7 @@ def _register_schedule():
 
 def compile_model(model, config: dict, outputs: int):
     from common.tfkeras import keras
-    from reproductions.tfgridnet.losses import HybridLoss
+    from reproductions.tfgridnet.losses import HybridLoss, si_snr
 
     optimizer_config = config["training"]["optimizer"]
     schedule = _register_schedule()(optimizer_config["max_lr"], optimizer_config["min_lr"],
@@ -228,8 +245,18 @@ def compile_model(model, config: dict, outputs: int):
                                       epsilon=optimizer_config["epsilon"],
                                       global_clipnorm=optimizer_config["gradient_clip_norm"])
     loss = HybridLoss(**config["loss"])
-    model.compile(optimizer, loss=[loss] * outputs if outputs > 1 else loss)
+    # SI-SNR of the clean-speech estimate (PL: the last head) for the learning curves
+    metrics = [[]] * (outputs - 1) + [[si_snr]] if outputs > 1 else [si_snr]
+    model.compile(optimizer, loss=[loss] * outputs if outputs > 1 else loss, metrics=metrics)
     return model
+
+
+def input_deviation(config: dict, signal: np.ndarray) -> float:
+    """The scale the model divides its input by: the waveform's standard deviation with ``model.normalize_input``
+    (``WaveformDeviation``: unbiased, floored at 1e-8), else 1."""
+    if not config["model"].get("normalize_input", False):
+        return 1.0
+    return max(float(np.std(np.asarray(signal, np.float64), ddof=1)), 1e-8)
 
 
 def trained_weights(args, strategy: str) -> Path:
@@ -237,7 +264,7 @@ def trained_weights(args, strategy: str) -> Path:
 
 
 def load_trained(config: dict, args, strategy: str):
-    model = build_model(config, strategy == "progressive")
+    model = build_strategy_model(config, strategy)
     path = Path(args.checkpoint) if getattr(args, "checkpoint", None) else trained_weights(args, strategy)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no trained {strategy} model; run 'train --strategy {strategy}' first")
@@ -288,6 +315,109 @@ def distinct_lines(message: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# ----------------------------------------------------------------------------------------------------- reports
+def learning_curve(log_path, steps_per_epoch: int) -> dict:
+    """``{"step", "val_loss", "val_si_snr"}`` lists from a ``training_log.csv`` (one row per validation).
+
+    The SI-SNR column is the one metric the model compiles (PL: on its last head, ``val_estimate<B>_si_snr``).
+    """
+    import csv
+
+    log_path = Path(log_path)
+    with open(log_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{log_path}: no epoch logged yet")
+    columns = [name for name in rows[0] if name.startswith("val_") and name.endswith("si_snr")]
+    if len(columns) != 1 or "val_loss" not in rows[0]:
+        raise ValueError(f"{log_path}: expected val_loss and one val_*si_snr column, found {list(rows[0])}")
+    return {
+        "step": [(int(row["epoch"]) + 1) * steps_per_epoch for row in rows],
+        "val_loss": [float(row["val_loss"]) for row in rows],
+        "val_si_snr": [float(row[columns[0]]) for row in rows],
+    }
+
+
+def plot_learning_curves(curves: dict, path, noisy_si_snr=None) -> Path:
+    """Validation SI-SNR and loss against the optimiser step, one line per strategy, as a PNG at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (si_snr_axis, loss_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for strategy, curve in curves.items():
+        label = STRATEGY_LABELS.get(strategy, strategy)
+        si_snr_axis.plot(curve["step"], curve["val_si_snr"], marker="o", label=label)
+        loss_axis.plot(curve["step"], curve["val_loss"], marker="o", label=label)
+    if noisy_si_snr is not None:
+        si_snr_axis.axhline(noisy_si_snr, color="gray", linestyle="--", label="noisy input (test)")
+    si_snr_axis.set(xlabel="optimiser step", ylabel="validation SI-SNR (dB)", title="clean-speech estimate")
+    loss_axis.set(xlabel="optimiser step", ylabel="validation loss", title="hybrid loss (PL: sum over heads)")
+    for axis in (si_snr_axis, loss_axis):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+PAIRED_METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
+
+
+def paper_difference(metric: str):
+    """Upstream's PL minus DL for ``metric`` from its Tables 1 and 2."""
+    for table in (PAPER_TABLE1, PAPER_TABLE2):
+        if metric in table["direct"] and metric in table["progressive"]:
+            return table["progressive"][metric] - table["direct"][metric]
+    return None
+
+
+def paired_differences(candidate_rows, baseline_rows, metrics=PAIRED_METRICS) -> dict:
+    """``{metric: paired_difference(candidate, baseline)}`` over the test files both systems scored (by name)."""
+    from common.metrics import paired_difference
+
+    candidate = {row["name"]: row for row in candidate_rows if row.get("valid", True)}
+    baseline = {row["name"]: row for row in baseline_rows if row.get("valid", True)}
+    shared = sorted(set(candidate) & set(baseline))
+    differences = {}
+    for metric in metrics:
+        names = [name for name in shared
+                 if candidate[name].get(metric) is not None and baseline[name].get(metric) is not None]
+        differences[metric] = paired_difference([candidate[name][metric] for name in names],
+                                                [baseline[name][metric] for name in names])
+    return differences
+
+
+def int8_usability(export: dict) -> dict:
+    """``{entry: text}``: each quantised export against its strategy's float32 SI-SNR (usable within
+    ``USABLE_SI_SNR_DROP_DB``), or why it cannot be judged."""
+    verdicts = {}
+    for name, entry in export.items():
+        strategy, _, variant = name.rpartition("_")
+        if variant == "float32":
+            verdicts[name] = "reference"
+            continue
+        if not entry.get("converted"):
+            verdicts[name] = "unusable: does not convert"
+            continue
+        floating = export.get(f"{strategy}_float32", {})
+        reference = floating.get("scores", {}).get("si_snr")
+        value = entry.get("scores", {}).get("si_snr")
+        if reference is None or value is None:
+            verdicts[name] = "unknown: no float32 SI-SNR to compare with"
+            continue
+        change = float(value[0]) - float(reference[0])
+        # either way: an int8 model far above a poor float32 model is not the float32 model either
+        usable = abs(change) <= USABLE_SI_SNR_DROP_DB
+        verdicts[name] = (f"{'usable' if usable else 'unusable'}: SI-SNR {abs(change):.2f} dB "
+                          f"{'below' if change < 0 else 'above'} float32")
+    return verdicts
+
+
 # ------------------------------------------------------------------------------------------------------ recipe
 class Recipe:
     """TF-GridNet with direct and SNR-progressive learning (upstream: Acceleration123/Speech-Enhancement)."""
@@ -297,8 +427,10 @@ class Recipe:
     def add_arguments(self, command, parser):
         if command in ("train", "evaluate", "enhance", "export"):
             default = "progressive" if command == "enhance" else "both"
-            parser.add_argument("--strategy", choices=("direct", "progressive", "both"), default=default,
-                                help="direct learning, progressive learning or both (default: %(default)s)")
+            parser.add_argument("--strategy", choices=("direct", "progressive", ABLATION, "both", "all"),
+                                default=default,
+                                help=f"direct learning, progressive learning, our ablation '{ABLATION}' (DL with the "
+                                     "complex spectrum as input), both (DL and PL) or all three (default: %(default)s)")
         if command == "evaluate":
             from common.evaluation import FOLDER_HELP
 
@@ -319,6 +451,8 @@ class Recipe:
             "macs_per_second": macs_per_second(direct),
             "macs_per_second_pl": macs_per_second(progressive),
         }
+        ablation = build_strategy_model(config, ABLATION)
+        result.update(params_complex=count_parameters(ablation), macs_per_second_complex=macs_per_second(ablation))
         if config["config_name"] == "paper":
             result.update(
                 paper_params_keras=tfgridnet.PAPER_PARAMETERS,
@@ -348,7 +482,7 @@ class Recipe:
         for strategy in _strategies(args):
             progressive = strategy == "progressive"
             set_seed(int(training["seed"]))
-            model = build_model(config, progressive, fused_lstm=fused_lstm_setting(config))
+            model = build_strategy_model(config, strategy, fused_lstm=fused_lstm_setting(config))
             compile_model(model, config, len(model.outputs))
             train_batches = make_batches(config, corpus, "train", progressive, fresh_every_epoch=True)
             valid_batches = make_batches(config, corpus, "valid", progressive, fresh_every_epoch=False)
@@ -452,10 +586,10 @@ class Recipe:
             keras_enhance = enhancer(model)
             reference = {name: keras_enhance(fit_length(noisy, samples))[: noisy.size] for name, noisy, _ in pairs}
             # The spectral core: STFT'd input -> complex spectrum of the (last) estimate; STFT/iSTFT stay in numpy.
-            last = "enhanced" if strategy == "direct" else f"estimate{config['model']['num_blocks']}"
+            last = f"estimate{config['model']['num_blocks']}" if strategy == "progressive" else "enhanced"
             core = keras.Model(model.get_layer("stft").output, model.get_layer(f"{last}_crop").output,
                                name=f"{strategy}_core")
-            spectra = [tfgridnet_stft(signal)[None] for signal in calibration]
+            spectra = [tfgridnet_stft(signal / input_deviation(config, signal))[None] for signal in calibration]
             representative = [np.stack([s.real, s.imag], -1).astype(np.float32) for s in spectra]
             variants = [
                 ("float32", model, "float32", None, "waveform"),
@@ -482,10 +616,12 @@ class Recipe:
                         return np.asarray(out[-1] if isinstance(out, list) else out)[0, : signal.size]
                 else:
                     def run(signal, runner=runner):
-                        spectrum = tfgridnet_stft(fit_length(np.asarray(signal, np.float32), samples))
+                        padded = fit_length(np.asarray(signal, np.float32), samples)
+                        scale = input_deviation(config, padded)
+                        spectrum = tfgridnet_stft(padded / scale)
                         out = runner(np.stack([spectrum.real, spectrum.imag], -1)[None].astype(np.float32))[0]
                         # torch.istft without length, zero-padded: the model's own output convention
-                        waveform = fit_length(tfgridnet_istft(out[..., 0] + 1j * out[..., 1]), samples)
+                        waveform = fit_length(tfgridnet_istft(out[..., 0] + 1j * out[..., 1]), samples) * scale
                         return waveform[: signal.size].astype(np.float32)
                 outputs = {name: run(noisy) for name, noisy, _ in pairs}
                 difference = max(float(np.max(np.abs(outputs[name] - reference[name]))) for name in outputs)
@@ -516,6 +652,20 @@ class Recipe:
         return None
 
     # ----------------------------------------------------------------------------------------------- table
+    @staticmethod
+    def paired_table(differences: dict):
+        """PL minus DL per metric (mean ± 95 % half-width over the same test files) beside upstream's difference."""
+        from common.tables import ResultTable
+
+        table = ResultTable(
+            "PL - DL, paired over the same test files (mean ± 95 % Student-t interval)",
+            [("difference", "PL - DL", 3), ("pairs", "files", 0)],
+            notes=[PAPER_FINDING + "; paper column: upstream's PL - DL (no interval published)."])
+        for metric, cell in differences.items():
+            table.add_row(metric, {"difference": (cell["mean"], cell["half_width"]), "pairs": cell["count"]},
+                          {"difference": paper_difference(metric)})
+        return table
+
     def table(self, config, args):
         from common.tables import ResultTable
 
@@ -543,33 +693,66 @@ class Recipe:
         )
         size = {"direct": (info["params"], info["macs_per_second"]),
                 "progressive": (info["params_pl"], info["macs_per_second_pl"])}
-        for key, label in (("noisy", "Noisy"), ("direct", STRATEGY_LABELS["direct"]),
-                           ("progressive", STRATEGY_LABELS["progressive"])):
+        if "params_complex" in info:
+            size[ABLATION] = (info["params_complex"], info["macs_per_second_complex"])
+        for key, label in (("noisy", "Noisy"), *((strategy, STRATEGY_LABELS[strategy])
+                                                 for strategy in STRATEGIES + (ABLATION,))):
             summary = evaluation.get(key)
             if summary is None:
                 continue
             values1 = {name: mean(summary, name) for name in ("dnsmos_p808", "dnsmos_bak", "dnsmos_sig", "dnsmos_ovrl")}
             if key in size:
                 values1.update(params_m=size[key][0] / 1e6, macs_g=size[key][1] / 1e9)
-            table1.add_row(label, values1, PAPER_TABLE1[key])
+            table1.add_row(label, values1, PAPER_TABLE1.get(key))
             table2.add_row(label, {name: mean(summary, name) for name in ("pesq_wb", "stoi", "si_snr")},
-                           PAPER_TABLE2[key])
+                           PAPER_TABLE2.get(key))
         texts = [table1.render(), table2.render()]
         table1.save(results_dir / "table1", config, extra={"info": info})
         table2.save(results_dir / "table2", config, extra={"evaluation": evaluation})
+        rows_paths = {strategy: results_dir / f"rows_{strategy}.json" for strategy in STRATEGIES}
+        if all(path.exists() for path in rows_paths.values()):
+            differences = paired_differences(json.loads(rows_paths["progressive"].read_text()),
+                                             json.loads(rows_paths["direct"].read_text()))
+            table_pl = self.paired_table(differences)
+            texts.append(table_pl.render())
+            table_pl.save(results_dir / "pl_minus_dl", config, extra={"paired_differences": differences})
+        curves = {}
+        steps_per_epoch = int(config["training"]["examples_per_epoch"]) // int(config["training"]["batch_size"])
+        for strategy in STRATEGIES + (ABLATION,):
+            log_path = Path(args.exp_dir) / strategy / "training_log.csv"
+            if log_path.exists():
+                curves[strategy] = learning_curve(log_path, steps_per_epoch)
+        if curves:
+            noisy_si_snr = mean(evaluation.get("noisy"), "si_snr")
+            curve_table = ResultTable(
+                "Learning curves (validation set, per validation interval): last and best validation SI-SNR",
+                [("steps", "steps", 0), ("last_si_snr", "last val SI-SNR (dB)", 2),
+                 ("best_si_snr", "best val SI-SNR (dB)", 2), ("last_loss", "last val loss", 3)],
+                notes=[f"Curves: {results_dir / 'learning_curves' / 'learning_curves.png'}"])
+            for strategy, curve in curves.items():
+                curve_table.add_row(STRATEGY_LABELS[strategy], {
+                    "steps": curve["step"][-1], "last_si_snr": curve["val_si_snr"][-1],
+                    "best_si_snr": max(curve["val_si_snr"]), "last_loss": curve["val_loss"][-1]})
+            plot_learning_curves(curves, results_dir / "learning_curves" / "learning_curves.png", noisy_si_snr)
+            curve_table.save(results_dir / "learning_curves", config, extra={"curves": curves})
+            texts.append(curve_table.render())
         export_path = results_dir / "export.json"
         if export_path.exists():
             export = json.loads(export_path.read_text())
             table3 = ResultTable("TFLite export (converted models scored on the first test files)",
-                                 [("converted", "converts"), ("kbytes", "size (kB)", 0), ("gzip_kbytes", "gzip (kB)", 0),
+                                 [("converted", "converts"), ("usable", f"usable (SI-SNR within "
+                                                                        f"{USABLE_SI_SNR_DROP_DB} dB of float32)"),
+                                  ("kbytes", "size (kB)", 0), ("gzip_kbytes", "gzip (kB)", 0),
                                   ("difference", "max |tflite-keras|", 5), ("pesq_wb", "PESQ (WB)", 3),
                                   ("stoi", "STOI", 3), ("si_snr", "SI-SNR", 2), ("dnsmos_ovrl", "OVRL", 3)],
                                  notes=[f"{name}: {distinct_lines(entry['error'])}" for name, entry in export.items()
                                         if not entry.get("converted")])
+            verdicts = int8_usability(export)
             for name, entry in export.items():
                 scores = entry.get("scores", {})
                 table3.add_row(name, {
                     "converted": "yes" if entry.get("converted") else "no",
+                    "usable": verdicts[name],
                     "kbytes": entry["bytes"] / 1e3 if "bytes" in entry else None,
                     "gzip_kbytes": entry["gzip_bytes"] / 1e3 if "gzip_bytes" in entry else None,
                     "difference": entry.get("max_abs_difference_to_keras"),
@@ -578,6 +761,9 @@ class Recipe:
             texts.append(table3.render())
             table3.save(results_dir / "export_table", config, extra={"export": export})
         text = "\n\n".join(texts)
+        times_path = Path(args.exp_dir) / "stages" / "times.tsv"
+        if times_path.exists():
+            text += "\n\nStage times (s, from run.sh):\n" + times_path.read_text().rstrip()
         print(text)
         (results_dir / "tables.txt").write_text(text + "\n")
         return text

@@ -26,6 +26,10 @@ Args (``build_tfgridnet``):
     eps: epsilon of every normalisation (1e-5).   progressive: one output head per block (PL) instead of one (DL).
     fused_lstm: build the BLSTMs from ``common.recurrent.LSTM`` (same weights, faster CPU training) instead of
         ``keras.layers.LSTM``; export with False (the converter needs the Keras layer).
+    normalize_input: divide the waveform by its standard deviation and multiply every output back (ESPnet; off in
+        the paper configuration, as upstream).
+    complex_input: feed the (real, imaginary) STFT to the input convolution instead of the phase encoder's
+        magnitudes (ESPnet's input; our ablation, off in the paper configuration).
 
 Shape:
     input ``(batch, samples)`` float32 waveform at 16 kHz (at least ``n_fft // 2 + 1`` samples for the reflect pad);
@@ -40,8 +44,7 @@ References:
     ESPnet ``espnet2/enh/separator/tfgridnet_separator.py``; upstream Acceleration123/Speech-Enhancement
     ``model/{Module.py, Model_DL_end2end.py, Model_PL_end2end.py, configure.toml}``. All constants:
     ``docs/tfgridnet.md#model`` (hyper-parameters) and ``docs/tfgridnet.md#progressive-learning``.
-    Differences from upstream: E uses ``floor`` as upstream does (ESPnet: ``ceil``); no input RMS normalisation
-    (as upstream, unlike ESPnet); a tiny floor (1e-20) under the squared magnitude of the phase encoder so that digital
+    Differences from upstream: E uses ``floor`` as upstream does (ESPnet: ``ceil``); a tiny floor (1e-20) under the squared magnitude of the phase encoder so that digital
     silence gives a finite gradient (upstream's ``|z|^0.5`` has an infinite one at 0).
 """
 import math
@@ -224,6 +227,56 @@ class ComplexPhaseEncoder(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels, "kernel_size": self.kernel_size}
+
+
+@keras.utils.register_keras_serializable(package="se")
+class WaveformDeviation(layers.Layer):
+    """Standard deviation of each waveform over its samples (``torch.std`` as ESPnet's TFGridNet, unbiased),
+    floored so that digital silence does not divide by zero.
+
+    Shape: ``(batch, samples)`` -> ``(batch, 1)``.
+    """
+
+    def __init__(self, floor=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = float(floor)
+
+    def call(self, waveform):
+        count = tf.cast(tf.shape(waveform)[1], waveform.dtype)
+        centred = waveform - tf.reduce_mean(waveform, axis=1, keepdims=True)
+        variance = tf.reduce_sum(tf.square(centred), axis=1, keepdims=True) / tf.maximum(count - 1.0, 1.0)
+        return tf.maximum(tf.sqrt(variance), self.floor)
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape([input_shape[0], 1])
+
+    def compute_macs(self, input_shape, output_shape):
+        return 0
+
+    def get_config(self):
+        return {**super().get_config(), "floor": self.floor}
+
+
+@keras.utils.register_keras_serializable(package="se")
+class ScaleWaveform(layers.Layer):
+    """``[waveform (batch, samples), scale (batch, 1)]`` -> ``waveform / scale`` or, with ``inverse``, ``* scale``."""
+
+    def __init__(self, inverse=False, **kwargs):
+        super().__init__(**kwargs)
+        self.inverse = bool(inverse)
+
+    def call(self, inputs):
+        waveform, scale = inputs
+        return waveform * scale if self.inverse else waveform / scale
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape[0])
+
+    def compute_macs(self, input_shape, output_shape):
+        return 0
+
+    def get_config(self):
+        return {**super().get_config(), "inverse": self.inverse}
 
 
 def _check_axis(axis):
@@ -427,6 +480,8 @@ def build_tfgridnet(
     approx_qk_dim=1024,
     eps=1e-5,
     progressive=False,
+    normalize_input=False,
+    complex_input=False,
     name=None,
     fused_lstm=False,
 ):
@@ -453,13 +508,27 @@ def build_tfgridnet(
             f"reproductions/tfgridnet/tfgridnet.py: approx_qk_dim {approx_qk_dim} < {block_freqs} frequency bins gives E = 0"
         )
     waveform = keras.Input(shape=(None,), name="noisy")
-    spectrum = TorchStft(n_fft, hop_length, dtype="float32", name="stft")(waveform)
-    features = ComplexPhaseEncoder(phase_channels, (3, 1), name="phase_encoder")(spectrum)
+    network_input = waveform
+    if normalize_input:
+        deviation = WaveformDeviation(dtype="float32", name="input_deviation")(waveform)
+        network_input = ScaleWaveform(dtype="float32", name="input_scale")([waveform, deviation])
+    spectrum = TorchStft(n_fft, hop_length, dtype="float32", name="stft")(network_input)
+    if complex_input:
+        features = spectrum
+    else:
+        features = ComplexPhaseEncoder(phase_channels, (3, 1), name="phase_encoder")(spectrum)
     features = layers.ZeroPadding2D(((1, 1), (0, 0)), name="input_pad")(features)
     features = layers.Conv2D(embedding_dim, (3, 3), name="input_conv")(features)
     embedding = layers.GroupNormalization(groups=1, epsilon=eps, dtype="float32", name="input_norm")(features)
 
     block_arguments = (unfold_kernel, unfold_stride, hidden_units, num_heads, qk_channels, eps)
+
+    def head(x, name):
+        estimate = output_head(x, network_input, n_fft, hop_length, name=name)
+        if not normalize_input:
+            return estimate
+        return ScaleWaveform(inverse=True, dtype="float32", name=f"{name}_rescale")([estimate, deviation])
+
     outputs = []
     x = embedding
     cumulative = embedding
@@ -470,22 +539,29 @@ def build_tfgridnet(
         else:
             x = gridnet_block(x, *block_arguments, name=f"block{index}", fused_lstm=fused_lstm)
         if progressive:
-            outputs.append(output_head(x, waveform, n_fft, hop_length, name=f"estimate{index}"))
+            outputs.append(head(x, f"estimate{index}"))
     if not progressive:
-        outputs = output_head(x, waveform, n_fft, hop_length, name="enhanced")
+        outputs = head(x, "enhanced")
     default_name = "tfgridnet_pl" if progressive else "tfgridnet_dl"
     return keras.Model(waveform, outputs, name=name or default_name)
 
 
 MODEL_KEYS = (
     "n_fft", "hop_length", "phase_channels", "embedding_dim", "unfold_kernel", "unfold_stride", "hidden_units",
-    "num_blocks", "num_heads", "approx_qk_dim", "eps",
+    "num_blocks", "num_heads", "approx_qk_dim", "eps", "normalize_input", "complex_input",
 )
 
 
-def build_from_config(model_config, progressive=False, fused_lstm=False):
-    """Build the model from the ``model:`` section of ``conf/*.yaml``."""
+def build_from_config(model_config, progressive=False, complex_input=None, fused_lstm=False):
+    """Build the model from the ``model:`` section of ``conf/*.yaml``; ``complex_input`` overrides the section's
+    value (the ablation trains the configured network with the complex spectrum as input)."""
     unknown = set(model_config) - set(MODEL_KEYS)
     if unknown:
         raise ValueError(f"reproductions/tfgridnet/conf: unknown model keys {sorted(unknown)}; allowed {list(MODEL_KEYS)}")
-    return build_tfgridnet(**model_config, progressive=progressive, fused_lstm=fused_lstm)
+    for key in ("normalize_input", "complex_input"):
+        if not isinstance(model_config.get(key, False), bool):
+            raise ValueError(f"reproductions/tfgridnet/conf: model.{key} must be true or false, got {model_config[key]!r}")
+    arguments = dict(model_config)
+    if complex_input is not None:
+        arguments["complex_input"] = bool(complex_input)
+    return build_tfgridnet(**arguments, progressive=progressive, fused_lstm=fused_lstm)

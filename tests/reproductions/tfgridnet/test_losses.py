@@ -5,7 +5,7 @@ import pytest
 
 from common.features import tfgridnet_stft
 from common.tfkeras import tf
-from reproductions.tfgridnet.losses import HybridLoss
+from reproductions.tfgridnet.losses import HybridLoss, si_snr
 
 
 def numpy_hybrid_loss(target, estimate, eps=1e-8):
@@ -57,3 +57,14 @@ def test_gradient_is_finite_for_a_silent_estimate():
     gradient = tape.gradient(loss, estimate)
     assert np.isfinite(float(loss))
     assert np.all(np.isfinite(gradient.numpy()))
+
+
+def test_si_snr_metric_matches_common_metrics():
+    from common.metrics import si_snr as numpy_si_snr
+
+    rng = np.random.default_rng(7)
+    target = rng.standard_normal((3, 4000)) * 0.1 + 0.02
+    estimate = 0.5 * target + rng.standard_normal((3, 4000)) * [[0.01], [0.05], [0.2]]
+    ours = si_snr(target.astype(np.float32), estimate.astype(np.float32)).numpy()
+    expected = [numpy_si_snr(t, e) for t, e in zip(target, estimate)]
+    np.testing.assert_allclose(ours, expected, atol=1e-3)

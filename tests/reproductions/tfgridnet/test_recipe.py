@@ -171,3 +171,80 @@ def test_tflite_enhancer_runs_any_length_through_the_fixed_export_length(tmp_pat
         output = enhance(signal)
         assert output.shape == (length,)
         np.testing.assert_allclose(output, expected, atol=2e-5)
+
+
+def test_pl_minus_dl_rows_are_paired_differences_with_t_intervals():
+    from scipy.stats import t as student_t
+
+    from reproductions.tfgridnet.recipe import Recipe, paired_differences
+
+    rng = np.random.default_rng(9)
+    names = [f"f{index}" for index in range(6)]
+    direct = [{"name": name, "pesq_wb": float(rng.uniform(1, 3)), "si_snr": float(rng.uniform(0, 10))}
+              for name in names]
+    # PL's rows come in another order, one file only DL scored and one invalid PL row: pairs match by name
+    progressive = [{"name": row["name"], "pesq_wb": row["pesq_wb"] - 0.1 * index,
+                    "si_snr": row["si_snr"] + 1.0 + 0.2 * index} for index, row in enumerate(direct[:5])][::-1]
+    progressive[0]["valid"] = False  # f4
+    differences = paired_differences(progressive, direct, metrics=("pesq_wb", "si_snr"))
+    expected_si_snr = np.array([1.0 + 0.2 * index for index in range(4)])
+    assert differences["si_snr"]["count"] == 4
+    assert differences["si_snr"]["mean"] == pytest.approx(expected_si_snr.mean())
+    half_width = student_t.ppf(0.975, 3) * expected_si_snr.std(ddof=1) / 2.0
+    assert differences["si_snr"]["half_width"] == pytest.approx(half_width)
+    assert differences["pesq_wb"]["mean"] == pytest.approx(-0.15)
+    text = Recipe.paired_table(differences).render()
+    assert "PL - DL" in text and "1.300 ± 0.411" in text
+    assert "-0.244" in text  # upstream's PESQ WB difference (2.519 - 2.763) beside ours
+
+
+def test_quantised_exports_are_judged_against_float_si_snr():
+    from reproductions.tfgridnet.recipe import int8_usability
+
+    export = {
+        "direct_float32": {"converted": True, "scores": {"si_snr": [8.0, 1.0, 6]}},
+        "direct_dynamic": {"converted": True, "scores": {"si_snr": [7.7, 1.0, 6]}},
+        "direct_int8": {"converted": True, "scores": {"si_snr": [-3.0, 1.0, 6]}},
+        "direct_int16x8": {"converted": False, "error": "RuntimeError: op POW"},
+        "progressive_int8": {"converted": True, "scores": {"si_snr": [7.0, 1.0, 6]}},
+        "other_float32": {"converted": True, "scores": {"si_snr": [-30.85, 1.0, 6]}},
+        "other_int8": {"converted": True, "scores": {"si_snr": [-30.04, 1.0, 6]}},
+    }
+    verdicts = int8_usability(export)
+    assert verdicts["direct_float32"] == "reference"
+    assert verdicts["direct_dynamic"] == "usable: SI-SNR 0.30 dB below float32"
+    assert verdicts["direct_int8"] == "unusable: SI-SNR 11.00 dB below float32"
+    assert verdicts["other_int8"] == "unusable: SI-SNR 0.81 dB above float32"
+    assert verdicts["direct_int16x8"] == "unusable: does not convert"
+    assert verdicts["progressive_int8"].startswith("unknown")
+
+
+def test_learning_curves_are_read_from_the_training_log_and_plotted(tmp_path):
+    from reproductions.tfgridnet.recipe import learning_curve, plot_learning_curves
+
+    # the columns CSVLogger writes for the PL model (SI-SNR compiled on the last head only)
+    log = tmp_path / "progressive" / "training_log.csv"
+    log.parent.mkdir()
+    log.write_text("epoch,estimate2_si_snr,loss,val_estimate2_si_snr,val_loss\n"
+                   "0,-20.0,5.0,-18.5,4.5\n1,-5.0,3.0,-2.25,2.5\n2,3.0,2.0,4.0,1.75\n")
+    curve = learning_curve(log, steps_per_epoch=50)
+    assert curve == {"step": [50, 100, 150], "val_loss": [4.5, 2.5, 1.75], "val_si_snr": [-18.5, -2.25, 4.0]}
+    path = plot_learning_curves({"progressive": curve, "direct": curve}, tmp_path / "curves" / "curves.png", 6.8)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    broken = tmp_path / "broken.csv"
+    broken.write_text("epoch,loss\n0,1.0\n")
+    with pytest.raises(ValueError, match="broken.csv: expected val_loss"):
+        learning_curve(broken, 50)
+
+
+def test_training_logs_the_si_snr_of_the_clean_estimate(mini_corpus, tiny_config):
+    from common.metrics import si_snr as numpy_si_snr
+
+    config = copy.deepcopy(tiny_config)
+    config["model"]["num_blocks"] = 1
+    noisy, clean = make_batches(config, mini_corpus, "train", False, fresh_every_epoch=True)[0]
+    model = compile_model(build_model(config, False), config, 1)
+    logs = model.evaluate(noisy, clean, batch_size=2, return_dict=True, verbose=0)
+    estimate = model.predict(noisy, verbose=0)
+    expected = np.mean([numpy_si_snr(c, e) for c, e in zip(clean, estimate)])
+    assert logs["si_snr"] == pytest.approx(expected, abs=0.05)

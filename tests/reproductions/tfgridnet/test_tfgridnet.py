@@ -8,9 +8,12 @@ from reproductions.tfgridnet.tfgridnet import (
     ComplexPhaseEncoder,
     FoldSequences,
     FullUtteranceAttention,
+    ScaleWaveform,
     TorchIstft,
     TorchStft,
     UnfoldSequences,
+    WaveformDeviation,
+    build_from_config,
     build_tfgridnet,
 )
 
@@ -125,7 +128,7 @@ def test_output_length_equals_input_length(tiny_models):
 
 @pytest.mark.parametrize("layer", [
     TorchStft(512, 256), TorchIstft(512, 256), ComplexPhaseEncoder(4, (3, 1)), UnfoldSequences("time", 4, 2),
-    FoldSequences("frequency"), FullUtteranceAttention(2),
+    FoldSequences("frequency"), FullUtteranceAttention(2), WaveformDeviation(1e-6), ScaleWaveform(inverse=True),
 ])
 def test_custom_layers_round_trip_their_config(layer):
     config = layer.get_config()
@@ -192,3 +195,52 @@ def test_fused_lstm_model_has_the_same_weights_and_outputs(tmp_path, progressive
     expected, actual = plain(signal), fused(signal)
     for expected_output, actual_output in zip(tf.nest.flatten(expected), tf.nest.flatten(actual)):
         np.testing.assert_allclose(actual_output.numpy(), expected_output.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_input_normalisation_makes_the_model_scale_equivariant(progressive):
+    # ESPnet: the network sees y / std(y) and its output is multiplied by std(y), so f(a y) = a f(y).
+    keras.utils.set_random_seed(5)
+    model = build_tfgridnet(n_fft=64, hop_length=32, **TINY, num_blocks=2, progressive=progressive,
+                            normalize_input=True)
+    signal = np.random.default_rng(4).standard_normal((2, 1024)).astype(np.float32)
+    reference = model(signal, training=False)
+    reference = [reference] if not progressive else reference
+    for factor in (0.01, 37.0):
+        scaled = model(factor * signal, training=False)
+        scaled = [scaled] if not progressive else scaled
+        for ours, expected in zip(scaled, reference):
+            expected = factor * expected.numpy()
+            np.testing.assert_allclose(ours.numpy(), expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+    unnormalised = build_tfgridnet(n_fft=64, hop_length=32, **TINY, num_blocks=1)
+    small, large = unnormalised(signal).numpy(), unnormalised(37.0 * signal).numpy()
+    assert not np.allclose(large, 37.0 * small, rtol=1e-2)  # the paper's model is not scale-equivariant
+
+
+def test_waveform_deviation_is_the_unbiased_standard_deviation():
+    signal = np.random.default_rng(6).standard_normal((3, 500)).astype(np.float32) * [[0.1], [1.0], [5.0]]
+    np.testing.assert_allclose(WaveformDeviation()(signal).numpy()[:, 0], np.std(signal, axis=1, ddof=1), rtol=1e-5)
+    assert WaveformDeviation()(np.zeros((1, 500), np.float32)).numpy()[0, 0] == pytest.approx(1e-8)
+
+
+def test_complex_input_ablation_replaces_the_phase_encoder():
+    embedding_dim, channels = 8, 4
+    sizes = dict(embedding_dim=embedding_dim, hidden_units=4, num_heads=2, approx_qk_dim=255, num_blocks=1,
+                 phase_channels=channels)
+    paper = build_tfgridnet(**sizes)
+    ablation = build_tfgridnet(**sizes, complex_input=True)
+    names = {layer.name for layer in ablation.layers}
+    assert "phase_encoder" not in names and "phase_encoder" in {layer.name for layer in paper.layers}
+    # the phase encoder's two 3x1 convolutions (1 -> C, with biases) go, and the 3x3 input convolution sees the 2
+    # real/imaginary channels instead of C magnitudes
+    encoder = 2 * (3 * 1 * 1 * channels + channels)
+    input_convolution = 3 * 3 * (channels - 2) * embedding_dim
+    assert paper.count_params() - ablation.count_params() == encoder + input_convolution
+    assert ablation.get_layer("input_conv").input_shape[-1] == 2
+
+
+def test_model_options_must_be_booleans():
+    config = dict(TINY, num_blocks=1, normalize_input="yes")
+    with pytest.raises(ValueError, match="model.normalize_input must be true or false"):
+        build_from_config(config)
+    complex_model = build_from_config(dict(TINY, num_blocks=1), complex_input=True)
+    assert "phase_encoder" not in {layer.name for layer in complex_model.layers}
