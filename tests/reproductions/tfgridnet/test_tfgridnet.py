@@ -197,6 +197,7 @@ def test_fused_lstm_model_has_the_same_weights_and_outputs(tmp_path, progressive
         np.testing.assert_allclose(actual_output.numpy(), expected_output.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("progressive", [False, True])
 def test_input_normalisation_makes_the_model_scale_equivariant(progressive):
     # ESPnet: the network sees y / std(y) and its output is multiplied by std(y), so f(a y) = a f(y).
     keras.utils.set_random_seed(5)
