@@ -125,6 +125,20 @@ def resample(signal, original_rate: int, target_rate: int) -> np.ndarray:
 _resample_signal = resample
 
 
+def _read_file(path: Path):
+    """(samples, channels) float32 and the file's rate; ValueError naming the file when it is missing, unreadable
+    or empty."""
+    if not path.is_file():
+        raise ValueError(f"{path}: audio file does not exist")
+    try:
+        data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as error:  # soundfile raises LibsndfileError/RuntimeError/TypeError depending on the damage
+        raise ValueError(f"{path}: unreadable or corrupt audio file ({error})") from error
+    if data.shape[0] == 0:
+        raise ValueError(f"{path}: empty audio file (0 samples)")
+    return data, file_rate
+
+
 def read_audio(path, sample_rate: int | None = None, mono: bool = True, resample: bool = True):
     """Read an audio file with soundfile.
 
@@ -143,14 +157,7 @@ def read_audio(path, sample_rate: int | None = None, mono: bool = True, resample
     """
     path = Path(path)
     name = str(path)
-    if not path.is_file():
-        raise ValueError(f"{name}: audio file does not exist")
-    try:
-        data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as error:  # soundfile raises LibsndfileError/RuntimeError/TypeError depending on the damage
-        raise ValueError(f"{name}: unreadable or corrupt audio file ({error})") from error
-    if data.shape[0] == 0:
-        raise ValueError(f"{name}: empty audio file (0 samples)")
+    data, file_rate = _read_file(path)
     signal = to_mono(data) if mono else data
     validate_signal(signal, name)
     _report_clipping(signal, name)
@@ -310,14 +317,7 @@ def read_input(path, sample_rate: int, channel: int | None = None,
             level below ``level_floor_dbfs`` (the measured level is in the message).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: audio file does not exist")
-    try:
-        data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as error:  # soundfile raises LibsndfileError/RuntimeError/TypeError depending on the damage
-        raise ValueError(f"{path}: unreadable or corrupt audio file ({error})") from error
-    if data.shape[0] == 0:
-        raise ValueError(f"{path}: empty audio file (0 samples)")
+    data, file_rate = _read_file(path)
     finite = np.isfinite(data)
     if not finite.all():
         raise ValueError(f"{path}: signal contains {int(data.size - np.count_nonzero(finite))} NaN/Inf sample(s)")
