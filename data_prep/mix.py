@@ -5,6 +5,8 @@ and ``OUT/manifest.csv`` (name, noisy, clean, noise, speech_source, noise_source
 a file is named after the speech and noise paths inside their folders and the SNR. Each speech
 file is mixed at every SNR with ``--per-snr`` randomly chosen noise files (noise tiled or randomly cropped, sednn
 rule), with the mixing convention of one of the papers (``common.mixing``). Deterministic for a given ``--seed``.
+A mixture whose peak exceeds ``MAX_PEAK`` is scaled down with its clean and noise signals by one gain (the SNR
+and noisy = clean + noise hold), with one line naming it.
 Example: ``python -m data_prep.mix --speech my/clean --noise my/noise --snr -5 0 5 --out data/my_mix``.
 
 Nothing is left half done. Every input file is read and checked before the first mixture is written: an
@@ -40,6 +42,8 @@ KINDS = ("noisy", "clean", "noise")
 MANIFEST = "manifest.csv"
 PARTIAL_MANIFEST = "manifest.partial.csv"
 PARTIAL_PREFIX = ".partial."
+# A mixture peak at or above full scale would clip once written as PCM or played; 0.99 leaves room for rounding.
+MAX_PEAK = 0.99
 FIELDS = ("name", "noisy", "clean", "noise", "speech_source", "noise_source", "noise_type", "snr_db", "convention")
 
 __all__ = ["mix_folders", "main", "CONVENTIONS", "MANIFEST"]
@@ -193,6 +197,12 @@ def mix_folders(speech_dir, noise_dir, snrs, out_dir, convention: str = "energy_
                 noise_name = noise_path.relative_to(noise_dir).with_suffix("").as_posix().replace("/", "__")
                 name = f"{speech_name}__{noise_name}__{example.snr_db:g}dB.wav"
                 noisy, clean, scaled_noise = example.load()
+                peak = float(np.max(np.abs(noisy)))
+                if peak > MAX_PEAK:
+                    # One gain for the three signals keeps the SNR and noisy = clean + noise.
+                    gain = MAX_PEAK / peak
+                    noisy, clean, scaled_noise = noisy * gain, clean * gain, scaled_noise * gain
+                    log(f"{name}: mixture peak {peak:.3f}, all three signals scaled by {gain:.3f} to peak {MAX_PEAK}")
                 for kind, signal in zip(KINDS, (noisy, clean, scaled_noise)):
                     temporaries.append(_write(out_dir / kind / name, signal))
                 row = {"name": name, "noisy": f"noisy/{name}", "clean": f"clean/{name}", "noise": f"noise/{name}",

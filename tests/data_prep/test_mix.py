@@ -189,3 +189,18 @@ def test_a_killed_run_is_cleared_with_its_temporary_files_by_the_next_run(inputs
     assert main(arguments(inputs, out)) == 0
     assert "an unfinished run left 2 mixture(s); removed its 7 file(s), starting again" in capsys.readouterr().out
     assert audio_files(out) == listed_files(manifest_rows(out / "manifest.csv"))
+
+
+def test_a_mixture_above_full_scale_is_scaled_with_its_sources_keeping_the_snr(tmp_path, capsys):
+    t = np.arange(RATE // 2) / RATE
+    write(tmp_path / "speech" / "spk" / "loud.wav", (0.95 * np.sin(2 * np.pi * 200 * t)).astype(np.float32))
+    write(tmp_path / "noise" / "hum.wav", (0.9 * np.sin(2 * np.pi * 330 * t)).astype(np.float32))
+    out = tmp_path / "out"
+    assert main(["--speech", str(tmp_path / "speech"), "--noise", str(tmp_path / "noise"), "--snr", "0",
+                 "--out", str(out)]) == 0
+    assert "all three signals scaled by" in capsys.readouterr().out
+    (row,) = manifest_rows(out / "manifest.csv")
+    noisy, clean, noise = (soundfile.read(str(out / row[kind]), dtype="float64")[0] for kind in ("noisy", "clean", "noise"))
+    assert np.max(np.abs(noisy)) == pytest.approx(mix.MAX_PEAK, abs=1e-6)
+    np.testing.assert_allclose(noisy, clean + noise, atol=1e-6)
+    assert 10 * np.log10(np.sum(clean ** 2) / np.sum(noise ** 2)) == pytest.approx(0.0, abs=0.05)
