@@ -162,15 +162,20 @@ def run_enhancement(args, sample_rate: int, load_enhancer, out=None) -> int:
     jobs = enhancement_jobs(source, destination)
     check_destination(source, destination, jobs, overwrite=bool(getattr(args, "overwrite", False)))
     failures = []
+
+    def skip(path, error):
+        """A folder job goes on past a bad file; a single-file job stops with its error."""
+        if not source.is_dir():
+            raise error
+        print(f"skipped: {error}", file=sys.stderr, flush=True)
+        failures.append(path)
+
     ready = []
     for path, target in jobs:
         try:
             read_input(path, None, channel=channel, level_floor_dbfs=LEVEL_FLOOR_DBFS)
         except ValueError as error:
-            if not source.is_dir():
-                raise
-            print(f"skipped: {error}", file=sys.stderr, flush=True)
-            failures.append(path)
+            skip(path, error)
             continue
         ready.append((path, target))
     if not ready:
@@ -200,10 +205,7 @@ def run_enhancement(args, sample_rate: int, load_enhancer, out=None) -> int:
                 print(f"{path}: {notice}", file=out, flush=True)
             write_audio(target, np.clip(enhanced, -1.0, 1.0, out=enhanced), sample_rate)
         except ValueError as error:
-            if not source.is_dir():
-                raise
-            print(f"skipped: {error}", file=sys.stderr, flush=True)
-            failures.append(path)
+            skip(path, error)
             continue
         print(f"{path} -> {target}", file=out, flush=True)
     if failures:
