@@ -98,6 +98,29 @@ def chunked(enhance, sample_rate: int, chunk_seconds: float = CHUNK_SECONDS,
     return run
 
 
+def level_normalized(enhance, level_dbfs: float | None):
+    """Level-robust inference: scale the input to ``level_dbfs`` RMS, enhance, and scale the output back by the
+    inverse gain, so that the same recording gives the same result at any level. ``level_dbfs`` None returns
+    ``enhance`` unchanged (paper configurations keep their paper's protocol). The gain is lowered where the
+    scaled input's peak would pass 0.999, as in training. A silent input (RMS 0) is passed through as it is."""
+    if level_dbfs is None:
+        return enhance
+    target = float(level_dbfs)
+    if not -80.0 <= target <= 0.0:
+        raise ValueError(f"inference.level_dbfs must lie in [-80, 0] dBFS, got {level_dbfs}")
+
+    def run(noisy):
+        noisy = np.asarray(noisy, dtype=np.float32)
+        rms = float(np.sqrt(np.mean(np.square(noisy, dtype=np.float64)))) if noisy.size else 0.0
+        if rms == 0.0:
+            return enhance(noisy)
+        gain = min(10.0 ** (target / 20.0) / rms, 0.999 / float(np.max(np.abs(noisy))))
+        enhanced = np.asarray(enhance((noisy * gain).astype(np.float32)), dtype=np.float32)
+        return (enhanced / gain).astype(np.float32)
+
+    return run
+
+
 def _inside(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 

@@ -286,3 +286,89 @@ def score_folders(folder_pairs: FolderPairs, enhancers: dict, metrics, results_d
             raise ValueError(f"{system}: no pair of {folder_pairs.noisy_dir} could be scored (reasons in {path})")
         documents[system] = document
     return documents
+
+
+def example_name(example, index: int) -> str:
+    """A readable unique name for a lazily mixed example: speaker, noise type, SNR and its index."""
+    meta = getattr(example, "meta", {}) or {}
+    parts = [str(meta.get(key)) for key in ("speaker", "noise_type") if meta.get(key)]
+    if meta.get("snr_db") is not None:
+        parts.append(f"{float(meta['snr_db']):+g}dB")
+    return "_".join(parts + [f"{index:04d}"])
+
+
+def loaded_examples(examples):
+    """Yield ``(name, noisy, clean)`` for lazy examples (``load() -> (noisy, clean, noise)``)."""
+    for index, example in enumerate(examples):
+        noisy, clean, _ = example.load()
+        yield example_name(example, index), noisy, clean
+
+
+ROBUSTNESS_METRICS = ("pesq_wb", "stoi", "si_snr")
+ROBUSTNESS_COLUMNS = (("pesq_wb", "PESQ WB", 2), ("stoi", "STOI", 3), ("si_snr", "SI-SNR dB", 2))
+# A model is level robust when a level row stays this close to the nominal row (PESQ WB).
+LEVEL_TOLERANCE_PESQ = 0.05
+
+
+def score_robustness(enhancers: dict, sets: dict, metrics=ROBUSTNESS_METRICS, sample_rate: int = 16000,
+                     processes: int = 1, results_dir=None) -> dict:
+    """Score ``noisy`` and every system of ``enhancers`` ({name: noisy -> enhanced}) on every set of ``sets``
+    ({row name: lazy examples}); returns ``{set: {system: summary}}`` and, with ``results_dir``, writes each set's
+    rows to ``<results_dir>/scores/robustness/<set>/<system>.json``."""
+    scores = {}
+    for set_name, examples in sets.items():
+        items = list(loaded_examples(examples))
+        scores[set_name] = {}
+        for system, enhance in [("noisy", None), *enhancers.items()]:
+            rows, summary = score_examples(enhance, items, metrics, sample_rate=sample_rate, processes=processes,
+                                           description=f"{system} on {set_name}")
+            scores[set_name][system] = summary
+            if results_dir is not None:
+                slug = "".join(char if char.isalnum() or char in "-+." else "_" for char in set_name)
+                _write_json(Path(results_dir) / "scores" / "robustness" / slug / f"{system}.json",
+                            {"set": set_name, "system": system, "rows": rows, "summary": summary})
+    return scores
+
+
+def _mean(summary: dict, metric: str) -> float:
+    value = summary.get(metric)
+    return float(value[0]) if value else float("nan")
+
+
+def robustness_checks(scores: dict, nominal: dict | None = None) -> dict:
+    """The issue's two checks per system: ``beats_noisy`` (every metric above the noisy input on every unseen
+    set) and ``level_robust`` (every level set within LEVEL_TOLERANCE_PESQ PESQ WB of ``nominal``, the system's
+    summary on the test set at its nominal level, {system: summary})."""
+    systems = sorted({system for by_system in scores.values() for system in by_system} - {"noisy"})
+    checks = {}
+    for system in systems:
+        unseen = [name for name in scores if name.startswith("unseen") and system in scores[name]]
+        beats = all(_mean(scores[name][system], metric) > _mean(scores[name]["noisy"], metric)
+                    for name in unseen for metric in ROBUSTNESS_METRICS if metric in scores[name]["noisy"])
+        checks[system] = {"beats_noisy": bool(unseen) and beats}
+        if nominal and system in nominal:
+            levels = [name for name in scores if name.startswith("test at") and system in scores[name]]
+            gaps = [abs(_mean(scores[name][system], "pesq_wb") - _mean(nominal[system], "pesq_wb")) for name in levels]
+            checks[system]["level_gap_pesq_wb"] = max(gaps) if gaps else None
+            checks[system]["level_robust"] = bool(gaps) and max(gaps) <= LEVEL_TOLERANCE_PESQ
+    return checks
+
+
+def robustness_table(scores: dict, title: str, nominal: dict | None = None):
+    """One ``common.tables.ResultTable``: a row per (set, system), the noisy input first, and a note per system
+    with the two checks of :func:`robustness_checks`."""
+    from common.tables import ResultTable
+
+    table = ResultTable(title, list(ROBUSTNESS_COLUMNS))
+    for set_name, by_system in scores.items():
+        for system, summary in by_system.items():
+            table.add_row(f"{set_name}: {system}", {metric: _mean(summary, metric) for metric, _, _ in ROBUSTNESS_COLUMNS})
+    for system, check in robustness_checks(scores, nominal).items():
+        text = f"{system}: above the noisy input on every unseen set and metric: {check['beats_noisy']}"
+        if "level_robust" in check:
+            gap = check["level_gap_pesq_wb"]
+            gap_text = "n/a" if gap is None else f"{gap:.3f}"
+            text += (f"; level rows within {LEVEL_TOLERANCE_PESQ} PESQ WB of the nominal test row: "
+                     f"{check['level_robust']} (largest gap {gap_text})")
+        table.notes.append(text)
+    return table

@@ -42,6 +42,8 @@ __all__ = [
     "pitch_shift",
     "augment_speaker",
     "scale_to_random_level",
+    "scale_to_level",
+    "Augmentation",
 ]
 
 # LibriMix scripts/create_librimix_metadata.py: MIN_LOUDNESS=-33, MAX_LOUDNESS=-25, noise 5 LU lower, MAX_AMP=0.9
@@ -436,3 +438,89 @@ def scale_to_random_level(mixture: Mixture, rng=None, level_range=MIXTURE_LEVEL_
         speech_gain=float(mixture.speech_gain * gain),
         noise_gain=float(mixture.noise_gain * gain),
     )
+
+
+def scale_to_level(signals, level_dbfs: float, reference: int = 0, peak_limit: float = 0.999):
+    """Scale ``signals`` (a tuple of arrays) by one gain that puts ``signals[reference]`` at ``level_dbfs`` RMS;
+    the gain is lowered where the reference's peak would pass ``peak_limit``. Returns ``(scaled tuple, gain)``."""
+    reference_signal = np.asarray(signals[reference], dtype=np.float64)
+    rms = float(np.sqrt(np.mean(reference_signal ** 2))) if reference_signal.size else 0.0
+    if rms == 0.0:
+        raise ValueError("scale_to_level: all-zero signal, a level cannot be set")
+    gain = 10.0 ** (float(level_dbfs) / 20.0) / rms
+    peak = float(np.max(np.abs(reference_signal)))
+    gain = min(gain, peak_limit / peak)
+    return tuple((np.asarray(signal, dtype=np.float64) * gain).astype(np.float32) for signal in signals), gain
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Training-set augmentation of the mini configurations: new speakers and random input levels.
+
+    Attributes:
+        speed_factors: speeds drawn per utterance (Kaldi's 3-way speed perturbation), ``(1.0,)`` = none.
+        pitch_semitones: ``(low, high)`` uniform pitch shift, applied with ``pitch_probability``.
+        pitch_probability: share of utterances that are also pitch shifted (the phase vocoder costs time).
+        level_dbfs: ``(low, high)`` uniform RMS level of the mixture (speech and noise scaled by one gain),
+            None keeps the paper convention's level.
+
+    ``data.augmentation`` of a config maps onto these fields; an absent or null section means no augmentation.
+    """
+
+    speed_factors: tuple = (1.0,)
+    pitch_semitones: tuple = (0.0, 0.0)
+    pitch_probability: float = 0.0
+    level_dbfs: tuple | None = None
+
+    def __post_init__(self):
+        if not self.speed_factors or any(not 0.5 <= float(f) <= 2.0 for f in self.speed_factors):
+            raise ValueError(f"augmentation.speed_factors must be a non-empty list in [0.5, 2], got {self.speed_factors}")
+        low, high = (float(value) for value in self.pitch_semitones)
+        if not -12.0 <= low <= high <= 12.0:
+            raise ValueError(f"augmentation.pitch_semitones must be [low, high] within +-12, got {self.pitch_semitones}")
+        if not 0.0 <= float(self.pitch_probability) <= 1.0:
+            raise ValueError(f"augmentation.pitch_probability must lie in [0, 1], got {self.pitch_probability}")
+        if self.level_dbfs is not None:
+            low, high = (float(value) for value in self.level_dbfs)
+            if not low <= high <= 0.0:
+                raise ValueError(f"augmentation.level_dbfs must be [low, high] with low <= high <= 0, got {self.level_dbfs}")
+
+    @classmethod
+    def from_config(cls, section) -> "Augmentation | None":
+        """``None`` for an absent/null/empty section; unknown keys are refused, naming them."""
+        if not section:
+            return None
+        if not isinstance(section, dict):
+            raise ValueError(f"data.augmentation must be a mapping, got {section!r}")
+        known = {"speed_factors", "pitch_semitones", "pitch_probability", "level_dbfs"}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ValueError(f"data.augmentation: unknown key(s) {unknown}; expected some of {sorted(known)}")
+        values = dict(section)
+        for key in ("speed_factors", "pitch_semitones", "level_dbfs"):
+            if values.get(key) is not None:
+                values[key] = tuple(float(value) for value in values[key])
+        return cls(**values)
+
+    def speech(self, signal, rng, sample_rate: int = 16000) -> np.ndarray:
+        """A new speaker from ``signal``: a speed from ``speed_factors``, then (with ``pitch_probability``) a pitch
+        shift; draws come from ``rng`` in that order, always three, so later draws do not depend on the outcome."""
+        generator = as_generator(rng)
+        speed = float(self.speed_factors[int(generator.integers(len(self.speed_factors)))])
+        shifted = generator.uniform() < float(self.pitch_probability)
+        semitones = float(generator.uniform(*self.pitch_semitones))
+        signal = speed_perturb(signal, speed, sample_rate)
+        if shifted and semitones != 0.0:
+            signal = pitch_shift(signal, semitones, sample_rate)
+        return np.asarray(signal, dtype=np.float32)
+
+    def level(self, noisy, clean, noise, rng):
+        """``(noisy, clean, noise)`` scaled by one gain to a mixture level drawn from ``level_dbfs`` (no peak above
+        0.999); unchanged when ``level_dbfs`` is None. The draw is made either way."""
+        generator = as_generator(rng)
+        low, high = self.level_dbfs if self.level_dbfs is not None else (0.0, 0.0)
+        target = float(generator.uniform(low, high))
+        if self.level_dbfs is None:
+            return noisy, clean, noise
+        (noisy, clean, noise), _ = scale_to_level((noisy, clean, noise), target)
+        return noisy, clean, noise

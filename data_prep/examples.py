@@ -18,8 +18,10 @@ import soundfile
 from common.audio import read_audio
 
 SAMPLE_RATE = 16000
+# Seed suffix of the augmentation draws, apart from the mixing draws of the same example.
+AUGMENTATION_STREAM = 977
 
-__all__ = ["MixedExample", "PairExample", "SkipReport", "Listing", "check_audio_file", "load_audio"]
+__all__ = ["MixedExample", "PairExample", "LevelExample", "SkipReport", "Listing", "check_audio_file", "load_audio"]
 
 
 @functools.lru_cache(maxsize=256)
@@ -48,6 +50,9 @@ class MixedExample:
         fit_noise: callable ``(noise, length, rng) -> noise`` (``common.mixing.fit_noise_to_length``).
         crop: optional (start, length) applied to the three outputs after mixing (LibriMix-style segments).
         meta: speech, noise, noise_type, snr_db, split, speaker and protocol details.
+        augmentation: optional ``common.mixing.Augmentation``: a new speaker before mixing (the crop is kept
+            inside the perturbed speech) and a random mixture level after it, from a draw stream of its own so
+            that an example without augmentation mixes exactly as before.
     """
 
     speech_path: str
@@ -61,13 +66,17 @@ class MixedExample:
     noise_start: int | None = None
     crop: tuple | None = None
     meta: dict = field(default_factory=dict)
+    augmentation: object = None
 
     def load(self):
         """Return (noisy, clean, noise) float32 arrays of equal length."""
         rng = np.random.default_rng(list(self.seed))
+        augmentation_rng = np.random.default_rng(list(self.seed) + [AUGMENTATION_STREAM])
         speech = load_audio(self.speech_path)
         stop = None if self.speech_length is None else self.speech_start + self.speech_length
         speech = speech[self.speech_start:stop]
+        if self.augmentation is not None:
+            speech = self.augmentation.speech(speech, augmentation_rng)
         noise = load_audio(self.noise_path)
         length = speech.shape[0]
         if self.noise_start is not None and noise.shape[0] >= self.noise_start + length:
@@ -78,7 +87,12 @@ class MixedExample:
         noisy, clean, scaled_noise = mixture.mixture, mixture.speech, mixture.noise
         if self.crop is not None:
             start, size = self.crop
-            noisy, clean, scaled_noise = (array[start:start + size] for array in (noisy, clean, scaled_noise))
+            start = max(0, min(start, noisy.shape[0] - size))
+            # a speed-perturbed utterance can end before the segment does: zeros keep noisy == clean + noise
+            noisy, clean, scaled_noise = (np.pad(array[start:start + size], (0, max(0, size - array.shape[0])))
+                                          for array in (noisy, clean, scaled_noise))
+        if self.augmentation is not None:
+            noisy, clean, scaled_noise = self.augmentation.level(noisy, clean, scaled_noise, augmentation_rng)
         return (
             np.asarray(noisy, dtype=np.float32),
             np.asarray(clean, dtype=np.float32),
@@ -111,6 +125,25 @@ class PairExample:
             start, size = self.crop
             noisy, clean = noisy[start:start + size], clean[start:start + size]
         return noisy, clean, (noisy - clean).astype(np.float32)
+
+
+@dataclass
+class LevelExample:
+    """Another example played at a fixed level: ``load()`` returns its (noisy, clean, noise) scaled by one gain
+    that puts the mixture at ``level_dbfs`` RMS (lowered where the peak would pass 0.999)."""
+
+    example: object
+    level_dbfs: float
+
+    @property
+    def meta(self) -> dict:
+        return {**getattr(self.example, "meta", {}), "level_dbfs": float(self.level_dbfs)}
+
+    def load(self):
+        from common.mixing import scale_to_level
+
+        scaled, _ = scale_to_level(tuple(self.example.load()), self.level_dbfs)
+        return scaled
 
 
 class SkipReport:

@@ -51,7 +51,14 @@ SPLITS = {
     "test": ("test", "test"),
     "test_unseen_voice": ("test_unseen_voice", "test"),
     "test_unseen_noise": ("test", "test_unseen_noise"),
+    "test_unseen": ("test_unseen_voice", "test_unseen_noise"),
 }
+# The robustness rows of every table: unseen voices x unseen noises at these SNRs, and the test set at these levels.
+UNSEEN_SNRS = (-5.0, 0.0, 5.0)
+UNSEEN_LEVEL_DBFS = -25.0
+TEST_LEVELS_DBFS = (-40.0, -10.0)
+# STOI needs a few 384-ms frames of speech; shorter unseen utterances are left out of the robustness sets.
+UNSEEN_MIN_SECONDS = 1.5
 
 __all__ = [
     "Example",
@@ -62,6 +69,12 @@ __all__ = [
     "fqse_augment",
     "tfgridnet_set",
     "progressive_targets",
+    "unseen_set",
+    "robustness_sets",
+    "at_level",
+    "UNSEEN_SNRS",
+    "UNSEEN_LEVEL_DBFS",
+    "TEST_LEVELS_DBFS",
     "FCN_SNRS",
     "CRN_TRAIN_SNRS",
     "CRN_TEST_SNRS",
@@ -151,11 +164,23 @@ def _example(protocol, index, seed, speech_row, noise_row, split, speech_split, 
     )
 
 
+def _augmented(examples: list, augmentation, split: str) -> list:
+    """Attach ``augmentation`` (a ``common.mixing.Augmentation`` or None) to the examples of a training split;
+    validation and test sets are never augmented, so their scores compare across configurations."""
+    if augmentation is None or split != "train":
+        return examples
+    for example in examples:
+        example.augmentation = augmentation
+        example.meta["augmented"] = True
+    return examples
+
+
 def _samples(row) -> int:
     return int(row.get("samples") or round(float(row["duration"]) * SAMPLE_RATE))
 
 
-def sednn_set(corpus, split, snr_db=0, magnification=2, seed=0, max_speech=None, noise_split=None) -> list:
+def sednn_set(corpus, split, snr_db=0, magnification=2, seed=0, max_speech=None, noise_split=None,
+              augmentation=None) -> list:
     """sednn (Xu et al. / Kong): one SNR per model.
 
     Training splits mix each utterance with ``magnification`` different noises (``rs.choice(..., replace=False)``);
@@ -182,10 +207,10 @@ def sednn_set(corpus, split, snr_db=0, magnification=2, seed=0, max_speech=None,
             examples.append(_example("sednn", len(examples), seed, speech_row, noise_row, split, speech_split,
                                      noise_name, mixer, snr_db, noise_start=onset,
                                      extra={"magnification": int(magnification) if training else None}))
-    return examples
+    return _augmented(examples, augmentation, split)
 
 
-def fcn_set(corpus, split, snrs=FCN_SNRS, seed=0, max_items=None, noise_split=None) -> list:
+def fcn_set(corpus, split, snrs=FCN_SNRS, seed=0, max_items=None, noise_split=None, augmentation=None) -> list:
     """ICSE / Fu's FCN: whole utterances (batch of one, no cropping).
 
     Training splits: every utterance at every SNR of ``snrs``, each time with a randomly chosen noise file.
@@ -204,10 +229,11 @@ def fcn_set(corpus, split, snrs=FCN_SNRS, seed=0, max_items=None, noise_split=No
             for noise_row in noise_rows:
                 examples.append(_example("fcn", len(examples), seed, speech_row, noise_row, split, speech_split,
                                          noise_name, _Mixer("energy_gain", snr), snr))
-    return _subset(examples, max_items, rng)
+    return _augmented(_subset(examples, max_items, rng), augmentation, split)
 
 
-def crn_set(corpus, split, snrs=None, seed=0, max_items=None, per_utterance=1, noise_split=None) -> list:
+def crn_set(corpus, split, snrs=None, seed=0, max_items=None, per_utterance=1, noise_split=None,
+            augmentation=None) -> list:
     """CRN (Tan & Wang): training SNR drawn from ``snrs`` (default -5..0 dB in 1-dB steps) per mixture, a random
     noise file, ``per_utterance`` mixtures per utterance; tests use the unseen noise types (default noise split
     ``test_unseen_noise``), each test utterance with each noise type (a random file of it) at each SNR of ``snrs``
@@ -236,10 +262,11 @@ def crn_set(corpus, split, snrs=None, seed=0, max_items=None, per_utterance=1, n
                 for snr in snrs:
                     examples.append(_example("crn", len(examples), seed, speech_row, noise_row, split, speech_split,
                                              noise_name, _Mixer("crn", snr), snr))
-    return _subset(examples, max_items, rng)
+    return _augmented(_subset(examples, max_items, rng), augmentation, split)
 
 
-def fqse_set(corpus, split, segment_seconds=3.0, seed=0, max_items=None, noise_split=None) -> list:
+def fqse_set(corpus, split, segment_seconds=3.0, seed=0, max_items=None, noise_split=None,
+             augmentation=None) -> list:
     """FQSE on LibriMix ``enh_single``: LibriMix loudness levels (speech U[-33,-25] LUFS, noise U[-38,-30] LUFS,
     clipping guard 0.9, ``mix_librimix_loudness``), one random noise per utterance.
 
@@ -264,7 +291,7 @@ def fqse_set(corpus, split, segment_seconds=3.0, seed=0, max_items=None, noise_s
                                  mixer, None, crop=crop, extra={"segment_seconds": None if segment is None else float(segment_seconds)}))
     if not examples:
         raise ValueError(f"fqse_set: no utterance of split {speech_split!r} is {segment_seconds} s or longer")
-    return _subset(examples, max_items, rng)
+    return _augmented(_subset(examples, max_items, rng), augmentation, split)
 
 
 def fqse_augment(clean, noise, rng) -> Mixture:
@@ -279,7 +306,7 @@ def fqse_augment(clean, noise, rng) -> Mixture:
 
 
 def tfgridnet_set(corpus, split, snr_range=TFGRIDNET_SNR_RANGE, seed=0, max_items=None, segment_seconds=None,
-                  noise_split=None) -> list:
+                  noise_split=None, augmentation=None) -> list:
     """TF-GridNet + progressive learning: on-the-fly mixtures, SNR ~ U(snr_range) per example, a random noise file,
     ``mix_tfgridnet`` (variance-based, no normalisation). ``segment_seconds`` crops longer utterances at a random
     start (the TF-GridNet upstream uses 8-s crops); shorter ones are used whole. Test splits draw their SNRs the same
@@ -301,7 +328,7 @@ def tfgridnet_set(corpus, split, snr_range=TFGRIDNET_SNR_RANGE, seed=0, max_item
             start, size = int(rng.integers(0, length - segment + 1)), segment
         examples.append(_example("tfgridnet", len(examples), seed, speech_row, noise_row, split, speech_split,
                                  noise_name, _Mixer("tfgridnet", snr), snr, speech_start=start, speech_length=size))
-    return _subset(examples, max_items, rng)
+    return _augmented(_subset(examples, max_items, rng), augmentation, split)
 
 
 def progressive_targets(speech, noise, snrs=PROGRESSIVE_SNRS) -> np.ndarray:
@@ -316,3 +343,62 @@ def progressive_targets(speech, noise, snrs=PROGRESSIVE_SNRS) -> np.ndarray:
         raise ValueError(f"progressive_targets: speech {speech.shape} and noise {noise.shape} must be equal 1-D shapes")
     rows = [mix_tfgridnet(speech, noise, float(snr)).mixture for snr in snrs]
     return np.stack(rows + [speech]).astype(np.float32)
+
+
+def unseen_set(corpus, snr_db: float, seed=0, max_items=None, level_dbfs=UNSEEN_LEVEL_DBFS,
+               min_seconds=UNSEEN_MIN_SECONDS) -> list:
+    """Unseen voices x unseen noises at one SNR, the same mixtures for every reproduction.
+
+    Utterances of ``test_unseen_voice`` of at least ``min_seconds`` are taken in turn from each voice (round robin,
+    so that no voice dominates a subset) and paired with the noise types of ``test_unseen_noise`` in turn (a random
+    file of the type, at a random onset): with ``max_items`` None every such utterance meets every noise type.
+    Mixing is ``clean + g noise`` by energy (``mix_energy_gain``); the mixture is then played at ``level_dbfs`` RMS
+    as a recording would arrive, in no paper's convention. The same seed gives the same set at every SNR.
+    """
+    from data_prep.examples import LevelExample
+
+    speech_split, noise_name, speech, noise = _resolve_split(corpus, "test_unseen", None)
+    rng = np.random.default_rng([int(seed), 15])
+    by_voice = {}
+    for row in speech:
+        if _samples(row) >= float(min_seconds) * SAMPLE_RATE:
+            by_voice.setdefault(row.get("speaker", ""), []).append(row)
+    if not by_voice:
+        raise ValueError(f"unseen_set: no utterance of split {speech_split!r} is {min_seconds} s or longer")
+    queues = [[rows[int(index)] for index in rng.permutation(len(rows))] for _, rows in sorted(by_voice.items())]
+    ordered = [queue[turn] for turn in range(max(map(len, queues))) for queue in queues if turn < len(queue)]
+    by_type = {}
+    for row in noise:
+        by_type.setdefault(row.get("noise_type", ""), []).append(row)
+    types = sorted(by_type)
+    if max_items is None:
+        pairs = [(speech_row, noise_type) for speech_row in ordered for noise_type in types]
+    else:
+        pairs = [(ordered[index % len(ordered)], types[index % len(types)]) for index in range(min(int(max_items),
+                                                                                                    len(ordered) * len(types)))]
+    examples = []
+    for speech_row, noise_type in pairs:
+        files = by_type[noise_type]
+        noise_row = files[int(rng.integers(len(files)))]
+        onset = int(rng.integers(0, max(1, _samples(noise_row) - _samples(speech_row))))
+        examples.append(_example("unseen", len(examples), seed, speech_row, noise_row, "test_unseen", speech_split,
+                                 noise_name, _Mixer("energy_gain", snr_db), snr_db,
+                                 noise_start=onset if _samples(noise_row) > _samples(speech_row) else None))
+    return [LevelExample(example, level_dbfs) for example in examples]
+
+
+def at_level(examples, level_dbfs: float) -> list:
+    """The same examples with their mixtures (and targets, by the same gain) at ``level_dbfs`` RMS."""
+    from data_prep.examples import LevelExample
+
+    return [LevelExample(example, float(level_dbfs)) for example in examples]
+
+
+def robustness_sets(corpus, test_examples, seed=0, max_items=None, snrs=UNSEEN_SNRS,
+                    levels_dbfs=TEST_LEVELS_DBFS) -> dict:
+    """The robustness rows every reproduction prints: ``unseen voice x noise <snr> dB`` for each SNR of ``snrs``
+    and ``test at <level> dBFS``, the recipe's own test examples replayed at each level of ``levels_dbfs``."""
+    sets = {f"unseen voice x noise {float(snr):+g} dB": unseen_set(corpus, snr, seed=seed, max_items=max_items)
+            for snr in snrs}
+    sets.update({f"test at {float(level):g} dBFS": at_level(test_examples, level) for level in levels_dbfs})
+    return sets

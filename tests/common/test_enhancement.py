@@ -234,3 +234,21 @@ def test_icse_enhance_end_to_end_through_its_command_line(tmp_path, capsys):
     error = capsys.readouterr().err
     assert f"{text_checkpoint}: cannot load the model from this file" in error
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_level_normalized_enhancement_is_the_same_at_any_level():
+    from common.enhancement import level_normalized
+
+    def level_dependent(noisy):  # a model that treats quiet and loud inputs differently
+        return np.tanh(4 * noisy) * 0.5
+
+    signal = (0.05 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    enhance = level_normalized(level_dependent, -25.0)
+    reference = enhance(signal)
+    for gain in (0.01, 0.3, 5.0):
+        np.testing.assert_allclose(enhance(signal * gain) / gain, reference, rtol=1e-4, atol=1e-7)
+    assert not np.allclose(level_dependent(signal * 0.01) / 0.01, level_dependent(signal), rtol=1e-2)
+    np.testing.assert_allclose(level_normalized(lambda x: x, -25.0)(signal * 0.2), signal * 0.2, rtol=1e-5)
+    assert level_normalized(level_dependent, None) is level_dependent
+    with pytest.raises(ValueError, match="level_dbfs"):
+        level_normalized(level_dependent, 3.0)

@@ -239,3 +239,23 @@ def test_a_stereo_file_is_scored_as_its_channel_mean_with_one_line_saying_so(tmp
     mean = (left.astype(np.float64) + clean) / 2
     assert documents["copy"]["rows"][0]["si_snr"] == pytest.approx(numpy_si_snr(clean.astype(np.float64), mean),
                                                                    abs=1e-3)
+
+
+def test_robustness_checks_and_table():
+    from common.evaluation import robustness_checks, robustness_table
+
+    def summary(pesq, stoi, si_snr):
+        return {"pesq_wb": (pesq, 0.0, 4), "stoi": (stoi, 0.0, 4), "si_snr": (si_snr, 0.0, 4)}
+
+    scores = {
+        "unseen voice x noise -5 dB": {"noisy": summary(1.1, 0.6, -5.0), "good": summary(1.3, 0.7, 2.0),
+                                       "bad": summary(1.3, 0.55, 2.0)},
+        "test at -40 dBFS": {"noisy": summary(1.2, 0.7, 0.0), "good": summary(1.52, 0.8, 5.0),
+                             "bad": summary(1.30, 0.7, 1.0)},
+    }
+    nominal = {"good": summary(1.50, 0.8, 5.0), "bad": summary(1.50, 0.7, 1.0)}
+    checks = robustness_checks(scores, nominal)
+    assert checks["good"] == {"beats_noisy": True, "level_gap_pesq_wb": pytest.approx(0.02), "level_robust": True}
+    assert checks["bad"]["beats_noisy"] is False and checks["bad"]["level_robust"] is False
+    text = robustness_table(scores, "Robustness", nominal).render()
+    assert "unseen voice x noise -5 dB: good" in text and "largest gap 0.200" in text

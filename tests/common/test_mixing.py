@@ -245,3 +245,28 @@ def test_scale_to_random_level_never_clips_and_refuses_bad_input():
     silent = Mixture(np.zeros(10, np.float32), np.zeros(10, np.float32), np.zeros(10, np.float32), 0.0, 1.0)
     with pytest.raises(ValueError, match="all-zero"):
         scale_to_random_level(silent, 0)
+
+
+def test_augmentation_config_and_draws():
+    from common.mixing import Augmentation, scale_to_level
+
+    assert Augmentation.from_config(None) is None and Augmentation.from_config({}) is None
+    with pytest.raises(ValueError, match="unknown key.*speeds"):
+        Augmentation.from_config({"speeds": [0.9]})
+    with pytest.raises(ValueError, match="level_dbfs"):
+        Augmentation.from_config({"level_dbfs": [-10, -45]})
+    augmentation = Augmentation.from_config({"speed_factors": [0.9, 1.1], "pitch_semitones": [-7, -7],
+                                             "pitch_probability": 1.0, "level_dbfs": [-30, -30]})
+    rate = 16000
+    tone = (0.1 * np.sin(2 * np.pi * 200 * np.arange(rate) / rate)).astype(np.float32)
+    shifted = augmentation.speech(tone, np.random.default_rng(0))
+    assert round(rate / shifted.shape[0], 2) in (0.9, 1.1)
+    f0 = np.median(estimate_f0(shifted)[estimate_f0(shifted) > 0])
+    expected = 200 * (rate / shifted.shape[0]) * 2 ** (-7 / 12)
+    assert abs(f0 - expected) / expected < 0.03
+    noise = np.random.default_rng(1).standard_normal(rate).astype(np.float32) * 0.01
+    noisy, clean, scaled_noise = augmentation.level(tone + noise, tone, noise, np.random.default_rng(0))
+    assert abs(20 * np.log10(np.sqrt(np.mean(noisy.astype(np.float64) ** 2))) + 30) < 1e-3
+    np.testing.assert_allclose(noisy, clean + scaled_noise, atol=1e-6)
+    (loud,), gain = scale_to_level((tone,), 0.0)
+    assert np.max(np.abs(loud)) <= 0.999 + 1e-6 and gain == pytest.approx(0.999 / np.max(np.abs(tone)), rel=1e-5)

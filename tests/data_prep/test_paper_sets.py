@@ -152,3 +152,65 @@ def test_bad_split_and_empty_noise(mini_corpus):
         sednn_set(mini_corpus, "training")
     with pytest.raises(ValueError, match="magnification"):
         sednn_set(mini_corpus, "train", magnification=1000)
+
+
+def rms_dbfs(signal):
+    return 20 * np.log10(np.sqrt(np.mean(signal.astype(np.float64) ** 2)))
+
+
+def test_augmentation_only_on_training_and_keeps_components(mini_corpus):
+    from common.mixing import Augmentation
+
+    augmentation = Augmentation(speed_factors=(0.9, 1.1), level_dbfs=(-45.0, -10.0))
+    plain = fcn_set(mini_corpus, "train", snrs=(0.0,), seed=3, max_items=4)
+    augmented = fcn_set(mini_corpus, "train", snrs=(0.0,), seed=3, max_items=4, augmentation=augmentation)
+    tests = fcn_set(mini_corpus, "test", snrs=(0.0,), seed=3, max_items=2, augmentation=augmentation)
+    assert all(example.augmentation is None for example in tests)
+    for before, after in zip(plain, augmented):
+        assert before.meta["speech"] == after.meta["speech"] and after.meta["augmented"]
+        _, clean_before, _ = check_example(before)
+        noisy, clean, noise = check_example(after)
+        ratio = clean_before.shape[0] / clean.shape[0]
+        assert min(abs(ratio - 0.9), abs(ratio - 1.1)) < 0.01  # the speed factor sets the length
+        assert -45.01 <= rms_dbfs(noisy) <= -9.99 or np.max(np.abs(noisy)) > 0.99
+        assert abs(energy_snr(clean, noise)) < 0.1  # one gain for speech and noise keeps the SNR
+    again = fcn_set(mini_corpus, "train", snrs=(0.0,), seed=3, max_items=4, augmentation=augmentation)
+    np.testing.assert_array_equal(again[0].load()[0], augmented[0].load()[0])
+
+
+def test_augmented_segments_keep_their_length(mini_corpus):
+    from common.mixing import Augmentation
+
+    augmentation = Augmentation(speed_factors=(1.1,))
+    for example in fqse_set(mini_corpus, "train", segment_seconds=3.0, seed=0, max_items=6, augmentation=augmentation):
+        check_example(example, 48000)
+
+
+def test_unseen_set_crosses_unseen_voices_with_unseen_noises(mini_corpus):
+    from data_prep.paper_sets import robustness_sets, unseen_set
+
+    examples = unseen_set(mini_corpus, -5.0, seed=0)
+    long_enough = [row for row in mini_corpus.speech("test_unseen_voice") if row["duration"] >= 1.5]
+    voices = {row["path"] for row in long_enough}
+    noises = {row["path"] for row in mini_corpus.noise("test_unseen_noise")}
+    noise_types = {row["noise_type"] for row in mini_corpus.noise("test_unseen_noise")}
+    assert len(examples) == len(voices) * len(noise_types)
+    subset = unseen_set(mini_corpus, 5.0, seed=0, max_items=2 * len(noise_types))
+    speakers = {row["speaker"] for row in long_enough}
+    assert len({example.meta["speaker"] for example in subset}) == min(len(speakers), len(subset))
+    assert {example.meta["noise_type"] for example in subset} == noise_types
+    assert [e.meta["speech"] for e in subset] == [e.meta["speech"] for e in unseen_set(mini_corpus, -5.0, seed=0,
+                                                                                         max_items=len(subset))]
+    for example in examples[:: max(1, len(examples) // 5)]:
+        assert example.meta["speech"] in voices and example.meta["noise"] in noises
+        noisy, clean, noise = check_example(example)
+        assert abs(energy_snr(clean, noise) + 5.0) < 0.1
+        assert abs(rms_dbfs(noisy) + 25.0) < 0.01 or np.max(np.abs(noisy)) > 0.99
+    tests = fcn_set(mini_corpus, "test", snrs=(0.0,), seed=0, max_items=2)
+    sets = robustness_sets(mini_corpus, tests, seed=0, max_items=3)
+    assert list(sets) == ["unseen voice x noise -5 dB", "unseen voice x noise +0 dB", "unseen voice x noise +5 dB",
+                          "test at -40 dBFS", "test at -10 dBFS"]
+    quiet, _, _ = sets["test at -40 dBFS"][0].load()
+    original, _, _ = tests[0].load()
+    assert abs(rms_dbfs(quiet) + 40.0) < 0.01
+    np.testing.assert_allclose(quiet / np.max(np.abs(quiet)), original / np.max(np.abs(original)), atol=1e-6)
