@@ -20,7 +20,7 @@ import numpy as np
 
 SYSTEMS_FLOAT = ("unprocessed", "lstm2", "crn")
 TFLITE_MODES = ("float32", "dynamic", "int8")
-METRICS = ("stoi", "pesq_nb_raw", "estoi", "snr")
+METRICS = ("stoi", "pesq_nb_raw", "estoi", "snr", "pesq_wb", "si_snr")
 MODEL_NAMES = ("crn", "lstm2")
 SYSTEM_LABELS = {
     "unprocessed": "Unprocessed",
@@ -61,12 +61,22 @@ def load_corpus(config):
     raise _error(f"data.corpus must be 'mini' or 'wsj0_si84', got {data['corpus']!r}")
 
 
+def inference_level(config):
+    """``inference.level_dbfs``: the RMS level every enhancer plays its input at (None: as it comes)."""
+    return (config.get("inference") or {}).get("level_dbfs")
+
+
 def training_examples(corpus, config, split):
-    """CRN training (``train``) or validation (``valid``) mixtures: SNR from {-5..0} dB, a random training noise."""
-    from data_prep.paper_sets import crn_set
+    """CRN training (``train``) or validation (``valid``) mixtures: SNR from ``data.train_snrs`` (default the
+    paper's {-5..0} dB), a random training noise; ``data.augmentation`` on the training split, and the validation
+    mixtures played at ``inference.level_dbfs`` when it is set, the level the models see at inference."""
+    from common.mixing import Augmentation
+    from data_prep.paper_sets import at_level, crn_set
 
     data = config["data"]
-    examples = crn_set(corpus, split, seed=data["seed"], per_utterance=data.get("per_utterance", 1))
+    augmentation = Augmentation.from_config(data.get("augmentation"))
+    examples = crn_set(corpus, split, snrs=data.get("train_snrs"), seed=data["seed"],
+                       per_utterance=data.get("per_utterance", 1), augmentation=augmentation)
     if data.get("max_train_seconds"):
         durations = {row["path"]: float(row["duration"]) for row in corpus.speech(split)}
         examples = [e for e in examples if durations.get(e.meta["speech"], 0.0) <= data["max_train_seconds"]]
@@ -76,6 +86,8 @@ def training_examples(corpus, config, split):
         examples = [examples[index] for index in keep]
     if not examples:
         raise _error(f"no {split} examples (data.max_train_seconds too small?)")
+    if split == "valid" and inference_level(config) is not None:
+        examples = at_level(examples, inference_level(config))
     return examples
 
 
@@ -297,6 +309,8 @@ class Recipe:
 
     # ------------------------------------------------------------------------------------------- evaluate
     def _enhancers(self, config, args, systems):
+        """``{system: noisy -> enhanced}``; every model runs at ``inference.level_dbfs`` (common.enhancement)."""
+        from common.enhancement import level_normalized
         from reproductions.crn.streaming import StreamingTFLite
 
         enhancers = {}
@@ -305,13 +319,15 @@ class Recipe:
                 enhancers[system] = lambda noisy: noisy
             elif system in MODEL_NAMES:
                 model = load_trained(config, args, system, getattr(args, "checkpoint", None) if system == "crn" else None)
-                enhancers[system] = lambda noisy, model=model: enhance_offline(model, noisy)
+                enhancers[system] = level_normalized(lambda noisy, model=model: enhance_offline(model, noisy),
+                                                     inference_level(config))
             elif system.startswith("crn_tflite_"):
                 path = tflite_path(args, system[len("crn_tflite_"):])
                 if not path.is_file():
                     raise _error(f"no {path}: run the export command first")
                 runner = StreamingTFLite(path, num_threads=1)
-                enhancers[system] = lambda noisy, runner=runner: enhance_streaming(runner, noisy)
+                enhancers[system] = level_normalized(lambda noisy, runner=runner: enhance_streaming(runner, noisy),
+                                                     inference_level(config))
             else:
                 raise _error(f"unknown system {system!r}; expected {sorted(SYSTEM_LABELS)}")
         return enhancers
@@ -344,21 +360,11 @@ class Recipe:
                                             if metric in summary) + f" ({len(rows)} mixtures, {summary['invalid']} invalid)")
 
     def _evaluate_folders(self, config, args):
-        from common.audio import rms
         from common.evaluation import check_folders, score_folders
 
         pairs = check_folders(args.noisy_dir, args.clean_dir, 16000, args.max_files)
         systems = args.systems or ["crn_tflite_int8" if args.tflite else "crn"]
-
-        def at_training_level(enhance):
-            # The models saw mixtures with RMS 1 (mix_crn); the output gets the input's level back, as in enhance.
-            def run(noisy):
-                gain = 1.0 / rms(noisy)
-                return enhance((noisy * gain).astype(np.float32)) / gain
-            return run
-
-        enhancers = {system: at_training_level(enhance)
-                     for system, enhance in self._enhancers(config, args, systems).items()}
+        enhancers = self._enhancers(config, args, systems)
         score_folders(pairs, enhancers, METRICS, args.results_dir, processes=config["evaluation"]["processes"],
                       config=config, run=f"{self.name}/{args.config_name}")
 
@@ -414,8 +420,7 @@ class Recipe:
 
     # -------------------------------------------------------------------------------------------- enhance
     def enhance(self, config, args):
-        from common.audio import rms
-        from common.enhancement import run_enhancement
+        from common.enhancement import level_normalized, run_enhancement
         from reproductions.crn import streaming
 
         if args.streaming and not args.tflite and args.model != "crn":
@@ -433,12 +438,7 @@ class Recipe:
                 else:
                     process = lambda noisy: enhance_offline(model, noisy)  # noqa: E731
 
-            def enhance(noisy):
-                # The models saw mixtures with RMS 1 (mix_crn); the output gets the input's level back.
-                gain = 1.0 / rms(noisy)
-                return process((noisy * gain).astype(np.float32)) / gain
-
-            return enhance
+            return level_normalized(process, inference_level(config))
 
         run_enhancement(args, streaming.SAMPLE_RATE, load)
         return None
