@@ -358,6 +358,31 @@ class Recipe:
                                                                                 "summary": summary})
             print(f"{system}: " + ", ".join(f"{metric} {summary[metric][0]:.3f}" for metric in ("stoi", "pesq_nb_raw")
                                             if metric in summary) + f" ({len(rows)} mixtures, {summary['invalid']} invalid)")
+        tflite_modes = config["evaluation"].get("robustness_tflite_modes", TFLITE_MODES)
+        robust = {system: enhance for system, enhance in enhancers.items() if system != "unprocessed" and (
+            not system.startswith("crn_tflite_") or system[len("crn_tflite_"):] in tflite_modes)}
+        if robust and not args.max_files:
+            self._evaluate_robustness(config, args, robust, examples)
+
+    def _evaluate_robustness(self, config, args, enhancers, examples):
+        """Unseen voices x unseen noises and the test mixtures replayed at other levels
+        (``data_prep.paper_sets.robustness_sets``), scored for ``enhancers`` and the noisy input; the scores go to
+        ``evaluation/robustness_<float|tflite>.json`` for the table."""
+        from common.evaluation import score_robustness
+        from data_prep.paper_sets import robustness_sets
+
+        sets = robustness_sets(load_corpus(config), examples, seed=config["test"]["seed"],
+                               max_items=config["evaluation"].get("robustness_items"))
+        evaluation_dir = Path(args.exp_dir) / "evaluation"
+        scores = score_robustness(enhancers, sets, processes=config["evaluation"]["processes"],
+                                  results_dir=evaluation_dir)
+        kind = "tflite" if args.tflite else "float"
+        _json_dump(evaluation_dir / f"robustness_{kind}.json", {"systems": sorted(enhancers), "scores": scores})
+        for set_name, by_system in scores.items():
+            print(f"{set_name}: " + "; ".join(
+                f"{system} " + " ".join(f"{metric} {summary[metric][0]:.3f}" for metric in ("pesq_wb", "stoi", "si_snr")
+                                        if summary.get(metric))
+                for system, summary in by_system.items()))
 
     def _evaluate_folders(self, config, args):
         from common.evaluation import check_folders, score_folders
@@ -370,12 +395,15 @@ class Recipe:
 
     # --------------------------------------------------------------------------------------------- export
     def export(self, config, args):
+        from data_prep.paper_sets import at_level
         from reproductions.crn import streaming
 
         model = load_trained(config, args, "crn")
         corpus = load_corpus(config)
         test = test_examples(corpus, config)
-        check_noisy = test[0].load()[0]
+        # the check utterance at the level the enhancers play their input at, as the calibration mixtures are
+        check_example = test[0] if inference_level(config) is None else at_level(test[:1], inference_level(config))[0]
+        check_noisy = check_example.load()[0]
         check_magnitude = magnitude(check_noisy)
         offline = model(check_magnitude[None], training=False).numpy()[0]
         report = {"check_utterance": test[0].meta["speech"], "frames": int(offline.shape[0])}
@@ -454,6 +482,7 @@ class Recipe:
         columns = []
         for snr in snrs:
             columns += [(f"stoi_{snr:g}", f"STOI % {snr:g} dB", 1), (f"pesq_{snr:g}", f"PESQ raw NB {snr:g} dB", 2)]
+        columns += [("pesq_wb", "PESQ WB avg", 2), ("si_snr", "SI-SNR dB avg", 2), ("si_snri", "SI-SNRi dB", 2)]
         columns += [("parameters", "params (M)", 2), ("size", "size (KiB)", 0), ("hop_ms", "ms/hop, 1 thread", 2)]
         info = self.info(config, args)
         sizes = {"crn": info["crn"]["parameters_keras"], "lstm2": info["lstm2"]["parameters_keras"]}
@@ -493,6 +522,11 @@ class Recipe:
                     pesq = [row["pesq_nb_raw"] for row in selected if row.get("pesq_nb_raw") is not None]
                     values[f"stoi_{snr:g}"] = 100 * float(np.mean(stoi)) if stoi else math.nan
                     values[f"pesq_{snr:g}"] = float(np.mean(pesq)) if pesq else math.nan
+                selected = [row for row in rows if float(row["snr_db"]) in snrs and (noise_type == "all" or
+                                                                                     row["noise_type"] == noise_type)]
+                for metric in ("pesq_wb", "si_snr"):
+                    scored = [row[metric] for row in selected if row.get(metric) is not None]
+                    values[metric] = float(np.mean(scored)) if scored else math.nan
                 paper = {}
                 summaries[system, noise_type] = dict(values)
                 if noise_type == "all":
@@ -509,8 +543,15 @@ class Recipe:
                         values["hop_ms"] = variant["benchmark"]["hop_ms_median"]
                     if system == "unprocessed" and -5.0 in snrs:
                         paper.update(THIRD_PARTY_UNPROCESSED_MINUS5)
+                if ("unprocessed", noise_type) in summaries:
+                    values["si_snri"] = values["si_snr"] - summaries["unprocessed", noise_type]["si_snr"]
                 table.add_row(f"{SYSTEM_LABELS[system]} / {noise_type}", values, paper or None)
         print(table.render())
+        targets = mini_targets(summaries)
+        for system, check in targets.items():
+            print(f"{SYSTEM_LABELS[system]} against the mini targets (averaged over the test SNRs and noises): "
+                  + ", ".join(f"{name} {value:+.3f} (>= {MINI_TARGETS[name]:+g}): {value >= MINI_TARGETS[name]}"
+                              for name, value in check.items()))
         verdicts = crn_beats_unprocessed(summaries, snrs)
         differences = {}
         if verdicts:
@@ -535,8 +576,56 @@ class Recipe:
                 print(f"  {noise_type} (n={count}): " + ", ".join(cells))
         table.save(args.results_dir, config, extra={"export": export_report, "info": info,
                                                     "crn_beats_unprocessed": verdicts,
-                                                    "crn_minus_unprocessed_paired": differences})
+                                                    "crn_minus_unprocessed_paired": differences,
+                                                    "mini_targets": targets})
         print(f"saved {args.results_dir / 'results.json'}")
+        self._robustness_table(config, args, evaluation_dir)
+
+    def _robustness_table(self, config, args, evaluation_dir):
+        """The shared robustness table of the float (and .tflite) systems, with the level rows checked against each
+        system's summary on the nominal test set."""
+        from common.evaluation import robustness_table
+
+        scores = {}
+        for kind in ("float", "tflite"):
+            path = evaluation_dir / f"robustness_{kind}.json"
+            if path.is_file():
+                for set_name, by_system in json.loads(path.read_text())["scores"].items():
+                    scores.setdefault(set_name, {}).update(by_system)
+        if not scores:
+            print(f"no robustness scores in {evaluation_dir}: the evaluate command writes them")
+            return
+        nominal = {}
+        for system in sorted({system for by_system in scores.values() for system in by_system} - {"noisy"}):
+            path = evaluation_dir / f"{system}.json"
+            if path.is_file():
+                nominal[system] = json.loads(path.read_text())["summary"]
+        table = robustness_table(
+            scores, f"CRN (Tan & Wang 2018), {config['config_name']} config: unseen voices x unseen noises and the "
+            "test mixtures at other levels (PESQ WB, STOI, SI-SNR)", nominal=nominal)
+        print(table.render())
+        table.save(Path(args.results_dir) / "robustness", config)
+        print(f"saved {Path(args.results_dir) / 'robustness' / 'results.json'}")
+
+
+# The issue's mini targets for a magnitude model with the noisy phase: SI-SNR improvement (dB), PESQ WB and STOI
+# (fraction) above the unprocessed mixtures, each averaged over the test SNRs.
+MINI_TARGETS = {"si_snri": 3.0, "pesq_wb_gain": 0.25, "stoi_gain": 0.02}
+
+
+def mini_targets(summaries) -> dict:
+    """``{system: {target: value}}`` of every model against the unprocessed mixtures on the average over the test
+    noises (``summaries`` as in the table: STOI in %, per-SNR STOI columns, PESQ WB and SI-SNR averages)."""
+    if ("unprocessed", "all") not in summaries:
+        return {}
+    noisy = summaries["unprocessed", "all"]
+
+    def stoi(values):
+        return float(np.mean([value for key, value in values.items() if key.startswith("stoi_")])) / 100.0
+
+    return {system: {"si_snri": values["si_snr"] - noisy["si_snr"], "pesq_wb_gain": values["pesq_wb"] - noisy["pesq_wb"],
+                     "stoi_gain": stoi(values) - stoi(noisy)}
+            for (system, noise_type), values in summaries.items() if noise_type == "all" and system != "unprocessed"}
 
 
 def crn_beats_unprocessed(summaries, snrs) -> dict:

@@ -143,8 +143,87 @@ def test_evaluate_scores_a_folder_of_pairs_for_the_unprocessed_system(tmp_path, 
     assert status == 0
     assert "unprocessed: stoi " in capsys.readouterr().out
     document = json.loads((tmp_path / "results" / "scores" / "unprocessed.json").read_text())
-    # Level normalisation to RMS 1 and back leaves the unprocessed signal as it was.
+    # The unprocessed system is scored as it was read.
     assert {row["name"]: row["snr"] for row in document["rows"]} == pytest.approx(expected, abs=1e-4)
     assert document["summary"]["scored"] == 2 and document["summary"]["pairs"] == 3
     assert document["invalid"][0]["reason"].endswith(f"narrow.wav: no clean partner in {tmp_path / 'clean'}")
     assert not (tmp_path / "exp" / "evaluation").exists()  # the test set's files, which table reads, are untouched
+
+
+def test_training_set_is_augmented_and_validation_is_played_at_the_inference_level(mini_corpus):
+    from reproductions.crn.recipe import training_examples
+
+    config = {**MINI, "data": {**MINI["data"], "train_snrs": [3, 4, 5],
+                               "augmentation": {"speed_factors": [0.9, 1.1], "level_dbfs": [-30, -20]}},
+              "inference": {"level_dbfs": -25}}
+    train = training_examples(mini_corpus, config, "train")
+    assert {e.meta["snr_db"] for e in train} <= {3.0, 4.0, 5.0} and all(e.meta.get("augmented") for e in train)
+    for example in train[:3]:
+        noisy, clean, noise = example.load()
+        level = 20 * np.log10(np.sqrt(np.mean(noisy.astype(np.float64) ** 2)))
+        assert -30.01 <= level <= -19.99
+        np.testing.assert_allclose(noisy, clean + noise, atol=1e-5)
+    for example in training_examples(mini_corpus, config, "valid"):
+        noisy = example.load()[0].astype(np.float64)
+        assert 20 * np.log10(np.sqrt(np.mean(noisy ** 2))) == pytest.approx(-25.0, abs=1e-3)
+    assert not any(e.meta.get("augmented") for e in training_examples(mini_corpus, config, "valid"))
+
+
+@pytest.mark.parametrize("level_dbfs", [-25.0, None])
+def test_model_enhancers_run_at_the_inference_level(tmp_path, level_dbfs):
+    from reproductions.crn.recipe import Recipe, build_model
+
+    config = {**MINI, "inference": {"level_dbfs": level_dbfs}}
+    model = build_model(config, "crn")
+    (tmp_path / "crn").mkdir()
+    model.save_weights(str(tmp_path / "crn" / "best.weights.h5"))
+    enhance = Recipe()._enhancers(config, SimpleNamespace(exp_dir=tmp_path), ["crn"])["crn"]
+    noisy = (0.05 * np.random.default_rng(0).standard_normal(4000)).astype(np.float32)
+    quiet, loud = enhance(noisy), enhance(8.0 * noisy)
+    # the network is not scale invariant: only an input played at one level gives outputs in proportion
+    assert np.allclose(loud, 8.0 * quiet, rtol=1e-3, atol=1e-5) == (level_dbfs is not None)
+
+
+def test_mini_targets_are_gains_over_the_unprocessed_average():
+    from reproductions.crn.recipe import mini_targets
+
+    summaries = {("unprocessed", "all"): {"stoi_-5": 60.0, "stoi_5": 80.0, "pesq_wb": 1.2, "si_snr": 0.0},
+                 ("crn", "all"): {"stoi_-5": 62.0, "stoi_5": 84.0, "pesq_wb": 1.5, "si_snr": 3.5},
+                 ("crn", "babble"): {"stoi_-5": 10.0, "stoi_5": 10.0, "pesq_wb": 1.0, "si_snr": -9.0}}
+    targets = mini_targets(summaries)
+    assert set(targets) == {"crn"}
+    assert targets["crn"] == pytest.approx({"si_snri": 3.5, "pesq_wb_gain": 0.3, "stoi_gain": 0.03})
+
+
+def test_evaluate_and_table_print_the_robustness_rows_and_checks(tmp_path, capsys, mini_corpus):
+    import json
+
+    import yaml
+
+    from common.cli import main
+    from reproductions.crn.recipe import Recipe, build_model
+
+    config = yaml.safe_load(open("reproductions/crn/conf/mini.yaml"))
+    config["model"]["channels"] = [2, 3, 4, 4, 4]
+    config["baseline"]["units"] = 8
+    config["test"].update(utterances=1, noise_types=["babble"])
+    config["evaluation"].update(processes=1, robustness_items=2)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    exp = tmp_path / "exp"
+    for which in ("crn", "lstm2"):
+        (exp / which).mkdir(parents=True)
+        build_model(config, which).save_weights(str(exp / which / "best.weights.h5"))
+    common = ["--config", str(path), "--exp-dir", str(exp), "--results-dir", str(tmp_path / "results")]
+    assert main(Recipe(), ["evaluate", *common]) == 0
+    scores = json.loads((exp / "evaluation" / "robustness_float.json").read_text())["scores"]
+    assert sorted(scores) == sorted(["unseen voice x noise -5 dB", "unseen voice x noise +0 dB",
+                                     "unseen voice x noise +5 dB", "test at -40 dBFS", "test at -10 dBFS"])
+    assert all(sorted(by_system) == ["crn", "lstm2", "noisy"] for by_system in scores.values())
+    assert scores["unseen voice x noise -5 dB"]["noisy"]["si_snr"][2] == 2
+    capsys.readouterr()
+    assert main(Recipe(), ["table", *common]) == 0
+    out = capsys.readouterr().out
+    assert "against the mini targets" in out and "SI-SNRi dB" in out
+    assert "unseen voice x noise -5 dB: crn" in out and "level rows within 0.05 PESQ WB" in out
+    assert (tmp_path / "results" / "robustness" / "results.json").is_file()
