@@ -130,13 +130,15 @@ def open_corpus(config: dict):
 
 
 def draw_examples(config: dict, corpus, split: str, seed: int, max_items=None, segmented: bool = True) -> list:
-    """Lazy on-the-fly mixtures of ``split``: SNR ~ U(snr_range), upstream's variance-based ``mk_mixture``."""
+    """Lazy on-the-fly mixtures of ``split``: SNR ~ U(snr_range), upstream's variance-based ``mk_mixture``;
+    ``data.augmentation`` (``common.mixing.Augmentation``) applies to the training split only."""
+    from common.mixing import Augmentation
     from data_prep.paper_sets import tfgridnet_set
 
     data = config["data"]
     segment = data["segment_seconds"] if segmented else None
     return tfgridnet_set(corpus, split, snr_range=tuple(data["snr_range"]), seed=seed, max_items=max_items,
-                         segment_seconds=segment)
+                         segment_seconds=segment, augmentation=Augmentation.from_config(data.get("augmentation")))
 
 
 def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
