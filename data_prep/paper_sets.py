@@ -265,6 +265,10 @@ def crn_set(corpus, split, snrs=None, seed=0, max_items=None, per_utterance=1, n
     return _augmented(_subset(examples, max_items, rng), augmentation, split)
 
 
+# pyloudnorm's gating block (ITU-R BS.1770): shorter utterances have no LibriMix loudness.
+LOUDNESS_BLOCK_SECONDS = 0.4
+
+
 def fqse_set(corpus, split, segment_seconds=3.0, seed=0, max_items=None, noise_split=None,
              augmentation=None) -> list:
     """FQSE on LibriMix ``enh_single``: LibriMix loudness levels (speech U[-33,-25] LUFS, noise U[-38,-30] LUFS,
@@ -283,6 +287,8 @@ def fqse_set(corpus, split, segment_seconds=3.0, seed=0, max_items=None, noise_s
         length = _samples(speech_row)
         noise_row = noise[int(rng.integers(len(noise)))]
         crop = None
+        if length < LOUDNESS_BLOCK_SECONDS * SAMPLE_RATE:
+            continue  # the LibriMix loudness meter needs one full block
         if segment is not None:
             if length < segment:
                 continue

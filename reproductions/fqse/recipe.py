@@ -29,6 +29,8 @@ ROW_LABELS = {"float": "Float", "vanilla": "Vanilla QAT 8-bit", "fqse": "FQSE 8-
 FQSE_INT8_TOLERANCE_DB = 0.2
 # "High input SNR" in the paper's figure: where vanilla QAT falls furthest below float.
 HIGH_SNR_BUCKETS_FROM_DB = 12.0
+# The deployed models and the float reference: PESQ WB, STOI and SI-SNR on the test set and the robustness sets.
+ROBUSTNESS_SYSTEMS = ("float", "vanilla_tflite", "fqse_tflite")
 SAMPLE_RATE = 16000
 
 
@@ -259,19 +261,43 @@ def enhance_tflite(runner, noisy, variant: str, config: dict) -> np.ndarray:
     return chunked(run, SAMPLE_RATE)(np.asarray(noisy, np.float32))
 
 
-def int8_input_floor(speech, mixture, quantization) -> float:
+def int8_input_floor(speech, mixture, quantization, level_dbfs=None) -> float:
     """SI-SNR (dB) of ``speech`` plus the rounding (and clipping) error of ``mixture`` on an int8 input grid.
 
-    ``quantization``: the .tflite input's ``(scale, zero_point)``. The paper's argument for the splitter is that this
+    ``quantization``: the .tflite input's ``(scale, zero_point)``; ``level_dbfs``: the inference level the mixture
+    is scaled to before it meets the grid (``inference.level_dbfs``, None = as it is). The paper's argument for the splitter is that this
     error, not the network, limits vanilla QAT at high input SNR (its figure: -1.8 dB at 18 dB, where the float model
     reaches 23.5 dB); a model whose output stays well below this floor cannot show that loss.
     """
+    from common.enhancement import level_normalized
     from common.metrics import si_snr
 
     scale, zero_point = (float(value) for value in quantization)
-    levels = np.clip(np.round(np.asarray(mixture, np.float64) / scale + zero_point), -128, 127)
-    error = (levels - zero_point) * scale - mixture
+
+    def on_grid(signal):
+        levels = np.clip(np.round(np.asarray(signal, np.float64) / scale + zero_point), -128, 127)
+        return (levels - zero_point) * scale
+
+    error = np.asarray(level_normalized(on_grid, level_dbfs)(mixture), np.float64) - mixture
     return si_snr(speech, np.asarray(speech, np.float64) + error)
+
+
+def inference_level(config: dict):
+    """``inference.level_dbfs`` of ``config`` (None: enhance mixtures at the level they come in)."""
+    section = config.get("inference")
+    if section is None or "level_dbfs" not in section:
+        raise ValueError(f"config {config.get('config_name', '')!r}: inference.level_dbfs is missing "
+                         "(a level in dBFS, or null)")
+    return section["level_dbfs"]
+
+
+def at_inference_level(signal, config: dict) -> np.ndarray:
+    """``signal`` scaled as :func:`common.enhancement.level_normalized` scales a model's input."""
+    from common.enhancement import level_normalized
+
+    scaled = []
+    level_normalized(lambda noisy: scaled.append(noisy) or noisy, inference_level(config))(signal)
+    return scaled[0]
 
 
 def tflite_path(exp_dir: Path, variant: str) -> Path:
@@ -391,7 +417,7 @@ class Recipe:
 
         exp_dir = Path(args.exp_dir)
         examples = load_examples(config, "valid", config["export"]["representative_examples"])
-        noisy = [example.load()[0] for example in examples]
+        noisy = [at_inference_level(example.load()[0], config) for example in examples]
         written = {}
         for variant in ("vanilla", "fqse"):
             core = load_core(config, exp_dir, variant)
@@ -413,7 +439,9 @@ class Recipe:
 
     # ----------------------------------------------------------------------------------------------- evaluate
     def _systems(self, config, exp_dir):
-        """``{name: (variant, enhance_function)}`` for float, Keras fake-quant and .tflite models."""
+        """``{name: enhance_function}`` for float, Keras fake-quant and .tflite models, each level-normalised
+        (``inference.level_dbfs``)."""
+        from common.enhancement import level_normalized
         from reproductions.fqse.fqse import Int8CoreRunner
 
         systems = {}
@@ -428,7 +456,8 @@ class Recipe:
             runner = Int8CoreRunner(path)
             systems[f"{variant}_tflite"] = (lambda noisy, runner=runner, variant=variant:
                                             enhance_tflite(runner, noisy, variant, config))
-        return systems
+        level = inference_level(config)
+        return {name: level_normalized(enhance, level) for name, enhance in systems.items()}
 
     def evaluate(self, config, args):
         from tqdm import tqdm
@@ -441,13 +470,18 @@ class Recipe:
             return self._evaluate_folders(config, args)
         systems = self._systems(config, exp_dir)
         max_test = args.max_files or config["data"].get("max_test")
-        arrays = load_arrays(load_examples(config, "test", max_test))
+        test_examples = load_examples(config, "test", max_test)
+        arrays = load_arrays(test_examples)
         scores = {name: [] for name in systems}
         scores["noisy"] = []
-        for noisy, clean, _noise in tqdm(arrays, desc="test set"):
+        outputs = {name: {} for name in ROBUSTNESS_SYSTEMS}
+        for index, (noisy, clean, _noise) in enumerate(tqdm(arrays, desc="test set")):
             scores["noisy"].append(si_snr(clean, noisy))
             for name, enhance in systems.items():
-                scores[name].append(si_snr(clean, enhance(noisy)))
+                enhanced = enhance(noisy)
+                scores[name].append(si_snr(clean, enhanced))
+                if name in outputs:
+                    outputs[name][str(index)] = enhanced
         summary = {"files": len(arrays),
                    "si_snr": {name: float(np.mean(values)) for name, values in scores.items()},
                    "si_snr_improvement": {name: float(np.mean(np.array(values) - np.array(scores["noisy"])))
@@ -465,14 +499,38 @@ class Recipe:
                     for name in ("float", "vanilla_tflite", "fqse_tflite"):
                         bucket[name].append(si_snr(mixture.speech, systems[name](mixture.mixture)))
                     bucket["vanilla_input_floor"].append(
-                        int8_input_floor(mixture.speech, mixture.mixture, vanilla_input))
+                        int8_input_floor(mixture.speech, mixture.mixture, vanilla_input, inference_level(config)))
                 buckets[str(snr_db)] = {name: float(np.mean(values)) for name, values in bucket.items()}
             summary["buckets"] = buckets
         summary["tflite"] = {variant: self._tflite_report(exp_dir, variant, config) for variant in ("vanilla", "fqse")}
+        summary["nominal"], summary["robustness"] = self._robustness(config, args, systems, test_examples, arrays,
+                                                                      outputs)
         Path(args.results_dir).mkdir(parents=True, exist_ok=True)
         (Path(args.results_dir) / "evaluation.json").write_text(json.dumps(summary, indent=1))
         _log(json.dumps(summary["si_snr"]))
         return summary
+
+    def _robustness(self, config, args, systems, test_examples, arrays, outputs):
+        """PESQ WB, STOI and SI-SNR of noisy and :data:`ROBUSTNESS_SYSTEMS` on the test set (``nominal``) and on
+        the shared robustness sets (unseen voices x unseen noises, the test set at other levels)."""
+        from common.evaluation import ROBUSTNESS_METRICS, score_examples, score_robustness
+        from data_prep.corpus import ensure_mini_corpus
+        from data_prep.paper_sets import robustness_sets
+
+        evaluate = config["evaluate"]
+        processes = int(evaluate.get("processes", 1))
+        items = [(str(index), noisy, clean) for index, (noisy, clean, _noise) in enumerate(arrays)]
+        nominal = {}
+        for name in ("noisy", *ROBUSTNESS_SYSTEMS):
+            _rows, nominal[name] = score_examples(outputs.get(name), items, ROBUSTNESS_METRICS,
+                                                  sample_rate=SAMPLE_RATE, processes=processes,
+                                                  description=f"{name} on the test set")
+        corpus = ensure_mini_corpus(config["data"].get("data_dir", "data"))
+        sets = robustness_sets(corpus, test_examples, seed=int(config["data"]["seed"]),
+                               max_items=evaluate.get("robustness_items"))
+        robustness = score_robustness({name: systems[name] for name in ROBUSTNESS_SYSTEMS}, sets,
+                                      sample_rate=SAMPLE_RATE, processes=processes, results_dir=args.results_dir)
+        return nominal, robustness
 
     def _evaluate_folders(self, config, args):
         from common.evaluation import check_folders, score_folders
@@ -501,9 +559,10 @@ class Recipe:
 
     # ----------------------------------------------------------------------------------------------- enhance
     def enhance(self, config, args):
-        from common.enhancement import run_enhancement
+        from common.enhancement import level_normalized, run_enhancement
         from reproductions.fqse.fqse import Int8CoreRunner
 
+        level = inference_level(config)
         exp_dir = Path(args.exp_dir)
         variant = args.variant
         if args.tflite and variant == "float":
@@ -512,9 +571,9 @@ class Recipe:
         def load():
             if args.tflite:
                 runner = Int8CoreRunner(tflite_path(exp_dir, variant))
-                return lambda noisy: enhance_tflite(runner, noisy, variant, config)
+                return level_normalized(lambda noisy: enhance_tflite(runner, noisy, variant, config), level)
             model = build_trainable(config, variant, load_core(config, exp_dir, variant, args.checkpoint))
-            return lambda noisy: enhance_keras(model, noisy)
+            return level_normalized(lambda noisy: enhance_keras(model, noisy), level)
 
         run_enhancement(args, SAMPLE_RATE, load)
         return None
@@ -568,6 +627,29 @@ class Recipe:
         extra["targets"] = verdicts
         rendered.append(f"Targets (FQSE int8 within {FQSE_INT8_TOLERANCE_DB} dB of float: "
                         f"{si_snr['fqse_tflite'] - si_snr['float']:+.2f} dB): all met {all(verdicts.values())} {verdicts}")
-        table.save(args.results_dir, config=config, extra=extra, run=f"{self.name}/{config['config_name']}")
+        run = f"{self.name}/{config['config_name']}"
+        table.save(args.results_dir, config=config, extra=extra, run=run)
+        if "robustness" in summary:
+            rendered.extend(self._robustness_tables(summary, config, args.results_dir, run))
         print("\n\n".join(rendered))
         return None
+
+    def _robustness_tables(self, summary, config, results_dir, run) -> list:
+        """The test set in PESQ WB / STOI / SI-SNR, then the shared robustness table (saved to
+        ``<results_dir>/robustness``); returns both rendered."""
+        from common.evaluation import ROBUSTNESS_COLUMNS, robustness_table
+        from common.tables import ResultTable
+
+        labels = {"noisy": "Noisy input", "float": ROW_LABELS["float"], "vanilla_tflite": "Vanilla QAT int8 .tflite",
+                  "fqse_tflite": "FQSE int8 .tflite"}
+        nominal = summary["nominal"]
+        test = ResultTable(f"Test set ({summary['files']} files, level-normalised inference at "
+                           f"{inference_level(config)} dBFS)", list(ROBUSTNESS_COLUMNS))
+        for name, label in labels.items():
+            test.add_row(label, {metric: nominal[name][metric][0] for metric, _, _ in ROBUSTNESS_COLUMNS
+                                 if nominal[name].get(metric)})
+        robustness = robustness_table(summary["robustness"], f"FQSE Conv-TasNet robustness ({config['config_name']})",
+                                      nominal={name: nominal[name] for name in ROBUSTNESS_SYSTEMS})
+        robustness.save(Path(results_dir) / "robustness", config=config, run=run,
+                        extra={"scores": summary["robustness"], "nominal": nominal})
+        return [test.render(), robustness.render()]
