@@ -251,6 +251,20 @@ def peak_normalise(signal) -> np.ndarray:
     return signal / peak if peak > 0 else signal
 
 
+def training_pair(noisy, clean, target_peak="own"):
+    """The ``(input, target)`` of one training utterance: the noisy input divided by its peak; the clean target
+    divided by its own peak (``own``, Fu's protocol) or by the noisy input's (``noisy``: one gain for both, so
+    that the target is the exact speech component of the input)."""
+    if target_peak == "own":
+        return peak_normalise(noisy), peak_normalise(clean)
+    if target_peak == "noisy":
+        peak = float(np.max(np.abs(noisy))) if np.size(noisy) else 0.0
+        scale = 1.0 / peak if peak > 0 else 1.0
+        return (np.asarray(noisy, np.float32) * scale).astype(np.float32), (
+            np.asarray(clean, np.float32) * scale).astype(np.float32)
+    raise ValueError(f"data.target_peak must be 'own' or 'noisy', got {target_peak!r}")
+
+
 def training_examples(corpus, config, split, epoch, count):
     from data_prep.paper_sets import fcn_set
 
@@ -288,7 +302,8 @@ def make_sequence_class():
 
         def __getitem__(self, index):
             noisy, clean, _ = self.examples[index].load()
-            return peak_normalise(noisy)[None, :, None], peak_normalise(clean)[None, :, None]
+            noisy, clean = training_pair(noisy, clean, self.config["data"].get("target_peak", "own"))
+            return noisy[None, :, None], clean[None, :, None]
 
         def on_epoch_end(self):
             if self.split == "train":
