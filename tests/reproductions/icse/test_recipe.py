@@ -248,3 +248,19 @@ def test_enhance_gives_the_same_output_for_a_quiet_and_a_loud_file(tmp_path, min
     loud, _ = soundfile.read(outputs / "loud.wav", dtype="float32")
     assert np.max(np.abs(loud)) == pytest.approx(1.0, abs=1e-3)  # Fu's protocol: the output peak-normalised
     np.testing.assert_allclose(quiet, loud, atol=1e-4)
+
+
+def test_training_pair_divides_the_target_by_its_own_or_by_the_noisy_peak():
+    from reproductions.icse.recipe import training_pair
+
+    rng = np.random.default_rng(0)
+    clean = (0.2 * rng.standard_normal(800)).astype(np.float32)
+    noisy = clean + (0.5 * rng.standard_normal(800)).astype(np.float32)
+    own_input, own_target = training_pair(noisy, clean, "own")
+    assert np.max(np.abs(own_input)) == pytest.approx(1.0) and np.max(np.abs(own_target)) == pytest.approx(1.0)
+    shared_input, shared_target = training_pair(noisy, clean, "noisy")
+    np.testing.assert_allclose(shared_input, own_input, rtol=1e-6)
+    # One gain for both: the target stays the speech component of the input, the noise their difference.
+    np.testing.assert_allclose(shared_target, clean / np.max(np.abs(noisy)), rtol=1e-6)
+    with pytest.raises(ValueError, match="data.target_peak"):
+        training_pair(noisy, clean, "rms")
