@@ -128,12 +128,23 @@ def time_onnx(path, inputs, threads: int, repeats: int, warmup: int = 2) -> dict
     return time_callable(lambda: model(*inputs), repeats=repeats, warmup=warmup)
 
 
+# CPU flags of the int8 dot-product instructions ONNX Runtime's U8S8 kernels use without 16-bit saturation.
+VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
+
+
+def has_vnni(flags) -> bool:
+    """Whether the CPU flags include an int8 dot-product instruction set (VNNI or AMX-INT8)."""
+    return bool(VNNI_FLAGS & set(flags))
+
+
 def quantize_int8(float_path, path, calibration) -> Path:
     """ONNX Runtime's static int8 quantisation (QDQ format) of ``float_path``, calibrated on ``calibration``.
 
     ``calibration``: a list of input lists (the core tensors, in the model's input order), the same audio the
     LiteRT int8 files are calibrated on. Activations uint8 with int8 per-channel weights (U8S8, ONNX Runtime's
-    recommended form for x86 CPUs), MinMax calibration as the TFLite converter's.
+    recommended form for x86 CPUs), MinMax calibration as the TFLite converter's. On a CPU without VNNI int8 dot
+    products (AVX2 only) the weights are quantised to 7 bits (``reduce_range``), because ONNX Runtime's U8S8
+    kernels there add pairs of products in 16 bits, which saturate with full-range weights.
 
     Raises:
         ValueError: no calibration inputs, or an input list of the wrong length (the file is named).
@@ -161,8 +172,10 @@ def quantize_int8(float_path, path, calibration) -> Path:
         def get_next(self):
             return next(self.items, None)
 
+    from common.training import cpu_flags
+
     path.parent.mkdir(parents=True, exist_ok=True)
     quantize_static(str(float_path), str(path), Reader(), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                    calibrate_method=CalibrationMethod.MinMax)
+                    calibrate_method=CalibrationMethod.MinMax, reduce_range=not has_vnni(cpu_flags()))
     return path

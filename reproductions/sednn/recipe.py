@@ -7,9 +7,11 @@ Commands (``python -m reproductions.sednn COMMAND --config mini|paper``), in the
 * ``train``: 10 001 iterations of Adam on MAE (step 5), the loss plot (step 6); resumable from ``md_<N>iters.h5``.
 * ``train --variant pruned|clustered``: magnitude pruning / weight clustering of the Dense layers (beyond sednn).
 * ``export``: float32 and int8 .tflite of the float model, float32 .tflite of the compressed ones.
-* ``evaluate``: frame-by-frame inference on every test mixture and PESQ (step 7-8); ``--visualize`` writes the
-  spectrogram figures; ``--variant`` / ``--tflite`` score the compressed models and the .tflite files.
-* ``table``: sednn's per-noise table beside the paper's, all PESQ variants, and the compression table.
+* ``evaluate``: frame-by-frame inference on every test mixture and PESQ (step 7-8), with STOI and SI-SNR, each input
+  at ``inference.level_dbfs`` (``docs/sednn.md#level``); ``--visualize`` writes the spectrogram figures;
+  ``--variant`` / ``--tflite`` score the compressed models and the .tflite files; the float model and its int8
+  .tflite are also scored on the shared robustness sets.
+* ``table``: sednn's per-noise table beside the paper's, all metrics, the compression and the robustness tables.
 
 Spec: ``docs/sednn.md``.
 """
@@ -23,6 +25,10 @@ import numpy as np
 
 SEDNN_VARIANTS = ("float", "pruned", "clustered")
 TFLITE_MODES = ("float32", "int8")
+# sednn's raw NB PESQ, the wide-band and intelligibility metrics of the project's checks, and SI-SNR.
+EVALUATION_METRICS = ("pesq_nb_raw", "pesq_wb", "stoi", "si_snr")
+# The runs scored on the robustness sets: the float DNN and its int8 .tflite.
+ROBUSTNESS_RUNS = ("float", "float_int8_tflite")
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -63,6 +69,8 @@ class Recipe:
         snr = getattr(args, "snr", None)
         if snr is not None:
             config["data"]["snr_db"] = float(snr)
+            # One model per SNR: the mini configuration's set of training SNRs gives way to the one asked for.
+            config["data"]["train_snrs_db"] = None
             suffix = f"_{_snr_text(snr)}db"
             default_exp = REPOSITORY_ROOT / "exp" / self.name / args.experiment_name
             default_results = REPOSITORY_ROOT / "results" / self.name / args.experiment_name
@@ -114,15 +122,22 @@ class Recipe:
                          f"'timit', got {data['corpus']!r}")
 
     def _examples(self, config, split):
+        from common.mixing import Augmentation
         from data_prep.paper_sets import sednn_set
 
         data = config["data"]
         magnification = data["magnification"] if split == "train" else None
         key = {"train": "max_train_speech", "test": "max_test_speech"}[split]
-        kwargs = dict(snr_db=data["snr_db"], seed=data["seed"], max_speech=data.get(key))
+        kwargs = dict(seed=data["seed"], max_speech=data.get(key),
+                      augmentation=Augmentation.from_config(data.get("augmentation")))
         if magnification is not None:
             kwargs["magnification"] = magnification
-        examples = sednn_set(self._corpus(config), split, **kwargs)
+        corpus = self._corpus(config)
+        if split == "train":
+            examples = _snr_cycled(lambda snr: sednn_set(corpus, split, snr_db=snr, **kwargs),
+                                   _training_snrs(config))
+        else:
+            examples = sednn_set(corpus, split, snr_db=data["snr_db"], **kwargs)
         wanted = data.get("test_noise_types") if split == "test" else None
         if wanted:
             # A subset of the test noise types keeps the mini run short; every kept noise still meets every
@@ -142,13 +157,20 @@ class Recipe:
         from reproductions.sednn.scaler import Scaler
 
         features_dir = Path(args.exp_dir) / "features"
-        identity = {"data": config["data"], "features": config["features"]}
+        level = config["inference"].get("level_dbfs")
+        identity = {"data": config["data"], "features": config["features"], "inference_level_dbfs": level}
         meta_path = features_dir / "meta.json"
         if not (meta_path.is_file() and json.loads(meta_path.read_text()) == identity):
             features_dir.mkdir(parents=True, exist_ok=True)
             started = time.time()
             for split in ("train", "test"):
-                inputs, targets = pack_examples(self._examples(config, split), config["features"]["n_concat"],
+                examples = self._examples(config, split)
+                if split == "test" and level is not None:
+                    from data_prep.paper_sets import at_level
+
+                    # te_loss measures the test mixtures as inference gives them to the network.
+                    examples = at_level(examples, level)
+                inputs, targets = pack_examples(examples, config["features"]["n_concat"],
                                                 config["features"]["hop"], description=f"pack {split}")
                 with h5py.File(features_dir / f"{split}.h5.partial", "w") as handle:
                     handle.create_dataset("x", data=inputs)
@@ -281,17 +303,25 @@ class Recipe:
         model, scaler = load_checkpoint(path)
         return keras_predictor(model), scaler, variant
 
+    def _enhancer(self, config, predict, scaler):
+        """``noisy -> enhanced`` of one model, at the configuration's inference level (``inference.level_dbfs``)."""
+        from common.enhancement import level_normalized
+        from reproductions.sednn.pipeline import enhance_waveform
+
+        n_concat = config["features"]["n_concat"]
+        return level_normalized(lambda noisy: enhance_waveform(noisy, predict, scaler, n_concat)[0],
+                                config["inference"].get("level_dbfs"))
+
     def evaluate(self, config, args):
         from common.audio import write_audio
-        from common.metrics import evaluate_pairs, pesq_raw_to_mos_lqo
-        from reproductions.sednn.pipeline import enhance_waveform
+        from common.metrics import evaluate_pairs, pesq_raw_to_mos_lqo, summarize
         from reproductions.sednn.report import plot_log_spectrograms
 
         if args.noisy_dir is not None:
             return self._evaluate_folders(config, args)
         predict, scaler, run = self._predictor(config, args)
+        enhance = self._enhancer(config, predict, scaler)
         evaluation = config["evaluation"]
-        n_concat = config["features"]["n_concat"]
         items = self._evaluation_items(config, args)
         if args.max_files is not None:
             items = items[: args.max_files]
@@ -303,20 +333,22 @@ class Recipe:
 
         for index, (name, noise_type, loader) in enumerate(tqdm(items, desc=f"enhance ({run})", unit="file")):
             noisy, clean = loader()
-            enhanced, mixture_log, enhanced_log = enhance_waveform(noisy, predict, scaler, n_concat)
+            enhanced = enhance(noisy)
             write_audio(wav_dir / f"{name}.enh.wav", enhanced, config["data"]["sample_rate"])
             pairs.append({"name": name, "clean": clean, "enhanced": enhanced, "noisy": noisy})
             metadata.append({"noise_type": noise_type})
             if args.visualize and index < evaluation["visualize_count"]:
-                from common.features import sednn_log_magnitude
+                from common.features import sednn_log_magnitude, sednn_stft
 
-                plot_log_spectrograms(run_dir / "figures" / f"{name}.png", mixture_log,
-                                      sednn_log_magnitude(clean[: len(noisy)]), enhanced_log,
+                # The three panels from the waveforms, so that they share the level of the files on disk.
+                mixture_log, clean_log, enhanced_log = (sednn_log_magnitude(sednn_stft(signal)) for signal in
+                                                        (noisy, clean[: len(noisy)], enhanced))
+                plot_log_spectrograms(run_dir / "figures" / f"{name}.png", mixture_log, clean_log, enhanced_log,
                                       title=f"{name} ({run})", snr_db=config["data"]["snr_db"])
         inference_seconds = time.time() - started
         # The noisy input's scores do not depend on the model: computed once, with the float model.
         score_noisy = run == "float"
-        rows = evaluate_pairs(pairs, metrics=("pesq_nb_raw", "pesq_wb"), processes=evaluation["processes"],
+        rows = evaluate_pairs(pairs, metrics=EVALUATION_METRICS, processes=evaluation["processes"],
                               score_noisy=score_noisy, description=f"PESQ ({run})")
         for row, extra in zip(rows, metadata):
             row.update(extra)
@@ -329,7 +361,7 @@ class Recipe:
         run_dir.mkdir(parents=True, exist_ok=True)
         document = {"run": run, "snr_db": config["data"]["snr_db"], "rows": rows,
                     "inference_seconds": inference_seconds, "invalid": len(invalid),
-                    "source": "test set"}
+                    "source": "test set", "summary": summarize(rows)}
         (run_dir / "scores.json").write_text(json.dumps(document, indent=1, default=_json_number))
         from reproductions.sednn.report import average_row, format_sednn_table, per_noise_statistics
 
@@ -343,18 +375,46 @@ class Recipe:
             noisy = per_noise_statistics(rows, "noisy_pesq_nb_raw")
             noisy_text = f", noisy {average_row(noisy)[0]:.3f}" if noisy else ""
             _log(f"{run}: PESQ (raw NB) enhanced {mean:.3f}{noisy_text} -> {run_dir / 'scores.json'}")
+        if run in ROBUSTNESS_RUNS and args.max_files is None:
+            self._evaluate_robustness(config, run, enhance, run_dir)
         return document
+
+    def _evaluate_robustness(self, config, run, enhance, run_dir):
+        """Score ``run`` (and, for the float model, the noisy input) on the shared robustness sets: unseen voices x
+        unseen noises at -5/0/+5 dB and the test set replayed at -40 and -10 dBFS; writes
+        ``<run_dir>/robustness.json`` ({set: {system: summary}}) and the per-file rows beside it."""
+        from common.evaluation import ROBUSTNESS_METRICS, loaded_examples, score_examples, score_robustness
+        from data_prep.paper_sets import robustness_sets
+
+        evaluation = config["evaluation"]
+        started = time.time()
+        sets = robustness_sets(self._corpus(config), self._examples(config, "test"), seed=config["data"]["seed"],
+                               max_items=evaluation["robustness_max_items"])
+        rate = config["data"]["sample_rate"]
+        if run == "float":
+            scores = score_robustness({run: enhance}, sets, sample_rate=rate, processes=evaluation["processes"],
+                                      results_dir=run_dir)
+        else:
+            # The noisy input's scores come with the float model's run.
+            scores = {}
+            for set_name, examples in sets.items():
+                _, summary = score_examples(enhance, list(loaded_examples(examples)), ROBUSTNESS_METRICS,
+                                            sample_rate=rate, processes=evaluation["processes"],
+                                            description=f"{run} on {set_name}")
+                scores[set_name] = {run: summary}
+        (run_dir / "robustness.json").write_text(json.dumps({"run": run, "scores": scores}, indent=1,
+                                                            default=_json_number))
+        _log(f"{run}: robustness sets scored in {time.time() - started:.1f} s -> {run_dir / 'robustness.json'}")
+        return scores
 
     def _evaluate_folders(self, config, args):
         from common.evaluation import check_folders, score_folders
-        from reproductions.sednn.pipeline import enhance_waveform
 
         rate = config["data"]["sample_rate"]
         pairs = check_folders(args.noisy_dir, args.clean_dir, rate, args.max_files)
         predict, scaler, run = self._predictor(config, args)
-        n_concat = config["features"]["n_concat"]
-        enhancers = {run: lambda noisy: enhance_waveform(noisy, predict, scaler, n_concat)[0]}
-        score_folders(pairs, enhancers, ("pesq_nb_raw", "pesq_wb"), args.results_dir,
+        enhancers = {run: self._enhancer(config, predict, scaler)}
+        score_folders(pairs, enhancers, EVALUATION_METRICS, args.results_dir,
                       processes=config["evaluation"]["processes"], config=config, run=args.config_name, log=_log)
         return None
 
@@ -374,13 +434,11 @@ class Recipe:
 
     def enhance(self, config, args):
         from common.enhancement import run_enhancement
-        from reproductions.sednn.pipeline import enhance_waveform
 
         def load():
             predict, scaler, run = self._predictor(config, args)
             _log(f"model: {run}")
-            n_concat = config["features"]["n_concat"]
-            return lambda noisy: enhance_waveform(noisy, predict, scaler, n_concat)[0]
+            return self._enhancer(config, predict, scaler)
 
         run_enhancement(args, config["data"]["sample_rate"], load)
         return None
@@ -424,7 +482,62 @@ class Recipe:
         main_table.save(args.results_dir, config=config, extra={"sednn_table": text}, run=args.config_name)
         if compression_table is not None:
             compression_table.save(Path(args.results_dir) / "compression", config=config, run=args.config_name)
+        robustness = self._robustness_table(config, runs_dir, documents)
+        if robustness is not None:
+            _log("\n" + robustness.render())
+            robustness.save(Path(args.results_dir) / "robustness", config=config, run=args.config_name)
         return None
+
+    def _robustness_table(self, config, runs_dir, documents):
+        """The shared robustness table of the runs that ``evaluate`` scored on the robustness sets, or None."""
+        from common.evaluation import robustness_table
+
+        scores, nominal = {}, {}
+        for run in ROBUSTNESS_RUNS:
+            path = runs_dir / run / "robustness.json"
+            if not path.is_file():
+                continue
+            for set_name, by_system in json.loads(path.read_text())["scores"].items():
+                scores.setdefault(set_name, {}).update(by_system)
+            if run in documents and "summary" in documents[run]:
+                nominal[run] = documents[run]["summary"]
+        if not scores:
+            _log(f"no robustness scores under {runs_dir}: run the evaluate stages (run.sh stages 3 and 6)")
+            return None
+        if any("noisy" not in by_system for by_system in scores.values()):
+            raise FileNotFoundError(f"{runs_dir}/float/robustness.json: evaluate the float model first "
+                                    "(run.sh stage 3)")
+        # The noisy input first, then the systems in the order of ROBUSTNESS_RUNS.
+        order = ("noisy",) + ROBUSTNESS_RUNS
+        scores = {name: {system: by_system[system] for system in order if system in by_system}
+                  for name, by_system in scores.items()}
+        snr = _snr_text(config["data"]["snr_db"])
+        level = config["inference"].get("level_dbfs")
+        title = (f"sednn DNN robustness, {config['data']['corpus']} corpus: unseen voices x unseen noises, and the "
+                 f"{snr} dB test set at other input levels (inference.level_dbfs {level})")
+        return robustness_table(scores, title, nominal=nominal)
+
+
+def _training_snrs(config) -> list:
+    """The training SNRs: ``data.train_snrs_db`` where set (a list), else sednn's one ``data.snr_db``."""
+    snrs = config["data"].get("train_snrs_db")
+    if snrs is None:
+        return [config["data"]["snr_db"]]
+    if not isinstance(snrs, (list, tuple)) or not snrs or not all(isinstance(snr, (int, float)) for snr in snrs):
+        raise ValueError(f"{config.get('config_path', 'config')}: data.train_snrs_db must be null or a non-empty "
+                         f"list of numbers (dB), got {snrs!r}")
+    return [float(snr) for snr in snrs]
+
+
+def _snr_cycled(make_set, snrs) -> list:
+    """One training set whose mixture ``i`` is mixed at ``snrs[i % len(snrs)]``.
+
+    sednn's draws (noise choice, onsets) do not depend on the SNR, so the sets of every SNR list the same
+    utterance-noise pairs in the same order: taking mixture ``i`` from set ``i % len(snrs)`` keeps sednn's pairs and
+    their number and spreads the SNRs evenly over utterances and noises.
+    """
+    sets = [make_set(snr) for snr in snrs]
+    return [sets[index % len(sets)][index] for index in range(len(sets[0]))]
 
 
 def _resolve(path) -> Path:

@@ -28,7 +28,15 @@ METRIC_HEADERS = {
     "pesq_nb_raw": "PESQ (raw NB, P.862)",
     "pesq_nb_mos": "PESQ (NB MOS-LQO, P.862.1)",
     "pesq_wb": "PESQ (WB, P.862.2)",
+    "stoi": "STOI",
+    "si_snr": "SI-SNR (dB)",
 }
+# The noisy input's columns beside the model's in the per-noise table.
+NOISY_COLUMNS = (("noisy_pesq_nb_raw", "Noisy PESQ (raw NB)"), ("noisy_pesq_wb", "Noisy PESQ (WB)"),
+                 ("noisy_stoi", "Noisy STOI"), ("noisy_si_snr", "Noisy SI-SNR (dB)"))
+# The project's enhancement checks for a magnitude model with the noisy phase (mini configuration): the model's
+# average minus the noisy input's must reach these.
+ENHANCEMENT_TARGETS = {"si_snr": 3.0, "pesq_wb": 0.25, "stoi": 0.02}
 
 # sednn README, mini data (4 TIMIT train utterances, 2 test, noises n64/n71, 0 dB), reference 1.10.
 PAPER_MINI_DATA = (("n64", 1.36, 0.05), ("n71", 1.35, 0.18))
@@ -152,6 +160,21 @@ RUN_LABELS = {
 PAPER_BY_NOISE = {noise: (mean, std) for noise, mean, std in PAPER_FULL_DATA}
 
 
+def enhancement_check(per_metric: dict) -> str:
+    """One line: the Avg. gains over the noisy input against :data:`ENHANCEMENT_TARGETS` (``per_metric``: metric ->
+    :func:`per_noise_statistics`, with the ``noisy_`` metrics)."""
+    parts, passed = [], True
+    for key, target in ENHANCEMENT_TARGETS.items():
+        if not per_metric.get(key) or not per_metric.get("noisy_" + key):
+            parts.append(f"{key} not scored")
+            passed = False
+            continue
+        gain = average_row(per_metric[key])[0] - average_row(per_metric["noisy_" + key])[0]
+        passed = passed and gain >= target
+        parts.append(f"{METRIC_HEADERS[key]} {gain:+.3f} (target >= +{target:g})")
+    return "Enhancement over the noisy input (Avg.): " + ", ".join(parts) + f" -> {'met' if passed else 'NOT met'}"
+
+
 def build_tables(documents: dict, config: dict, sizes: dict):
     """Render sednn's table beside the paper's, the all-metric table and the compression table.
 
@@ -173,7 +196,7 @@ def build_tables(documents: dict, config: dict, sizes: dict):
             "PESQ = raw narrow-band P.862 (sednn's ITU tool, +16000), mean +- std over files; Avg. = mean of the "
             "per-noise means +- mean of the per-noise stds.", ""]
 
-    columns = [("noisy_pesq_nb_raw", "Noisy PESQ (raw NB)")] + [(key, header) for key, header in METRIC_HEADERS.items()]
+    columns = list(NOISY_COLUMNS) + [(key, header) for key, header in METRIC_HEADERS.items()]
     main = ResultTable(f"sednn DNN, {_snr_label(snr_db)} dB, {corpus} corpus: per noise type (mean ± std over files)",
                        columns, notes=[
                            "paper = sednn README full-data table (TIMIT + NOISEX-92), raw NB P.862 only",
@@ -185,7 +208,7 @@ def build_tables(documents: dict, config: dict, sizes: dict):
         main.add_row(noise, values, paper)
     main.add_row("Avg.", {key: average_row(per_metric[key]) for key, _ in columns if per_metric[key]},
                  {"pesq_nb_raw": PAPER_AVERAGE})
-    text += [main.render(), ""]
+    text += [main.render(), enhancement_check(per_metric), ""]
 
     compression = None
     compared = [run for run in RUN_LABELS if run in documents]
@@ -197,7 +220,7 @@ def build_tables(documents: dict, config: dict, sizes: dict):
             notes=["Keras rows list the size of their float32 .tflite export; the int8 row is measured by running the "
                    ".tflite", "noisy input: " + ", ".join(
                        f"{METRIC_HEADERS[key]} {average_row(per_noise_statistics(rows, 'noisy_' + key))[0]:.2f}"
-                       for key in METRIC_HEADERS)])
+                       for key in METRIC_HEADERS if per_noise_statistics(rows, "noisy_" + key))])
         for run in compared:
             values = {key: value for key, value in sizes.get(run, {}).items()
                       if key in ("parameters", "nonzero_parameters", "tflite_bytes", "tflite_gzip_bytes")}

@@ -20,6 +20,7 @@ def main(argv=None) -> int:
     for key in ("config_name", "config_path", "overrides"):
         config.pop(key, None)
     config["data"]["snr_db"] = args.snr_db
+    config["data"]["train_snrs_db"] = None
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(f"# {args.config} with data.snr_db = {args.snr_db} (written by run.sh --snr)\n"
                            + yaml.safe_dump(config, sort_keys=False))

@@ -15,6 +15,7 @@ permutation cut into contiguous batches, the last one shorter.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import re
 import warnings
@@ -56,8 +57,17 @@ def batch_indices(iteration: int, sample_count: int, batch_size: int, seed: int)
     """
     batches_per_epoch = math.ceil(sample_count / batch_size)
     epoch, position = divmod(iteration, batches_per_epoch)
-    permutation = np.random.RandomState(seed + epoch).permutation(sample_count)
+    permutation = _epoch_permutation(seed + epoch, sample_count)
     return permutation[position * batch_size : (position + 1) * batch_size]
+
+
+@functools.lru_cache(maxsize=2)
+def _epoch_permutation(epoch_seed: int, sample_count: int) -> np.ndarray:
+    # Drawing a permutation of a few hundred thousand segments costs as much as a small training step: one per
+    # epoch, not one per batch.
+    permutation = np.random.RandomState(epoch_seed).permutation(sample_count)
+    permutation.setflags(write=False)
+    return permutation
 
 
 def mean_absolute_error(model, inputs, targets, batch_size: int, max_batches: int, seed: int) -> float:

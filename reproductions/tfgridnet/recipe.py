@@ -130,13 +130,15 @@ def open_corpus(config: dict):
 
 
 def draw_examples(config: dict, corpus, split: str, seed: int, max_items=None, segmented: bool = True) -> list:
-    """Lazy on-the-fly mixtures of ``split``: SNR ~ U(snr_range), upstream's variance-based ``mk_mixture``."""
+    """Lazy on-the-fly mixtures of ``split``: SNR ~ U(snr_range), upstream's variance-based ``mk_mixture``;
+    ``data.augmentation`` (``common.mixing.Augmentation``) applies to the training split only."""
+    from common.mixing import Augmentation
     from data_prep.paper_sets import tfgridnet_set
 
     data = config["data"]
     segment = data["segment_seconds"] if segmented else None
     return tfgridnet_set(corpus, split, snr_range=tuple(data["snr_range"]), seed=seed, max_items=max_items,
-                         segment_seconds=segment)
+                         segment_seconds=segment, augmentation=Augmentation.from_config(data.get("augmentation")))
 
 
 def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
@@ -257,6 +259,26 @@ def input_deviation(config: dict, signal: np.ndarray) -> float:
     if not config["model"].get("normalize_input", False):
         return 1.0
     return max(float(np.std(np.asarray(signal, np.float64), ddof=1)), 1e-8)
+
+
+def inference_level(config: dict):
+    """``inference.level_dbfs`` (None: the input level is left as it is), checked as ``level_normalized`` does."""
+    inference = config.get("inference") or {}
+    if not isinstance(inference, dict):
+        raise ValueError(f"{config['config_path']}: inference must be a mapping with level_dbfs, got {inference!r}")
+    level = inference.get("level_dbfs")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))
+                              or not -80.0 <= float(level) <= 0.0):
+        raise ValueError(f"{config['config_path']}: inference.level_dbfs must be null or a number in [-80, 0] dBFS, "
+                         f"got {level!r}")
+    return None if level is None else float(level)
+
+
+def level_normalized_enhancer(config: dict, enhance):
+    """``enhance`` with the input's RMS set to ``inference.level_dbfs`` and the gain restored afterwards."""
+    from common.enhancement import level_normalized
+
+    return level_normalized(enhance, inference_level(config))
 
 
 def trained_weights(args, strategy: str) -> Path:
@@ -498,12 +520,15 @@ class Recipe:
             _log(f"[tfgridnet] {strategy}: {time.time() - started:.0f} s; best weights {trainer.best_weights_path}")
 
     # -------------------------------------------------------------------------------------------- evaluate
+    def _test_examples(self, config, args, corpus):
+        """The lazy examples of the built-in test split (``--max-files`` or ``evaluation.max_files`` of them)."""
+        limit = args.max_files if getattr(args, "max_files", None) else config["evaluation"]["max_files"]
+        return draw_examples(config, corpus, config["evaluation"]["split"], int(config["evaluation"]["seed"]),
+                             max_items=limit, segmented=False)
+
     def _test_pairs(self, config, args):
         """[(name, noisy, clean)] of the built-in test split."""
-        limit = args.max_files if getattr(args, "max_files", None) else config["evaluation"]["max_files"]
-        corpus = open_corpus(config)
-        examples = draw_examples(config, corpus, config["evaluation"]["split"], int(config["evaluation"]["seed"]),
-                                 max_items=limit, segmented=False)
+        examples = self._test_examples(config, args, open_corpus(config))
         names = [f"{index:04d}_{Path(example.meta.get('speech', 'utt')).stem}" for index, example in
                  enumerate(examples)]
         pairs = []
@@ -524,8 +549,8 @@ class Recipe:
             path = Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite"
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: run 'export' first")
-            return tflite_enhancer(path)
-        return enhancer(load_trained(config, args, strategy))
+            return level_normalized_enhancer(config, tflite_enhancer(path))
+        return level_normalized_enhancer(config, enhancer(load_trained(config, args, strategy)))
 
     def evaluate(self, config, args):
         if args.noisy_dir is not None:
@@ -556,7 +581,39 @@ class Recipe:
                 and not key.startswith("noisy_")))
         results_path.parent.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(document, indent=1, default=float))
+        self._robustness(config, args, document)
         return document
+
+    def _robustness(self, config, args, document):
+        """Score noisy and every evaluated system on the shared unseen-voice x unseen-noise sets and on the test
+        files replayed at other levels; writes ``robustness[_tflite].json`` beside the evaluation."""
+        from common.evaluation import score_robustness
+        from common.metrics import summarize
+        from data_prep.paper_sets import robustness_sets
+
+        evaluation = config["evaluation"]
+        items = evaluation.get("robustness_items")
+        if items is not None and (isinstance(items, bool) or not isinstance(items, int) or items < 1):
+            raise ValueError(f"{config['config_path']}: evaluation.robustness_items must be null or an integer >= 1, "
+                             f"got {items!r}")
+        corpus = open_corpus(config)
+        test_examples = self._test_examples(config, args, corpus)
+        if items is not None:
+            test_examples = test_examples[:items]
+        sets = robustness_sets(corpus, test_examples, seed=int(evaluation["seed"]), max_items=items)
+        suffix = "_tflite" if args.tflite else ""
+        enhancers = {strategy + suffix: self._enhancer(config, args, strategy) for strategy in _strategies(args)}
+        scores = score_robustness(enhancers, sets, processes=int(evaluation["processes"]),
+                                  results_dir=args.results_dir)
+        # the level rows replay the first test files, so the nominal row is scored on those same files
+        nominal_rows = {system: json.loads((Path(args.results_dir) / f"rows_{system}.json").read_text())
+                        for system in enhancers}
+        nominal = {system: summarize(rows[: len(test_examples)]) for system, rows in nominal_rows.items()}
+        path = Path(args.results_dir) / f"robustness{suffix}.json"
+        path.write_text(json.dumps({"scores": scores, "nominal": nominal, "items": items,
+                                    "nominal_files": len(test_examples)}, indent=1, default=float))
+        _log(f"[tfgridnet] robustness scores: {path}")
+        return scores
 
     # ---------------------------------------------------------------------------------------------- export
     def export(self, config, args):
@@ -583,7 +640,7 @@ class Recipe:
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
         for strategy in _strategies(args):
             model = load_trained(config, args, strategy)
-            keras_enhance = enhancer(model)
+            keras_enhance = level_normalized_enhancer(config, enhancer(model))
             reference = {name: keras_enhance(fit_length(noisy, samples))[: noisy.size] for name, noisy, _ in pairs}
             # The spectral core: STFT'd input -> complex spectrum of the (last) estimate; STFT/iSTFT stay in numpy.
             last = f"estimate{config['model']['num_blocks']}" if strategy == "progressive" else "enhanced"
@@ -623,6 +680,7 @@ class Recipe:
                         # torch.istft without length, zero-padded: the model's own output convention
                         waveform = fit_length(tfgridnet_istft(out[..., 0] + 1j * out[..., 1]), samples) * scale
                         return waveform[: signal.size].astype(np.float32)
+                run = level_normalized_enhancer(config, run)
                 outputs = {name: run(noisy) for name, noisy, _ in pairs}
                 difference = max(float(np.max(np.abs(outputs[name] - reference[name]))) for name in outputs)
                 _, summary = self._score(config, outputs, pairs, f"{strategy} {variant}")
@@ -645,8 +703,9 @@ class Recipe:
 
         def load():
             if args.tflite:
-                return tflite_enhancer(Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite")
-            return enhancer(load_trained(config, args, strategy))
+                return level_normalized_enhancer(
+                    config, tflite_enhancer(Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite"))
+            return level_normalized_enhancer(config, enhancer(load_trained(config, args, strategy)))
 
         run_enhancement(args, SAMPLE_RATE, load)
         return None
@@ -664,6 +723,19 @@ class Recipe:
         for metric, cell in differences.items():
             table.add_row(metric, {"difference": (cell["mean"], cell["half_width"]), "pairs": cell["count"]},
                           {"difference": paper_difference(metric)})
+        return table
+
+    @staticmethod
+    def robustness_table(robustness: dict, label: str, results_dir, config, suffix=""):
+        """The shared robustness table (unseen voices x unseen noises, level rows) with its two checks."""
+        from common.evaluation import robustness_table
+
+        table = robustness_table(
+            robustness["scores"], f"Robustness ({label}): unseen voices x unseen noises, test files at other levels",
+            nominal=robustness["nominal"])
+        table.notes.append(f"Nominal rows for the level check: the first {robustness['nominal_files']} test files "
+                           f"at their own level; inference.level_dbfs = {inference_level(config)}.")
+        table.save(Path(results_dir) / f"robustness{suffix}", config, extra={"robustness": robustness})
         return table
 
     def table(self, config, args):
@@ -760,6 +832,11 @@ class Recipe:
                 })
             texts.append(table3.render())
             table3.save(results_dir / "export_table", config, extra={"export": export})
+        for suffix, label in (("", "float Keras models"), ("_tflite", "float32 .tflite models")):
+            robustness_path = results_dir / f"robustness{suffix}.json"
+            if robustness_path.exists():
+                texts.append(self.robustness_table(json.loads(robustness_path.read_text()), label, results_dir,
+                                                   config, suffix).render())
         text = "\n\n".join(texts)
         times_path = Path(args.exp_dir) / "stages" / "times.tsv"
         if times_path.exists():

@@ -23,7 +23,9 @@ Args (``build_tfgridnet``):
     phase_channels: complex output channels of the phase encoder (4).
     embedding_dim: D (32).   unfold_kernel: I (4).   unfold_stride: J (1).   hidden_units: H per LSTM direction (100).
     num_blocks: B (5).   num_heads: L (4).   approx_qk_dim: E = floor(approx_qk_dim / 255) = floor(1024/255) = 4.
-    eps: epsilon of every normalisation (1e-5).   progressive: one output head per block (PL) instead of one (DL).
+    eps: epsilon of every normalisation (1e-5).
+    phase_bias_magnitude: modulus of the phase encoder's initial complex biases (0: Keras' zero biases, the paper
+        configuration); an initialiser only, see ``phase_encoder_biases``.   progressive: one output head per block (PL) instead of one (DL).
     fused_lstm: build the BLSTMs from ``common.recurrent.LSTM`` (same weights, faster CPU training) instead of
         ``keras.layers.LSTM``; export with False (the converter needs the Keras layer).
     normalize_input: divide the waveform by its standard deviation and multiply every output back (ESPnet; off in
@@ -189,6 +191,22 @@ class TorchIstft(layers.Layer):
         return {**super().get_config(), "n_fft": self.n_fft, "hop_length": self.hop_length}
 
 
+def phase_encoder_biases(channels, magnitude):
+    """Initial biases ``(b_real, b_imaginary)`` of the phase encoder's two convolutions such that channel k's
+    complex bias ``b_k = (b_real - b_imaginary) + j (b_real + b_imaginary)`` has modulus ``magnitude`` and angle
+    ``2 pi (k + 0.5) / channels``.
+
+    With ``|b_k|`` large against ``|W * Y|``, ``|W * Y + b_k| ~ |b_k| + Re(conj(b_k) / |b_k| W * Y)`` is linear in
+    the real and imaginary parts of the spectrum, so its phase reaches the network from the first step; each
+    channel projects onto another direction of the complex plane.
+    """
+    angles = 2.0 * np.pi * (np.arange(channels) + 0.5) / channels
+    complex_real, complex_imaginary = magnitude * np.cos(angles), magnitude * np.sin(angles)
+    real = (complex_real + complex_imaginary) / 2.0
+    imaginary = (complex_imaginary - complex_real) / 2.0
+    return real.astype(np.float32), imaginary.astype(np.float32)
+
+
 @keras.utils.register_keras_serializable(package="se")
 class ComplexPhaseEncoder(layers.Layer):
     """Complex 2-D convolution of the spectrum followed by magnitude compression (upstream ``Phase_Encoder``).
@@ -198,10 +216,13 @@ class ComplexPhaseEncoder(layers.Layer):
     Shape: ``(batch, frames, freq, 2)`` -> ``(batch, frames, freq, channels)``.
     """
 
-    def __init__(self, channels=4, kernel_size=(3, 1), **kwargs):
+    def __init__(self, channels=4, kernel_size=(3, 1), bias_magnitude=0.0, **kwargs):
         super().__init__(**kwargs)
         self.channels = _check_positive_int("phase_channels", channels)
         self.kernel_size = tuple(int(size) for size in kernel_size)
+        if not float(bias_magnitude) >= 0.0:
+            raise ValueError(f"reproductions/tfgridnet/tfgridnet.py: phase_bias_magnitude must be >= 0, got {bias_magnitude!r}")
+        self.bias_magnitude = float(bias_magnitude)
 
     def build(self, input_shape):
         single = tf.TensorShape(input_shape[:-1]).concatenate([1])
@@ -209,6 +230,10 @@ class ComplexPhaseEncoder(layers.Layer):
         self.imaginary_convolution = layers.Conv2D(self.channels, self.kernel_size, padding="same", name="imaginary")
         self.real_convolution.build(single)
         self.imaginary_convolution.build(single)
+        if self.bias_magnitude:
+            real_bias, imaginary_bias = phase_encoder_biases(self.channels, self.bias_magnitude)
+            self.real_convolution.bias.assign(real_bias)
+            self.imaginary_convolution.bias.assign(imaginary_bias)
         super().build(input_shape)
 
     def call(self, spectrum):
@@ -226,7 +251,8 @@ class ComplexPhaseEncoder(layers.Layer):
         return int(positions * self.channels * (4 * taps + 2))
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels, "kernel_size": self.kernel_size}
+        return {**super().get_config(), "channels": self.channels, "kernel_size": self.kernel_size,
+                "bias_magnitude": self.bias_magnitude}
 
 
 @keras.utils.register_keras_serializable(package="se")
@@ -479,6 +505,7 @@ def build_tfgridnet(
     num_heads=4,
     approx_qk_dim=1024,
     eps=1e-5,
+    phase_bias_magnitude=0.0,
     progressive=False,
     normalize_input=False,
     complex_input=False,
@@ -516,7 +543,7 @@ def build_tfgridnet(
     if complex_input:
         features = spectrum
     else:
-        features = ComplexPhaseEncoder(phase_channels, (3, 1), name="phase_encoder")(spectrum)
+        features = ComplexPhaseEncoder(phase_channels, (3, 1), phase_bias_magnitude, name="phase_encoder")(spectrum)
     features = layers.ZeroPadding2D(((1, 1), (0, 0)), name="input_pad")(features)
     features = layers.Conv2D(embedding_dim, (3, 3), name="input_conv")(features)
     embedding = layers.GroupNormalization(groups=1, epsilon=eps, dtype="float32", name="input_norm")(features)
@@ -548,7 +575,7 @@ def build_tfgridnet(
 
 MODEL_KEYS = (
     "n_fft", "hop_length", "phase_channels", "embedding_dim", "unfold_kernel", "unfold_stride", "hidden_units",
-    "num_blocks", "num_heads", "approx_qk_dim", "eps", "normalize_input", "complex_input",
+    "num_blocks", "num_heads", "approx_qk_dim", "eps", "phase_bias_magnitude", "normalize_input", "complex_input",
 )
 
 

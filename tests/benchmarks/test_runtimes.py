@@ -159,3 +159,8 @@ def test_onnx_int8_quantisation_is_qdq_and_tracks_the_float_model(tmp_path):
         onnx_compare.quantize_int8(float_path, tmp_path / "bad.onnx", [[signal, signal]])
     with pytest.raises(ValueError, match="no calibration inputs to quantise tiny.onnx"):
         onnx_compare.quantize_int8(float_path, tmp_path / "bad.onnx", [])
+
+
+def test_vnni_detection_selects_full_range_int8_weights():
+    assert onnx_compare.has_vnni({"avx2", "avx512_vnni"}) and onnx_compare.has_vnni({"amx_int8"})
+    assert not onnx_compare.has_vnni({"avx2", "fma"}) and not onnx_compare.has_vnni(set())

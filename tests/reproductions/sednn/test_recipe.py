@@ -22,7 +22,7 @@ def run(mini_corpus_root, tmp_path_factory):
         "training.log_interval=10", "training.save_interval=15", "inference.iteration=30",
         "evaluation.processes=1", "evaluation.visualize_count=1",
         "compression.pruning.iterations=10", "compression.pruning.frequency=2", "compression.clustering.iterations=4",
-        "compression.calibration_segments=20",
+        "compression.calibration_segments=20", "evaluation.robustness_max_items=2",
     ]
     common = ["--config", "mini", "--exp-dir", str(root / "exp"), "--results-dir", str(root / "results")]
     for item in overrides:
@@ -92,6 +92,15 @@ def test_train_evaluate_compress_and_table(run, capsys, mini_corpus_root):
     assert (exp / "tflite" / "float_int8.tflite").is_file() and (exp / "tflite" / "float_int8.scaler.npz").is_file()
     int8_rows = json.loads((run["root"] / "results" / "runs" / "float_int8_tflite" / "scores.json").read_text())["rows"]
     assert len(int8_rows) == 4 and all(row["valid"] for row in int8_rows)
+    for run_name, systems in (("float", {"noisy", "float"}), ("float_int8_tflite", {"float_int8_tflite"})):
+        robustness = json.loads((run["root"] / "results" / "runs" / run_name / "robustness.json").read_text())
+        assert sorted(robustness["scores"]) == sorted(["unseen voice x noise -5 dB", "unseen voice x noise +0 dB",
+                                                       "unseen voice x noise +5 dB", "test at -40 dBFS",
+                                                       "test at -10 dBFS"])
+        for by_system in robustness["scores"].values():
+            assert set(by_system) == systems
+            for summary in by_system.values():
+                assert {"pesq_wb", "stoi", "si_snr"} <= set(summary) and summary["invalid"] == 0
 
     call(run, "table")
     table = capsys.readouterr().out
@@ -105,6 +114,10 @@ def test_train_evaluate_compress_and_table(run, capsys, mini_corpus_root):
     assert "Avg.             %.2f +- %.2f" % (mean, std) in our_lines
     assert "Noise(0dB)       PESQ" in table and "Avg.             2.08 +- 0.24" in table
     assert "int8 .tflite" in table and "pruned (Keras)" in table
+    assert "Enhancement over the noisy input (Avg.): " in table
+    assert "unseen voice x noise -5 dB: noisy" in table and "test at -40 dBFS: float_int8_tflite" in table
+    robustness_saved = json.loads((run["root"] / "results" / "robustness" / "results.json").read_text())
+    assert len(robustness_saved["table"]["rows"]) == 3 * 3 + 2 * 3  # unseen sets: noisy, float, int8; levels too
     saved = json.loads((run["root"] / "results" / "results.json").read_text())
     assert saved["table"]["rows"][-1]["label"] == "Avg."
     assert saved["table"]["rows"][-1]["paper"]["pesq_nb_raw"] == [2.08, 0.24]
@@ -131,10 +144,88 @@ def test_mini_config_keeps_the_network():
 
     recipe_dir = Path(__file__).resolve().parents[3] / "reproductions" / "sednn"
     mini, paper = load_config("mini", recipe_dir), load_config("paper", recipe_dir)
-    assert mini["model"] == paper["model"]
+    # Only the width and dropout differ (mini.yaml says why); depth, context and the output stay the paper's.
+    trained_alike = ("hidden_units", "dropout")
+    assert {key: value for key, value in mini["model"].items() if key not in trained_alike} == \
+        {key: value for key, value in paper["model"].items() if key not in trained_alike}
+    assert paper["model"]["hidden_units"] == 2048 and paper["model"]["dropout"] == 0.2
+    assert paper["data"]["train_snrs_db"] is None and paper["data"]["augmentation"] is None
+    assert paper["inference"]["level_dbfs"] is None
     assert paper["training"]["batch_size"] == 500 and paper["training"]["learning_rate"] == 1e-4
     # The mini run only shortens training: the last saved model is the one inference uses.
     assert mini["inference"]["iteration"] == mini["training"]["iterations"] - 1
     assert mini["inference"]["iteration"] % mini["training"]["save_interval"] == 0
     assert paper["training"]["iterations"] == 10001 and paper["training"]["save_interval"] == 5000
     assert paper["inference"]["iteration"] == 10000
+
+
+def _mini_config(overrides=()):
+    from pathlib import Path
+
+    from common.config import load_config
+
+    recipe_dir = Path(__file__).resolve().parents[3] / "reproductions" / "sednn"
+    return load_config("mini", recipe_dir, overrides=list(overrides))
+
+
+def test_training_set_cycles_the_training_snrs_over_sednn_pairs(mini_corpus_root):
+    from data_prep.paper_sets import sednn_set
+
+    config = _mini_config(["data.corpus=manifest", f"data.corpus_dir={mini_corpus_root}", "data.max_train_speech=5"])
+    recipe = Recipe()
+    examples = recipe._examples(config, "train")
+    reference = sednn_set(recipe._corpus(config), "train", snr_db=0, magnification=2, seed=0, max_speech=5)
+    assert len(examples) == len(reference) == 10
+    assert [example.meta["snr_db"] for example in examples] == [[-5.0, 0.0, 5.0][i % 3] for i in range(10)]
+    assert [(e.meta["speech"], e.meta["noise"], e.meta["noise_start"]) for e in examples] == \
+        [(e.meta["speech"], e.meta["noise"], e.meta["noise_start"]) for e in reference]
+    assert all(example.augmentation is not None for example in examples)
+    noisy, clean, _ = examples[1].load()
+    # The mini augmentation plays each training mixture at a level within [-30, -20] dBFS.
+    level = 20 * np.log10(np.sqrt(np.mean(noisy.astype(np.float64) ** 2)))
+    assert -30.01 <= level <= -19.99
+    # The test set keeps sednn's one SNR and no augmentation.
+    test = recipe._examples(config, "test")
+    assert {example.meta["snr_db"] for example in test} == {0.0}
+    assert all(example.augmentation is None for example in test)
+
+
+def test_training_snrs_are_checked():
+    from reproductions.sednn.recipe import _training_snrs
+
+    assert _training_snrs({"data": {"snr_db": 3, "train_snrs_db": None}}) == [3]
+    with pytest.raises(ValueError, match="data.train_snrs_db"):
+        _training_snrs({"config_path": "mini.yaml", "data": {"snr_db": 0, "train_snrs_db": "0"}})
+
+
+@pytest.mark.parametrize("level_dbfs", [-25, None])
+def test_enhancer_gives_the_same_result_at_any_input_level_with_an_inference_level(level_dbfs):
+    from reproductions.sednn.scaler import Scaler
+
+    scaler = Scaler(mean=np.zeros(257, np.float32), scale=np.ones(257, np.float32))
+
+    def predict(windows):
+        # A floor on the log magnitude: the output depends on the input level, as a trained DNN's does.
+        return np.maximum(windows[:, 3, :], -4.0)
+
+    enhance = Recipe()._enhancer({"features": {"n_concat": 7}, "inference": {"level_dbfs": level_dbfs}}, predict,
+                                 scaler)
+    noisy = (0.05 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    loud, quiet = enhance(noisy), enhance(noisy * 0.01)
+    assert loud.shape == quiet.shape == noisy.shape
+    matches = np.allclose(quiet / 0.01, loud, rtol=1e-3, atol=1e-6 * np.max(np.abs(loud)))
+    assert matches == (level_dbfs is not None)
+
+
+def test_enhancement_check_reports_the_gains_against_the_targets():
+    from reproductions.sednn.report import enhancement_check
+
+    def stats(value):
+        return {"white": (value, 0.1, 3)}
+
+    per_metric = {"si_snr": stats(4.0), "noisy_si_snr": stats(0.5), "pesq_wb": stats(1.5), "noisy_pesq_wb": stats(1.2),
+                  "stoi": stats(0.80), "noisy_stoi": stats(0.75)}
+    line = enhancement_check(per_metric)
+    assert "SI-SNR (dB) +3.500 (target >= +3)" in line and line.endswith("-> met")
+    per_metric["stoi"] = stats(0.76)
+    assert enhancement_check(per_metric).endswith("-> NOT met")

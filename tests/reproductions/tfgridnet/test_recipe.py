@@ -248,3 +248,42 @@ def test_training_logs_the_si_snr_of_the_clean_estimate(mini_corpus, tiny_config
     estimate = model.predict(noisy, verbose=0)
     expected = np.mean([numpy_si_snr(c, e) for c, e in zip(clean, estimate)])
     assert logs["si_snr"] == pytest.approx(expected, abs=0.05)
+
+
+def test_inference_level_is_checked_and_restores_the_gain():
+    from reproductions.tfgridnet.recipe import inference_level, level_normalized_enhancer
+
+    config = load_config("mini", RECIPE_DIR)
+    assert inference_level(config) is None  # the mini model normalises its input itself
+    for bad in ("loud", 5.0, True):
+        with pytest.raises(ValueError, match="inference.level_dbfs must be null or a number"):
+            inference_level(dict(config, inference={"level_dbfs": bad}))
+    seen = []
+
+    def halve(signal):
+        seen.append(float(np.sqrt(np.mean(np.square(signal, dtype=np.float64)))))
+        return signal / 2
+
+    signal = 0.01 * np.random.default_rng(5).standard_normal(4000).astype(np.float32)
+    enhance = level_normalized_enhancer(dict(config, inference={"level_dbfs": -20.0}), halve)
+    np.testing.assert_allclose(enhance(signal), signal / 2, rtol=1e-5)
+    assert seen[0] == pytest.approx(10 ** (-20 / 20), rel=1e-4)
+
+
+def test_robustness_table_checks_every_unseen_set_and_the_level_rows(tmp_path):
+    from reproductions.tfgridnet.recipe import Recipe
+
+    config = load_config("mini", RECIPE_DIR)
+    summary = lambda pesq, stoi, si_snr: {"pesq_wb": (pesq, 0.0, 3), "stoi": (stoi, 0.0, 3),  # noqa: E731
+                                          "si_snr": (si_snr, 0.0, 3)}
+    scores = {
+        "unseen voice x noise +0 dB": {"noisy": summary(1.1, 0.70, 0.0), "direct": summary(1.3, 0.75, 6.0)},
+        "test at -40 dBFS": {"noisy": summary(1.2, 0.72, 5.0), "direct": summary(1.29, 0.76, 9.0)},
+    }
+    robustness = {"scores": scores, "nominal": {"direct": summary(1.40, 0.76, 9.0)}, "items": 3, "nominal_files": 3}
+    text = Recipe.robustness_table(robustness, "float Keras models", tmp_path, config).render()
+    assert "unseen voice x noise +0 dB: direct" in text
+    assert "direct: above the noisy input on every unseen set and metric: True" in text
+    # 1.29 against a nominal 1.40: more than 0.05 PESQ WB apart
+    assert "of the nominal test row: False (largest gap 0.110)" in text
+    assert (tmp_path / "robustness" / "results.json").exists()

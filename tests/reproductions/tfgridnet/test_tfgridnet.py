@@ -15,6 +15,7 @@ from reproductions.tfgridnet.tfgridnet import (
     WaveformDeviation,
     build_from_config,
     build_tfgridnet,
+    phase_encoder_biases,
 )
 
 TINY = dict(embedding_dim=4, hidden_units=4, num_heads=2, approx_qk_dim=255)
@@ -69,6 +70,45 @@ def test_phase_encoder_is_a_complex_convolution_with_root_magnitude():
             value += (real_bias[channel] - imag_bias[channel]) + 1j * (real_bias[channel] + imag_bias[channel])
             expected[frame, :, channel] = np.abs(value) ** 0.5
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_phase_encoder_biases_have_the_set_modulus_and_distinct_angles():
+    real, imaginary = phase_encoder_biases(4, 50.0)
+    # the layer's complex bias is (b_real - b_imaginary) + j (b_real + b_imaginary)
+    complex_bias = (real - imaginary) + 1j * (real + imaginary)
+    np.testing.assert_allclose(np.abs(complex_bias), 50.0, rtol=1e-6)
+    np.testing.assert_allclose(np.angle(complex_bias) % (2 * np.pi), 2 * np.pi * (np.arange(4) + 0.5) / 4, rtol=1e-6)
+    layer = ComplexPhaseEncoder(4, (3, 1), 50.0)
+    layer.build((None, None, 5, 2))
+    np.testing.assert_allclose(layer.real_convolution.bias.numpy(), real)
+    np.testing.assert_allclose(layer.imaginary_convolution.bias.numpy(), imaginary)
+    with pytest.raises(ValueError, match="phase_bias_magnitude must be >= 0"):
+        ComplexPhaseEncoder(4, (3, 1), -1.0)
+
+
+def test_large_phase_encoder_biases_pass_the_input_phase():
+    # |W Y|^0.5 is the same for Y and -Y (a rotation by pi): zero biases hide the sign of the spectrum, large
+    # biases make the output follow Re(conj(b) W Y), which changes sign with Y.
+    spectrum = np.random.default_rng(4).standard_normal((1, 6, 5, 2)).astype(np.float32)
+    blind = ComplexPhaseEncoder(4, (3, 1))
+    np.testing.assert_allclose(blind(spectrum).numpy(), blind(-spectrum).numpy(), rtol=1e-5)
+    seeing = ComplexPhaseEncoder(4, (3, 1), 50.0)
+    seeing.build(spectrum.shape)
+    seeing.real_convolution.kernel.assign(blind.real_convolution.kernel)
+    seeing.imaginary_convolution.kernel.assign(blind.imaginary_convolution.kernel)
+    plus, minus = seeing(spectrum).numpy(), seeing(-spectrum).numpy()
+    linear = (plus - minus) / 2.0
+    # first order: |b + z|^0.5 - |b - z|^0.5 ~ Re(conj(b) z) / |b|^1.5, z = W * Y
+    assert np.max(np.abs(linear)) > 1e-2
+    assert np.corrcoef(linear.ravel(), (plus - np.sqrt(50.0)).ravel())[0, 1] > 0.99
+
+
+def test_the_paper_configuration_keeps_zero_phase_encoder_biases():
+    model = build_from_config(dict(TINY, num_blocks=1))
+    encoder = model.get_layer("phase_encoder")
+    assert not np.any(encoder.real_convolution.bias.numpy()) and not np.any(encoder.imaginary_convolution.bias.numpy())
+    biased = build_from_config(dict(TINY, num_blocks=1, phase_bias_magnitude=50.0)).get_layer("phase_encoder")
+    np.testing.assert_allclose(biased.real_convolution.bias.numpy(), phase_encoder_biases(4, 50.0)[0])
 
 
 @pytest.mark.parametrize("axis,stride", [("frequency", 1), ("time", 1), ("frequency", 2), ("time", 3)])
@@ -127,7 +167,7 @@ def test_output_length_equals_input_length(tiny_models):
 
 
 @pytest.mark.parametrize("layer", [
-    TorchStft(512, 256), TorchIstft(512, 256), ComplexPhaseEncoder(4, (3, 1)), UnfoldSequences("time", 4, 2),
+    TorchStft(512, 256), TorchIstft(512, 256), ComplexPhaseEncoder(4, (3, 1), 50.0), UnfoldSequences("time", 4, 2),
     FoldSequences("frequency"), FullUtteranceAttention(2), WaveformDeviation(1e-6), ScaleWaveform(inverse=True),
 ])
 def test_custom_layers_round_trip_their_config(layer):
