@@ -101,6 +101,10 @@ def metrics_path(results_dir, variant) -> Path:
     return Path(results_dir) / "metrics" / f"{variant}.json"
 
 
+def robustness_path(results_dir) -> Path:
+    return Path(results_dir) / "metrics" / "robustness.json"
+
+
 def build_model(config, settings=None):
     settings = settings or config["model"]
     return build_fcn(
@@ -247,6 +251,20 @@ def peak_normalise(signal) -> np.ndarray:
     return signal / peak if peak > 0 else signal
 
 
+def training_pair(noisy, clean, target_peak="own"):
+    """The ``(input, target)`` of one training utterance: the noisy input divided by its peak; the clean target
+    divided by its own peak (``own``, Fu's protocol) or by the noisy input's (``noisy``: one gain for both, so
+    that the target is the exact speech component of the input)."""
+    if target_peak == "own":
+        return peak_normalise(noisy), peak_normalise(clean)
+    if target_peak == "noisy":
+        peak = float(np.max(np.abs(noisy))) if np.size(noisy) else 0.0
+        scale = 1.0 / peak if peak > 0 else 1.0
+        return (np.asarray(noisy, np.float32) * scale).astype(np.float32), (
+            np.asarray(clean, np.float32) * scale).astype(np.float32)
+    raise ValueError(f"data.target_peak must be 'own' or 'noisy', got {target_peak!r}")
+
+
 def training_examples(corpus, config, split, epoch, count):
     from data_prep.paper_sets import fcn_set
 
@@ -284,7 +302,8 @@ def make_sequence_class():
 
         def __getitem__(self, index):
             noisy, clean, _ = self.examples[index].load()
-            return peak_normalise(noisy)[None, :, None], peak_normalise(clean)[None, :, None]
+            noisy, clean = training_pair(noisy, clean, self.config["data"].get("target_peak", "own"))
+            return noisy[None, :, None], clean[None, :, None]
 
         def on_epoch_end(self):
             if self.split == "train":
@@ -383,6 +402,14 @@ def tflite_enhancer(path):
         return run(peak_normalise(noisy))
 
     return enhance
+
+
+def inference_enhancer(config, enhance):
+    """``enhance`` inside the configuration's level normalisation (``inference.level_dbfs``, docs/robustness.md);
+    the peak normalisation of :func:`keras_enhancer` and :func:`tflite_enhancer` (Fu's protocol) stays inside."""
+    from common.enhancement import level_normalized
+
+    return level_normalized(enhance, (config.get("inference") or {}).get("level_dbfs"))
 
 
 def score(enhance, examples, processes, description, score_noisy=False):
@@ -603,14 +630,14 @@ class Recipe:
     def _enhancer(self, config, args, variant):
         exp_dir = Path(args.exp_dir)
         if getattr(args, "tflite", False):
-            return tflite_enhancer(tflite_path(exp_dir, variant))
+            return inference_enhancer(config, tflite_enhancer(tflite_path(exp_dir, variant)))
         checkpoint = getattr(args, "checkpoint", None)
         if checkpoint is not None:
             model = build_model(config)
             model.load_weights(str(checkpoint))
-            return keras_enhancer(model)
+            return inference_enhancer(config, keras_enhancer(model))
         model, _ = load_variant(config, exp_dir, variant)
-        return keras_enhancer(model)
+        return inference_enhancer(config, keras_enhancer(model))
 
     def evaluate(self, config, args):
         processes = int(config["evaluation"]["processes"])
@@ -630,11 +657,11 @@ class Recipe:
             for variant in plain:
                 jobs.append((variant, lambda variant=variant: self._enhancer(config, args, variant), examples))
                 if args.variant is None and tflite_path(exp_dir, variant).is_file():
-                    jobs.append((f"{variant}_int8", lambda variant=variant: tflite_enhancer(
-                        tflite_path(exp_dir, variant)), examples))
+                    jobs.append((f"{variant}_int8", lambda variant=variant: inference_enhancer(
+                        config, tflite_enhancer(tflite_path(exp_dir, variant))), examples))
             if args.variant and args.tflite:
-                jobs = [(f"{args.variant}_int8", lambda: tflite_enhancer(tflite_path(exp_dir, args.variant)),
-                         examples)]
+                jobs = [(f"{args.variant}_int8", lambda: inference_enhancer(
+                    config, tflite_enhancer(tflite_path(exp_dir, args.variant))), examples)]
         if released:
             examples = test_examples(corpus, config, config["released"]["max_items"])
             jobs.append(("released_noisy", None, examples))
@@ -655,6 +682,54 @@ class Recipe:
             print(f"{name}: " + ", ".join(f"{metric} {mean_of(summary, metric):.3f}" for metric in METRICS
                                           if mean_of(summary, metric) is not None)
                   + f" ({summary['invalid']} invalid of {len(rows)})")
+        if plain and args.variant is None and config["evaluation"].get("robustness_items") is not None:
+            self._evaluate_robustness(config, args, corpus, jobs[0][2], processes, force)
+        return None
+
+    def _robustness_systems(self, config, exp_dir) -> dict:
+        """The systems of the robustness table: the float FCN, the main PP+PQ model and its int8 .tflite."""
+        main = self._main_pp_pq(config)
+        systems = {}
+        for variant in ("fcn", main):
+            if variant_exists(exp_dir, variant):
+                systems[variant] = models_dir(exp_dir) / f"{variant}.weights.h5"
+        if tflite_path(exp_dir, main).is_file():
+            systems[f"{main}_int8"] = tflite_path(exp_dir, main)
+        return systems
+
+    def _evaluate_robustness(self, config, args, corpus, examples, processes, force):
+        """Unseen voices x unseen noises and the test set at other levels (docs/robustness.md) for the systems of
+        :meth:`_robustness_systems`; the summaries go to ``metrics/robustness.json``, the rows to
+        ``scores/robustness/``."""
+        from common.evaluation import ROBUSTNESS_METRICS, score_robustness
+        from data_prep.paper_sets import robustness_sets
+
+        exp_dir, results_dir = Path(args.exp_dir), Path(args.results_dir)
+        systems = self._robustness_systems(config, exp_dir)
+        saved = robustness_path(results_dir)
+        if saved.is_file() and not force:
+            document = json.loads(saved.read_text())
+            if set(document["systems"]) == set(systems) and all(
+                    saved.stat().st_mtime >= source.stat().st_mtime for source in systems.values()):
+                print(f"robustness: scores exist ({saved}), newer than the models; skipped (--force scores again)")
+                return None
+        enhancers = {}
+        for system in systems:
+            if system.endswith("_int8"):
+                enhance = inference_enhancer(config, tflite_enhancer(tflite_path(exp_dir, system[: -len("_int8")])))
+            else:
+                enhance = inference_enhancer(config, keras_enhancer(load_variant(config, exp_dir, system)[0]))
+            # Scored as the test set is: the enhanced output peak-normalised, as the authors' MATLAB does.
+            enhancers[system] = lambda noisy, enhance=enhance: peak_normalise(enhance(noisy))
+        sets = robustness_sets(corpus, examples, seed=int(config.get("seed", 0)),
+                               max_items=config["evaluation"]["robustness_items"])
+        scores = score_robustness(enhancers, sets, processes=processes, results_dir=results_dir)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps({"systems": sorted(systems), "scores": scores}, indent=1, default=float))
+        for set_name, by_system in scores.items():
+            print(f"{set_name}: " + "; ".join(
+                f"{system} " + ", ".join(f"{metric} {mean_of(summary, metric):.3f}" for metric in ROBUSTNESS_METRICS)
+                for system, summary in by_system.items()))
         return None
 
     def _evaluate_folders(self, config, args, processes):
@@ -734,6 +809,17 @@ class Recipe:
             if present:
                 main.add_row(label, values, paper=PAPER_MAIN.get(paper_key) if paper_key else None)
         tables[""] = main
+
+        if robustness_path(results_dir).is_file():
+            from common.evaluation import robustness_table
+
+            scores = json.loads(robustness_path(results_dir).read_text())["scores"]
+            systems = {system for by_system in scores.values() for system in by_system} - {"noisy"}
+            nominal = {system: read_summary(results_dir, system) for system in systems
+                       if read_summary(results_dir, system) is not None}
+            tables["robustness"] = robustness_table(
+                scores, f"ICSE robustness (config {config['config_name']}): unseen voices x unseen noises, and the "
+                        f"test set at other levels (docs/robustness.md)", nominal)
 
         sweep = ResultTable(f"ICSE PQ sweep (k per sign, output 4+4; no pruning), FP32 and FP16 centroids, "
                             f"{config['data']['corpus']}", headers, notes[:2])

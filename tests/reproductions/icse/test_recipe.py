@@ -96,7 +96,7 @@ def tiny_config(tmp_path, corpus_root):
     config["quantization"]["retrain"].update(utterances_per_epoch=2)
     config["quantization"]["sweep_retrain"].update(utterances_per_epoch=1)
     config["export"]["representative_utterances"] = 2
-    config["evaluation"].update(max_items=2, processes=1)
+    config["evaluation"].update(max_items=2, processes=1, robustness_items=1)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -154,8 +154,24 @@ def test_pipeline_on_a_tiny_config(tmp_path, mini_corpus_root):
         scored = [row for row in rows if row["stoi"] is not None]
         assert summary["stoi"][2] == len(scored) >= 1
         assert all("stoi: not enough non-silent frames" in row["reason"] for row in rows if row["stoi"] is None)
+    robustness = json.loads((results_dir / "metrics" / "robustness.json").read_text())
+    assert robustness["systems"] == ["fcn", "pp_0.65_pq_k2", "pp_0.65_pq_k2_int8"]
+    assert sorted(robustness["scores"]) == sorted([f"unseen voice x noise {snr} dB" for snr in ("-5", "+0", "+5")]
+                                                  + ["test at -40 dBFS", "test at -10 dBFS"])
+    for set_name, by_system in robustness["scores"].items():
+        assert sorted(by_system) == ["fcn", "noisy", "pp_0.65_pq_k2", "pp_0.65_pq_k2_int8"]
+        expected_items = 1 if set_name.startswith("unseen") else 2
+        assert by_system["fcn"]["pesq_wb"][2] == expected_items and math.isfinite(by_system["fcn"]["pesq_wb"][0])
+    # Peak normalisation takes the level out: the test set at -40 dBFS scores as the nominal test set.
+    nominal = json.loads((results_dir / "metrics" / "fcn.json").read_text())["summary"]
+    quiet = robustness["scores"]["test at -40 dBFS"]["fcn"]
+    assert quiet["si_snr"][0] == pytest.approx(nominal["si_snr"][0], abs=0.01)
+    assert "robustness: scores exist" in run_cli("evaluate", *common)
     table = run_cli("table", *common)
     assert "PP+PQ theta=0.65 k=2" in table and "9.76" in table  # the paper's size beside ours
+    assert "unseen voice x noise -5 dB: pp_0.65_pq_k2_int8" in table
+    assert "fcn: above the noisy input on every unseen set and metric" in table
+    assert (results_dir / "robustness" / "results.json").is_file()
     document = json.loads((results_dir / "results.json").read_text())
     sizes = {row["label"]: row["ours"].get("size_percent") for row in document["table"]["rows"]}
     model = build_fcn(filters=4, kernel_size=9, hidden_layers=2)
@@ -204,3 +220,47 @@ def test_evaluate_scores_a_folder_of_pairs_and_lists_the_invalid_one(tmp_path, m
             expected = 10 * np.log10(np.sum(target ** 2) / np.sum((estimate - target) ** 2))
             assert row[key] == pytest.approx(expected, abs=1e-3)
         assert row["si_snr"] > row["noisy_si_snr"]  # the released FCN removes white noise at 0 dB
+
+
+@pytest.mark.parametrize("level_dbfs", [None, -25.0])
+def test_enhance_gives_the_same_output_for_a_quiet_and_a_loud_file(tmp_path, mini_corpus, level_dbfs):
+    import soundfile
+
+    from data_prep.paper_sets import fcn_set
+
+    model = build_fcn(filters=4, kernel_size=9, hidden_layers=2, seed=3)
+    checkpoint = tmp_path / "model.weights.h5"
+    model.save_weights(str(checkpoint))
+    config = yaml.safe_load((Path(__file__).resolve().parents[3] / "reproductions/icse/conf/mini.yaml").read_text())
+    config["model"].update(filters=4, kernel_size=9, hidden_layers=2)
+    config["inference"]["level_dbfs"] = level_dbfs
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    noisy, _, _ = fcn_set(mini_corpus, "test", snrs=(0.0,), seed=0, max_items=1)[0].load()
+    rms = np.sqrt(np.mean(np.square(noisy)))
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for name, dbfs in (("quiet", -45.0), ("loud", -20.0)):
+        soundfile.write(inputs / f"{name}.wav", noisy * (10 ** (dbfs / 20) / rms), 16000, subtype="FLOAT")
+    run_cli("enhance", "--config", str(config_path), "--checkpoint", str(checkpoint), str(inputs), str(outputs),
+            "--exp-dir", str(tmp_path / "exp"), "--results-dir", str(tmp_path / "results"))
+    quiet, _ = soundfile.read(outputs / "quiet.wav", dtype="float32")
+    loud, _ = soundfile.read(outputs / "loud.wav", dtype="float32")
+    assert np.max(np.abs(loud)) == pytest.approx(1.0, abs=1e-3)  # Fu's protocol: the output peak-normalised
+    np.testing.assert_allclose(quiet, loud, atol=1e-4)
+
+
+def test_training_pair_divides_the_target_by_its_own_or_by_the_noisy_peak():
+    from reproductions.icse.recipe import training_pair
+
+    rng = np.random.default_rng(0)
+    clean = (0.2 * rng.standard_normal(800)).astype(np.float32)
+    noisy = clean + (0.5 * rng.standard_normal(800)).astype(np.float32)
+    own_input, own_target = training_pair(noisy, clean, "own")
+    assert np.max(np.abs(own_input)) == pytest.approx(1.0) and np.max(np.abs(own_target)) == pytest.approx(1.0)
+    shared_input, shared_target = training_pair(noisy, clean, "noisy")
+    np.testing.assert_allclose(shared_input, own_input, rtol=1e-6)
+    # One gain for both: the target stays the speech component of the input, the noise their difference.
+    np.testing.assert_allclose(shared_target, clean / np.max(np.abs(noisy)), rtol=1e-6)
+    with pytest.raises(ValueError, match="data.target_peak"):
+        training_pair(noisy, clean, "rms")
