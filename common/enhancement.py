@@ -98,27 +98,53 @@ def chunked(enhance, sample_rate: int, chunk_seconds: float = CHUNK_SECONDS,
     return run
 
 
+def _checked_level(level, where: str = "inference.level_dbfs"):
+    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))
+                              or not -80.0 <= float(level) <= 0.0):
+        raise ValueError(f"{where} must be null or a number in [-80, 0] dBFS, got {level!r}")
+    return None if level is None else float(level)
+
+
+def inference_level(config: dict):
+    """``inference.level_dbfs`` of a configuration, checked (None where the section or the key is absent)."""
+    where = config.get("config_path") or config.get("config_name") or "config"
+    inference = config.get("inference") or {}
+    if not isinstance(inference, dict):
+        raise ValueError(f"{where}: inference must be a mapping with level_dbfs, got {inference!r}")
+    return _checked_level(inference.get("level_dbfs"), f"{where}: inference.level_dbfs")
+
+
+def level_gain(signal, level_dbfs: float | None) -> float:
+    """The gain that puts ``signal`` at ``level_dbfs`` RMS, lowered where its peak would pass 0.999; 1 for a
+    level of None or a silent signal."""
+    signal = np.asarray(signal, dtype=np.float32)
+    rms = float(np.sqrt(np.mean(np.square(signal, dtype=np.float64)))) if signal.size else 0.0
+    if level_dbfs is None or rms == 0.0:
+        return 1.0
+    return min(10.0 ** (float(level_dbfs) / 20.0) / rms, 0.999 / float(np.max(np.abs(signal))))
+
+
 def level_normalized(enhance, level_dbfs: float | None):
     """Level-robust inference: scale the input to ``level_dbfs`` RMS, enhance, and scale the output back by the
     inverse gain, so that the same recording gives the same result at any level. ``level_dbfs`` None returns
     ``enhance`` unchanged (paper configurations keep their paper's protocol). The gain is lowered where the
     scaled input's peak would pass 0.999, as in training. A silent input (RMS 0) is passed through as it is."""
-    if level_dbfs is None:
+    target = _checked_level(level_dbfs)
+    if target is None:
         return enhance
-    target = float(level_dbfs)
-    if not -80.0 <= target <= 0.0:
-        raise ValueError(f"inference.level_dbfs must lie in [-80, 0] dBFS, got {level_dbfs}")
 
     def run(noisy):
         noisy = np.asarray(noisy, dtype=np.float32)
-        rms = float(np.sqrt(np.mean(np.square(noisy, dtype=np.float64)))) if noisy.size else 0.0
-        if rms == 0.0:
-            return enhance(noisy)
-        gain = min(10.0 ** (target / 20.0) / rms, 0.999 / float(np.max(np.abs(noisy))))
+        gain = level_gain(noisy, target)
         enhanced = np.asarray(enhance((noisy * gain).astype(np.float32)), dtype=np.float32)
         return (enhanced / gain).astype(np.float32)
 
     return run
+
+
+def configured_enhancer(config: dict, enhance):
+    """``enhance`` at the configuration's ``inference.level_dbfs`` (:func:`level_normalized`)."""
+    return level_normalized(enhance, inference_level(config))
 
 
 def _inside(inner: Path, outer: Path) -> bool:

@@ -421,18 +421,14 @@ def scale_to_random_level(mixture: Mixture, rng=None, level_range=MIXTURE_LEVEL_
     low, high = (float(value) for value in level_range)
     if not low <= high <= 0.0:
         raise ValueError(f"scale_to_random_level: level_range {level_range} must be low <= high <= 0 dBFS")
-    signal = np.asarray(mixture.mixture, dtype=np.float64)
-    rms = float(np.sqrt(np.mean(signal ** 2)))
-    if rms == 0.0:
-        raise ValueError("scale_to_random_level: all-zero mixture, a level cannot be set")
     target = float(generator.uniform(low, high))
-    gain = 10.0 ** (target / 20.0) / rms
-    peak = float(np.max(np.abs(signal)))
-    gain = min(gain, 0.999 / peak)
+    if not np.any(np.asarray(mixture.mixture)):
+        raise ValueError("scale_to_random_level: all-zero mixture, a level cannot be set")
+    (scaled, speech, noise), gain = scale_to_level((mixture.mixture, mixture.speech, mixture.noise), target)
     return Mixture(
-        mixture=(signal * gain).astype(np.float32),
-        speech=(np.asarray(mixture.speech, dtype=np.float64) * gain).astype(np.float32),
-        noise=(np.asarray(mixture.noise, dtype=np.float64) * gain).astype(np.float32),
+        mixture=scaled,
+        speech=speech,
+        noise=noise,
         snr_db=mixture.snr_db,
         gain=float(mixture.gain * gain),
         speech_gain=float(mixture.speech_gain * gain),

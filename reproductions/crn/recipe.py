@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.enhancement import inference_level
+
 SYSTEMS_FLOAT = ("unprocessed", "lstm2", "crn")
 TFLITE_MODES = ("float32", "dynamic", "int8")
 METRICS = ("stoi", "pesq_nb_raw", "estoi", "snr", "pesq_wb", "si_snr")
@@ -59,11 +61,6 @@ def load_corpus(config):
                 raise _error(f"data.{key} = {data.get(key)!r} is not a folder (see conf/paper.yaml)")
         return wsj0_si84_corpus(data["wsj0_root"], data["noise_train_dir"], data["noise_test_dir"], seed=data["seed"])
     raise _error(f"data.corpus must be 'mini' or 'wsj0_si84', got {data['corpus']!r}")
-
-
-def inference_level(config):
-    """``inference.level_dbfs``: the RMS level every enhancer plays its input at (None: as it comes)."""
-    return (config.get("inference") or {}).get("level_dbfs")
 
 
 def training_examples(corpus, config, split):

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.enhancement import inference_level
+
 VARIANTS = ("float", "vanilla", "fqse")
 PAPER_SI_SNR = {"float": 14.74, "vanilla": 14.42, "fqse": 14.77}  # ssi-research/FQSE README.md, docs/fqse.md#paper
 ROW_LABELS = {"float": "Float", "vanilla": "Vanilla QAT 8-bit", "fqse": "FQSE 8-bit"}
@@ -282,22 +284,12 @@ def int8_input_floor(speech, mixture, quantization, level_dbfs=None) -> float:
     return si_snr(speech, np.asarray(speech, np.float64) + error)
 
 
-def inference_level(config: dict):
-    """``inference.level_dbfs`` of ``config`` (None: enhance mixtures at the level they come in)."""
-    section = config.get("inference")
-    if section is None or "level_dbfs" not in section:
-        raise ValueError(f"config {config.get('config_name', '')!r}: inference.level_dbfs is missing "
-                         "(a level in dBFS, or null)")
-    return section["level_dbfs"]
-
-
 def at_inference_level(signal, config: dict) -> np.ndarray:
     """``signal`` scaled as :func:`common.enhancement.level_normalized` scales a model's input."""
-    from common.enhancement import level_normalized
+    from common.enhancement import inference_level, level_gain
 
-    scaled = []
-    level_normalized(lambda noisy: scaled.append(noisy) or noisy, inference_level(config))(signal)
-    return scaled[0]
+    signal = np.asarray(signal, dtype=np.float32)
+    return (signal * level_gain(signal, inference_level(config))).astype(np.float32)
 
 
 def tflite_path(exp_dir: Path, variant: str) -> Path:

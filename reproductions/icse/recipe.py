@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.enhancement import configured_enhancer
 from reproductions.icse.fcn import (
     build_fcn,
     conv_layers,
@@ -404,14 +405,6 @@ def tflite_enhancer(path):
     return enhance
 
 
-def inference_enhancer(config, enhance):
-    """``enhance`` inside the configuration's level normalisation (``inference.level_dbfs``, docs/robustness.md);
-    the peak normalisation of :func:`keras_enhancer` and :func:`tflite_enhancer` (Fu's protocol) stays inside."""
-    from common.enhancement import level_normalized
-
-    return level_normalized(enhance, (config.get("inference") or {}).get("level_dbfs"))
-
-
 def score(enhance, examples, processes, description, score_noisy=False):
     """Enhance every example and score it; the enhanced signal is re-peak-normalised as the authors' MATLAB does."""
     from common.evaluation import score_examples
@@ -630,14 +623,14 @@ class Recipe:
     def _enhancer(self, config, args, variant):
         exp_dir = Path(args.exp_dir)
         if getattr(args, "tflite", False):
-            return inference_enhancer(config, tflite_enhancer(tflite_path(exp_dir, variant)))
+            return configured_enhancer(config, tflite_enhancer(tflite_path(exp_dir, variant)))
         checkpoint = getattr(args, "checkpoint", None)
         if checkpoint is not None:
             model = build_model(config)
             model.load_weights(str(checkpoint))
-            return inference_enhancer(config, keras_enhancer(model))
+            return configured_enhancer(config, keras_enhancer(model))
         model, _ = load_variant(config, exp_dir, variant)
-        return inference_enhancer(config, keras_enhancer(model))
+        return configured_enhancer(config, keras_enhancer(model))
 
     def evaluate(self, config, args):
         processes = int(config["evaluation"]["processes"])
@@ -657,10 +650,10 @@ class Recipe:
             for variant in plain:
                 jobs.append((variant, lambda variant=variant: self._enhancer(config, args, variant), examples))
                 if args.variant is None and tflite_path(exp_dir, variant).is_file():
-                    jobs.append((f"{variant}_int8", lambda variant=variant: inference_enhancer(
+                    jobs.append((f"{variant}_int8", lambda variant=variant: configured_enhancer(
                         config, tflite_enhancer(tflite_path(exp_dir, variant))), examples))
             if args.variant and args.tflite:
-                jobs = [(f"{args.variant}_int8", lambda: inference_enhancer(
+                jobs = [(f"{args.variant}_int8", lambda: configured_enhancer(
                     config, tflite_enhancer(tflite_path(exp_dir, args.variant))), examples)]
         if released:
             examples = test_examples(corpus, config, config["released"]["max_items"])
@@ -716,9 +709,9 @@ class Recipe:
         enhancers = {}
         for system in systems:
             if system.endswith("_int8"):
-                enhance = inference_enhancer(config, tflite_enhancer(tflite_path(exp_dir, system[: -len("_int8")])))
+                enhance = configured_enhancer(config, tflite_enhancer(tflite_path(exp_dir, system[: -len("_int8")])))
             else:
-                enhance = inference_enhancer(config, keras_enhancer(load_variant(config, exp_dir, system)[0]))
+                enhance = configured_enhancer(config, keras_enhancer(load_variant(config, exp_dir, system)[0]))
             # Scored as the test set is: the enhanced output peak-normalised, as the authors' MATLAB does.
             enhancers[system] = lambda noisy, enhance=enhance: peak_normalise(enhance(noisy))
         sets = robustness_sets(corpus, examples, seed=int(config.get("seed", 0)),

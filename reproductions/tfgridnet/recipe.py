@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.enhancement import configured_enhancer, inference_level
+
 SAMPLE_RATE = 16000
 STRATEGIES = ("direct", "progressive")
 # Our ablation, not upstream's: DL with the complex (real, imaginary) spectrum instead of the phase encoder's input.
@@ -259,26 +261,6 @@ def input_deviation(config: dict, signal: np.ndarray) -> float:
     if not config["model"].get("normalize_input", False):
         return 1.0
     return max(float(np.std(np.asarray(signal, np.float64), ddof=1)), 1e-8)
-
-
-def inference_level(config: dict):
-    """``inference.level_dbfs`` (None: the input level is left as it is), checked as ``level_normalized`` does."""
-    inference = config.get("inference") or {}
-    if not isinstance(inference, dict):
-        raise ValueError(f"{config['config_path']}: inference must be a mapping with level_dbfs, got {inference!r}")
-    level = inference.get("level_dbfs")
-    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))
-                              or not -80.0 <= float(level) <= 0.0):
-        raise ValueError(f"{config['config_path']}: inference.level_dbfs must be null or a number in [-80, 0] dBFS, "
-                         f"got {level!r}")
-    return None if level is None else float(level)
-
-
-def level_normalized_enhancer(config: dict, enhance):
-    """``enhance`` with the input's RMS set to ``inference.level_dbfs`` and the gain restored afterwards."""
-    from common.enhancement import level_normalized
-
-    return level_normalized(enhance, inference_level(config))
 
 
 def trained_weights(args, strategy: str) -> Path:
@@ -549,8 +531,8 @@ class Recipe:
             path = Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite"
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: run 'export' first")
-            return level_normalized_enhancer(config, tflite_enhancer(path))
-        return level_normalized_enhancer(config, enhancer(load_trained(config, args, strategy)))
+            return configured_enhancer(config, tflite_enhancer(path))
+        return configured_enhancer(config, enhancer(load_trained(config, args, strategy)))
 
     def evaluate(self, config, args):
         if args.noisy_dir is not None:
@@ -640,7 +622,7 @@ class Recipe:
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
         for strategy in _strategies(args):
             model = load_trained(config, args, strategy)
-            keras_enhance = level_normalized_enhancer(config, enhancer(model))
+            keras_enhance = configured_enhancer(config, enhancer(model))
             reference = {name: keras_enhance(fit_length(noisy, samples))[: noisy.size] for name, noisy, _ in pairs}
             # The spectral core: STFT'd input -> complex spectrum of the (last) estimate; STFT/iSTFT stay in numpy.
             last = f"estimate{config['model']['num_blocks']}" if strategy == "progressive" else "enhanced"
@@ -680,7 +662,7 @@ class Recipe:
                         # torch.istft without length, zero-padded: the model's own output convention
                         waveform = fit_length(tfgridnet_istft(out[..., 0] + 1j * out[..., 1]), samples) * scale
                         return waveform[: signal.size].astype(np.float32)
-                run = level_normalized_enhancer(config, run)
+                run = configured_enhancer(config, run)
                 outputs = {name: run(noisy) for name, noisy, _ in pairs}
                 difference = max(float(np.max(np.abs(outputs[name] - reference[name]))) for name in outputs)
                 _, summary = self._score(config, outputs, pairs, f"{strategy} {variant}")
@@ -703,9 +685,9 @@ class Recipe:
 
         def load():
             if args.tflite:
-                return level_normalized_enhancer(
+                return configured_enhancer(
                     config, tflite_enhancer(Path(args.exp_dir) / "tflite" / f"{strategy}_float32.tflite"))
-            return level_normalized_enhancer(config, enhancer(load_trained(config, args, strategy)))
+            return configured_enhancer(config, enhancer(load_trained(config, args, strategy)))
 
         run_enhancement(args, SAMPLE_RATE, load)
         return None

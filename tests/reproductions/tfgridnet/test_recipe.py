@@ -251,7 +251,7 @@ def test_training_logs_the_si_snr_of_the_clean_estimate(mini_corpus, tiny_config
 
 
 def test_inference_level_is_checked_and_restores_the_gain():
-    from reproductions.tfgridnet.recipe import inference_level, level_normalized_enhancer
+    from common.enhancement import configured_enhancer, inference_level
 
     config = load_config("mini", RECIPE_DIR)
     assert inference_level(config) is None  # the mini model normalises its input itself
@@ -265,7 +265,7 @@ def test_inference_level_is_checked_and_restores_the_gain():
         return signal / 2
 
     signal = 0.01 * np.random.default_rng(5).standard_normal(4000).astype(np.float32)
-    enhance = level_normalized_enhancer(dict(config, inference={"level_dbfs": -20.0}), halve)
+    enhance = configured_enhancer(dict(config, inference={"level_dbfs": -20.0}), halve)
     np.testing.assert_allclose(enhance(signal), signal / 2, rtol=1e-5)
     assert seen[0] == pytest.approx(10 ** (-20 / 20), rel=1e-4)
 
