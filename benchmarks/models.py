@@ -18,6 +18,11 @@ initialisation, exported by the benchmark into ``exp/benchmark/paper/<name>/rand
 deployed forms as the recipe's (float, PTQ int8, QAT graphs, streaming files), int8 files calibrated on seeded
 random audio (:func:`random_audio`), labelled ``[speed only (random weights)]``; size and speed are measured,
 quality is not. The mini config keeps reporting a missing checkpoint as "not trained yet".
+
+Inputs longer than :data:`common.enhancement.WHOLE_SECONDS` (the peak-memory input, a 10-minute file) run through
+:func:`common.enhancement.chunked` (4-s windows with 0.5 s of discarded context on each side), as the recipes'
+``enhance`` commands run them, so a variant's memory is bounded whatever the file length; the CRN's streaming
+rows carry their state hop by hop and run any input whole. Timing inputs and test clips are shorter and run whole.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.variant import REPOSITORY_ROOT, Variant, fixed_length, keras_function, missing_variant, relative_path
+from common.enhancement import chunked
 
 SAMPLE_RATE = 16000
 SPEED_ONLY_LABEL = "speed only (random weights)"
@@ -190,22 +196,26 @@ class Adapter:
             if "function" not in cache:
                 cache["function"] = keras_function(model())
             run = cache["function"]
-            return lambda signal: self._pipeline(lambda *arrays: run(*arrays), prepare, finish, signal)
+            return chunked(lambda signal: self._pipeline(lambda *arrays: run(*arrays), prepare, finish, signal),
+                           SAMPLE_RATE)
 
         return Variant(self.name, label, kind, file=file, runtime="keras", make_enhancer=make, keras_model=core,
                        core_inputs=core_inputs or (lambda signal: prepare(signal)[0]), core_seconds=core_seconds,
                        notes=notes)
 
     def tflite_variant(self, label, kind, path, prepare, finish, keras_model=None, build=None, runner=None,
-                       core_inputs=None, core_seconds=None, notes=""):
-        """A LiteRT row on ``path``; ``runner(path, threads)`` defaults to :class:`common.tflite.TFLiteModel`."""
+                       core_inputs=None, core_seconds=None, notes="", streaming=False):
+        """A LiteRT row on ``path``; ``runner(path, threads)`` defaults to :class:`common.tflite.TFLiteModel`.
+        ``streaming``: the runner carries state hop by hop, so a long input runs whole (its memory is bounded by
+        the hop); other rows run a long input in overlapping windows (:func:`chunked`)."""
         from benchmarks.variant import litert_core
 
         make_runner = runner or litert_core
 
         def make(threads):
             model = make_runner(path, threads)
-            return lambda signal: self._pipeline(model, prepare, finish, signal)
+            enhance = lambda signal: self._pipeline(model, prepare, finish, signal)  # noqa: E731
+            return enhance if streaming else chunked(enhance, SAMPLE_RATE)
 
         return Variant(self.name, label, kind, file=path, runtime="litert", make_enhancer=make, tflite_path=path,
                        keras_model=keras_model, build=build,
@@ -731,12 +741,31 @@ class CrnAdapter(Adapter):
                 continue
             row = self.tflite_variant(label, kind, path, self.prepare, self.finish,
                                       keras_model=load_weights if weights.is_file() else None,
-                                      runner=_streaming_runner)
+                                      runner=_streaming_runner, streaming=True)
             row.core_inputs = None  # the streaming graph takes one hop plus state: timed per hop instead
             if kind == "tflite":
                 row.kind = "tflite_streaming"
             row.hop_latency = lambda threads, path=path: _hop_step(path, threads)
             rows.append(row)
+        extra_modes = [mode for mode in SPEED_ONLY_STREAMING_MODES if mode not in modes]
+        if weights.is_file() and extra_modes:
+            # The selective int8 step model is not a recipe export: the benchmark writes it from the trained
+            # weights, calibrated on training clips, so its quality is scored beside the recipe's modes.
+            from reproductions.crn import streaming
+
+            cache = {}
+
+            def calibration():
+                if "inputs" not in cache:
+                    cache["inputs"] = streaming.calibration_inputs(
+                        load_weights(), [recipe.magnitude(clip) for clip in _calibration_waveforms(4)],
+                        int(config["export"]["calibration_hops"]))
+                return cache["inputs"]
+
+            for row in self._streaming_rows(config, config_name, load_weights, calibration,
+                                            self.bench_dir(config_name), modes=extra_modes):
+                row.variant = f"{row.variant} (exported by the benchmark)"
+                rows.append(row)
         rows.append(self.not_produced("pruned / clustered / QAT int8", "pruned",
                                       " (the CRN recipe compares float, dynamic-range and int8 deployments)"))
         return rows
@@ -765,13 +794,16 @@ class CrnAdapter(Adapter):
         rows += self._streaming_rows(config, config_name, load, calibration, self.random_dir(config_name))
         return rows
 
-    def _streaming_rows(self, config, config_name, load, calibration, folder):
-        """Streaming rows of the export modes, written into ``folder`` by the benchmark from ``load()``."""
+    def _streaming_rows(self, config, config_name, load, calibration, folder, modes=None):
+        """Streaming rows of ``modes`` (default: the export modes and :data:`SPEED_ONLY_STREAMING_MODES`), written
+        into ``folder`` by the benchmark from ``load()``."""
         from reproductions.crn import streaming
 
         rows = []
-        modes = list(config.get("export", {}).get("modes", ["float32", "dynamic", "int8"]))
-        for mode in modes + [mode for mode in SPEED_ONLY_STREAMING_MODES if mode not in modes]:
+        if modes is None:
+            modes = list(config.get("export", {}).get("modes", ["float32", "dynamic", "int8"]))
+            modes += [mode for mode in SPEED_ONLY_STREAMING_MODES if mode not in modes]
+        for mode in modes:
             label, kind = STREAMING_KINDS.get(mode, (f"streaming {mode} .tflite", "dynamic"))
             path = folder / f"crn_streaming_{mode}.tflite"
 
@@ -781,7 +813,8 @@ class CrnAdapter(Adapter):
                 streaming.export_streaming_tflite(load(), path, mode, calibration() if mode != "float32" else None)
 
             row = self.tflite_variant(label, "tflite_streaming" if kind == "tflite" else kind, path, self.prepare,
-                                      self.finish, keras_model=load, build=build, runner=_streaming_runner)
+                                      self.finish, keras_model=load, build=build, runner=_streaming_runner,
+                                      streaming=True)
             row.core_inputs = None  # the streaming graph takes one hop plus state: timed per hop instead
             row.hop_latency = lambda threads, path=path: _hop_step(path, threads)
             rows.append(row)

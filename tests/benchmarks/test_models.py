@@ -158,3 +158,44 @@ def test_speed_only_rows_are_measured_without_quality(monkeypatch, tmp_path):
         assert row["parameters"] == 1799 * 32 + 32 + 32 * 257 + 257
     int8 = rows["ptq_int8"].tflite_path.stat().st_size
     assert int8 < rows["tflite"].tflite_path.stat().st_size / 2  # int8 weights really written
+
+
+def test_long_inputs_run_in_bounded_windows_equal_to_the_whole_file_output(tmp_path):
+    """A 20-s input (longer than common.enhancement.WHOLE_SECONDS) reaches the .tflite runner in windows of at most
+    chunk + 2 x context samples; with a receptive field (17 samples) inside the discarded context the output equals
+    the whole-file output. Streaming rows (state carried hop by hop) get the input whole."""
+    from benchmarks.models import Adapter
+    from common.enhancement import CHUNK_SECONDS, CONTEXT_SECONDS
+    from common.tflite import TFLiteModel, export_tflite
+    from common.tfkeras import keras, layers
+
+    inputs = keras.Input((None, 1), batch_size=1, name="waveform")
+    hidden = layers.Conv1D(4, 9, padding="same", activation="relu", name="conv_in")(inputs)
+    model = keras.Model(inputs, layers.Conv1D(1, 9, padding="same", name="conv_out")(hidden))
+    rng = np.random.default_rng(0)
+    model.set_weights([0.3 * rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()])
+    path = export_tflite(model, tmp_path / "tiny.tflite", "float32", input_shapes=[(1, None, 1)])
+    lengths = []
+
+    def runner(path, threads):
+        tflite = TFLiteModel(path, num_threads=threads)
+
+        def run(array):
+            lengths.append(array.shape[1])
+            return tflite(array)
+
+        return run
+
+    prepare = lambda signal: ([signal[None, :, None]], None)  # noqa: E731
+    finish = lambda outputs, context, signal: np.asarray(outputs)[0, :, 0]  # noqa: E731
+    signal = (0.1 * rng.standard_normal(20 * 16000)).astype(np.float32)
+    whole = TFLiteModel(path)(signal[None, :, None])[0, :, 0]
+    adapter = Adapter()
+    chunked = adapter.tflite_variant("float", "tflite", path, prepare, finish, runner=runner).make_enhancer(1)(signal)
+    assert max(lengths) == int((CHUNK_SECONDS + 2 * CONTEXT_SECONDS) * 16000) and len(lengths) == 5
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    lengths.clear()
+    streaming = adapter.tflite_variant("streaming", "tflite", path, prepare, finish, runner=runner,
+                                       streaming=True).make_enhancer(1)(signal)
+    assert lengths == [signal.size]
+    np.testing.assert_array_equal(streaming, whole)
