@@ -492,7 +492,9 @@ class FqseAdapter(Adapter):
                                      ("fqse", "FQSE int8 .tflite", "fqse")):
             stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
             prepare, finish = self._int8_hooks(variant, stages)
-            load = seeded_model(lambda variant=variant: recipe.build_core(config, variant), source=fqse.__file__)
+            load = seeded_model(lambda variant=variant, prepare=prepare: _with_initial_ranges(
+                recipe.build_core(config, variant), [prepare(clip)[0][0] for clip in calibration()]),
+                source=fqse.__file__)
             path = self.random_dir(config_name) / f"{variant}_int8.tflite"
 
             def build(path=path, load=load, prepare=prepare, channels=stages):
@@ -509,6 +511,20 @@ class FqseAdapter(Adapter):
         rows.append(Variant(self.name, "pruned / clustered / pruned+clustered", "pruned",
                             missing="not produced by reproductions/fqse (FQSE compresses by 8-bit QAT only)"))
         return rows
+
+
+def _with_initial_ranges(core, inputs, observation_seconds: float = 0.5):
+    """A fresh QAT core with the ranges its fine-tuning starts from: weight ranges from the kernels (FQSE's first
+    call) and activation ranges from training-mode calls on ``inputs`` (the quantizers' observation steps, each
+    input cut to ``observation_seconds``). The quantizers' ranges start at zero, where the converter cannot
+    quantize a convolution (zero points off zero); the int8 graph and its speed do not depend on the values."""
+    from common.compression import fqse_quantizers
+
+    fqse_quantizers.initialize_weight_ranges(core)
+    samples = int(observation_seconds * SAMPLE_RATE)
+    for array in inputs:
+        core(np.asarray(array, np.float32)[:, :samples], training=True)
+    return core
 
 
 def _static_or_dynamic(static_path, dynamic_path, threads):
