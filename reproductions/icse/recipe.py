@@ -18,7 +18,7 @@ Pipeline (``run.sh``; every step is a command of ``python -m reproductions.icse`
 Trained models are stored as ``exp/icse/<config>/models/<variant>.weights.h5`` with a ``<variant>.json`` describing
 them (parent, theta, code-book sizes, per-layer pruning report); retraining runs (resumable) live in
 ``exp/icse/<config>/runs/<variant>/``; metrics in ``results/icse/<config>/metrics/<variant>.json``, scores of a
-folder of pairs (``evaluate --noisy-dir``) in ``results/icse/<config>/scores/<variant>.json``.
+folder of pairs (``evaluate --noisy-dir``) in ``results/icse/<config>/scores/folders/<variant>.json``.
 """
 from __future__ import annotations
 

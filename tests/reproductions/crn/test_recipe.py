@@ -142,7 +142,7 @@ def test_evaluate_scores_a_folder_of_pairs_for_the_unprocessed_system(tmp_path, 
                              "--results-dir", str(tmp_path / "results"), "--set", "evaluation.processes=1"])
     assert status == 0
     assert "unprocessed: stoi " in capsys.readouterr().out
-    document = json.loads((tmp_path / "results" / "scores" / "unprocessed.json").read_text())
+    document = json.loads((tmp_path / "results" / "scores" / "folders" / "unprocessed.json").read_text())
     # The unprocessed system is scored as it was read.
     assert {row["name"]: row["snr"] for row in document["rows"]} == pytest.approx(expected, abs=1e-4)
     assert document["summary"]["scored"] == 2 and document["summary"]["pairs"] == 3

@@ -206,7 +206,7 @@ def test_evaluate_scores_a_folder_of_pairs_and_lists_the_invalid_one(tmp_path, m
                      "--clean-dir", str(clean_dir), "--exp-dir", str(tmp_path / "exp"),
                      "--results-dir", str(tmp_path / "results"))
     assert "; scored 2 of 3 pairs; 1 invalid: " in output and "cut.wav" in output
-    document = json.loads((tmp_path / "results" / "scores" / "fcn.json").read_text())
+    document = json.loads((tmp_path / "results" / "scores" / "folders" / "fcn.json").read_text())
     assert [row["name"] for row in document["rows"]] == ["u0.wav", "u1.wav"]
     assert document["invalid"][0]["name"] == "cut.wav" and document["summary"]["invalid"] == 1
     enhance = keras_enhancer(model)
