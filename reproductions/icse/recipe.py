@@ -363,10 +363,26 @@ def quantize_and_retrain(model, corpus, config, run_dir, clusters, spec):
     return quantized_levels(model, clusters, output_clusters), output_clusters
 
 
-def keras1_path(config, key) -> Path:
-    path = resolve_path(config["released"][key])
+# The folder of the authors' released weight files when --released-dir is not given.
+RELEASED_DIR_VARIABLE = "ICSE_RELEASED_DIR"
+
+
+def released_dir(args) -> Path:
+    """The folder of the authors' files: ``--released-dir``, else the ``ICSE_RELEASED_DIR`` environment variable."""
+    import os
+
+    folder = getattr(args, "released_dir", None) or os.environ.get(RELEASED_DIR_VARIABLE)
+    if not folder:
+        raise ValueError(f"the authors' files (WilliamYu1993/ICSE) are not redistributed: pass --released-dir DIR or "
+                         f"set {RELEASED_DIR_VARIABLE} to the folder that holds them")
+    return Path(folder)
+
+
+def keras1_path(config, key, folder) -> Path:
+    path = Path(folder) / config["released"][key]
     if not path.is_file():
-        raise ValueError(f"{path}: the authors' file is missing (released.{key} in {config.get('config_path')})")
+        raise ValueError(f"{path}: the authors' file is missing (released.{key} in {config.get('config_path')} "
+                         f"names it in --released-dir / {RELEASED_DIR_VARIABLE})")
     return path
 
 
@@ -457,6 +473,9 @@ class Recipe:
             parser.add_argument("--variant", choices=VARIANTS, default="fcn",
                                 help="fcn: float FCN; pp: pruning at every theta; pq: k-means (and the k sweep); "
                                      "pp_pq: PP then PQ; released: the authors' files through our PP+PQ")
+            parser.add_argument("--released-dir", type=Path, default=None, metavar="DIR",
+                                help="folder of the authors' files named by released.unpruned and released.pp_pq "
+                                     f"(--variant released; default: ${RELEASED_DIR_VARIABLE})")
         if command in ("evaluate", "enhance"):
             parser.add_argument("--variant", default=None,
                                 help="model to use (default: every stored one for evaluate, 'fcn' for enhance)")
@@ -511,7 +530,7 @@ class Recipe:
         variant = getattr(args, "variant", "fcn")
         exp_dir = Path(args.exp_dir)
         if variant == "released":
-            return self._train_released(config, exp_dir)
+            return self._train_released(config, exp_dir, released_dir(args))
         corpus = load_corpus(config)
         runs = exp_dir / "runs"
         if variant == "fcn":
@@ -566,14 +585,14 @@ class Recipe:
             round_centroids_to_fp16(model)
             save_variant(model, exp_dir, pq_name(clusters, theta, fp16=True), dict(meta, fp16=True, parent=name))
 
-    def _train_released(self, config, exp_dir):
+    def _train_released(self, config, exp_dir, folder):
         """The authors' FCNN_0509 (unpruned) compressed by our PP + PQ with a short retraining on our corpus, and
         the authors' own PP+PQ file (built from another base model, FCNN_0425), stored as variants."""
         released = config["released"]
         quantization = config["quantization"]
         corpus = load_corpus(config)
         runs = Path(exp_dir) / "runs"
-        unpruned, authors = keras1_path(config, "unpruned"), keras1_path(config, "pp_pq")
+        unpruned, authors = keras1_path(config, "unpruned", folder), keras1_path(config, "pp_pq", folder)
         model, sizes = fcn_from_keras1(unpruned)
         released_config = dict(config, model=sizes)
         save_variant(model, exp_dir, "released_fcn", {"parent": None, "keras1_file": str(unpruned), "model": sizes,
