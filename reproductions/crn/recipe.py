@@ -22,6 +22,8 @@ from common.enhancement import inference_level
 
 SYSTEMS_FLOAT = ("unprocessed", "lstm2", "crn")
 TFLITE_MODES = ("float32", "dynamic", "int8")
+# Every system evaluate scores, in the order of the tables.
+ALL_SYSTEMS = SYSTEMS_FLOAT + tuple(f"crn_tflite_{mode}" for mode in TFLITE_MODES)
 METRICS = ("stoi", "pesq_nb_raw", "estoi", "snr", "pesq_wb", "si_snr")
 MODEL_NAMES = ("crn", "lstm2")
 SYSTEM_LABELS = {
@@ -343,7 +345,7 @@ class Recipe:
     def evaluate(self, config, args):
         from tqdm import tqdm
 
-        from common.evaluation import score_examples
+        from common.evaluation import save_scores, score_examples
         from common.metrics import summarize
 
         if args.noisy_dir is not None:
@@ -362,8 +364,7 @@ class Recipe:
             for row, (example, _, _) in zip(rows, loaded):
                 row.update(noise_type=example.meta["noise_type"], snr_db=example.meta["snr_db"])
             summary = summarize(rows)
-            _json_dump(Path(args.exp_dir) / "evaluation" / f"{system}.json", {"system": system, "rows": rows,
-                                                                                "summary": summary})
+            save_scores(args.results_dir, system, rows, summary, config, f"{self.name}/{args.experiment_name}")
             print(f"{system}: " + ", ".join(f"{metric} {summary[metric][0]:.3f}" for metric in ("stoi", "pesq_nb_raw")
                                             if metric in summary) + f" ({len(rows)} mixtures, {summary['invalid']} invalid)")
         tflite_modes = config["evaluation"].get("robustness_tflite_modes", TFLITE_MODES)
@@ -375,17 +376,15 @@ class Recipe:
     def _evaluate_robustness(self, config, args, enhancers, examples):
         """Unseen voices x unseen noises and the test mixtures replayed at other levels
         (``data_prep.paper_sets.robustness_sets``), scored for ``enhancers`` and the noisy input; the scores go to
-        ``evaluation/robustness_<float|tflite>.json`` for the table."""
+        ``<results_dir>/scores/robustness/`` for the table."""
         from common.evaluation import score_robustness
         from data_prep.paper_sets import robustness_sets
 
         sets = robustness_sets(load_corpus(config), examples, seed=config["test"]["seed"],
                                max_items=config["evaluation"].get("robustness_items"))
-        evaluation_dir = Path(args.exp_dir) / "evaluation"
         scores = score_robustness(enhancers, sets, processes=config["evaluation"]["processes"],
-                                  results_dir=evaluation_dir)
-        kind = "tflite" if args.tflite else "float"
-        _json_dump(evaluation_dir / f"robustness_{kind}.json", {"systems": sorted(enhancers), "scores": scores})
+                                  results_dir=args.results_dir, config=config,
+                                  run=f"{self.name}/{args.experiment_name}")
         for set_name, by_system in scores.items():
             print(f"{set_name}: " + "; ".join(
                 f"{system} " + " ".join(f"{metric} {summary[metric][0]:.3f}" for metric in ("pesq_wb", "stoi", "si_snr")
@@ -482,9 +481,9 @@ class Recipe:
 
     # ---------------------------------------------------------------------------------------------- table
     def table(self, config, args):
+        from common.evaluation import load_scores, scores_path
         from common.tables import ResultTable
 
-        evaluation_dir = Path(args.exp_dir) / "evaluation"
         export_report_path = Path(args.exp_dir) / "export" / "report.json"
         export_report = json.loads(export_report_path.read_text()) if export_report_path.is_file() else {}
         snrs = [float(snr) for snr in config["test"]["snrs"]]
@@ -512,14 +511,15 @@ class Recipe:
                 "in 8 linear bits; int8 weights with float activations (dynamic range) keep the float quality.",
             ],
         )
-        systems = [s for s in list(SYSTEMS_FLOAT) + [f"crn_tflite_{m}" for m in TFLITE_MODES]
-                   if (evaluation_dir / f"{s}.json").is_file()]
+        documents = {system: load_scores(args.results_dir, system) for system in ALL_SYSTEMS}
+        systems = [system for system in ALL_SYSTEMS if documents[system] is not None]
         if not systems:
-            raise _error(f"no evaluation results in {evaluation_dir}: run the evaluate command first")
+            raise _error(f"no evaluation results in {scores_path(args.results_dir, 'crn').parent}: run the evaluate "
+                         "command first")
         summaries = {}
         rows_by_system = {}
         for system in systems:
-            rows = json.loads((evaluation_dir / f"{system}.json").read_text())["rows"]
+            rows = documents[system]["rows"]
             rows_by_system[system] = rows
             noise_types = sorted({row["noise_type"] for row in rows})
             for noise_type in ["all"] + noise_types:
@@ -588,27 +588,21 @@ class Recipe:
                                                     "crn_minus_unprocessed_paired": differences,
                                                     "mini_targets": targets})
         print(f"saved {args.results_dir / 'results.json'}")
-        self._robustness_table(config, args, evaluation_dir)
+        self._robustness_table(config, args, documents)
 
-    def _robustness_table(self, config, args, evaluation_dir):
+    def _robustness_table(self, config, args, documents):
         """The shared robustness table of the float (and .tflite) systems, with the level rows checked against each
-        system's summary on the nominal test set."""
-        from common.evaluation import robustness_table
+        system's summary on the nominal test set (``documents``: the test-set scores, {system: document})."""
+        from common.evaluation import load_robustness, robustness_table
 
-        scores = {}
-        for kind in ("float", "tflite"):
-            path = evaluation_dir / f"robustness_{kind}.json"
-            if path.is_file():
-                for set_name, by_system in json.loads(path.read_text())["scores"].items():
-                    scores.setdefault(set_name, {}).update(by_system)
+        scores = load_robustness(args.results_dir, ALL_SYSTEMS)
         if not scores:
-            print(f"no robustness scores in {evaluation_dir}: the evaluate command writes them")
+            print(f"no robustness scores in {Path(args.results_dir) / 'scores' / 'robustness'}: the evaluate command "
+                  "writes them")
             return
-        nominal = {}
-        for system in sorted({system for by_system in scores.values() for system in by_system} - {"noisy"}):
-            path = evaluation_dir / f"{system}.json"
-            if path.is_file():
-                nominal[system] = json.loads(path.read_text())["summary"]
+        nominal = {system: documents[system]["summary"]
+                   for system in sorted({system for by_system in scores.values() for system in by_system} - {"noisy"})
+                   if documents.get(system) is not None}
         table = robustness_table(
             scores, f"CRN (Tan & Wang 2018), {config['config_name']} config: unseen voices x unseen noises and the "
             "test mixtures at other levels (PESQ WB, STOI, SI-SNR)", nominal=nominal)
