@@ -670,3 +670,16 @@ def crn_minus_unprocessed(crn_rows, unprocessed_rows, snrs) -> dict:
 
 def tflite_path(args, mode) -> Path:
     return Path(args.exp_dir) / "tflite" / f"crn_streaming_{mode}.tflite"
+
+
+def artifacts(exp_dir, config) -> dict:
+    """The models and .tflite files run.sh writes (``common.artifacts``): stages 2 and 3 train the CRN and LSTM-2,
+    stage 5 exports the CRN's streaming .tflite files."""
+    from common.artifacts import Artifact
+
+    exp_dir = Path(exp_dir)
+    published = {"crn": Artifact(exp_dir / "crn" / "best.weights.h5", 2),
+                 "lstm2": Artifact(exp_dir / "lstm2" / "best.weights.h5", 3)}
+    for mode in config["export"]["modes"]:
+        published[f"crn_streaming_{mode}"] = Artifact(exp_dir / "tflite" / f"crn_streaming_{mode}.tflite", 5, ("crn",))
+    return published

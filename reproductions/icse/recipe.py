@@ -883,3 +883,24 @@ class Recipe:
             raise ValueError(f"{results_dir}/metrics has no scores yet: run the evaluate step first")
         print("\n\n".join(printed))
         return None
+
+
+def artifacts(exp_dir, config) -> dict:
+    """The models and .tflite files run.sh writes (``common.artifacts``): stage 1 trains the FCN, stage 3 prunes it
+    (PP), stage 4 clusters it (PQ), stage 5 clusters each pruned model (PP+PQ), stage 6 exports the FCN and the
+    main PP+PQ model in one go."""
+    from common.artifacts import Artifact
+
+    def weights(stored):
+        return models_dir(exp_dir) / f"{stored}.weights.h5"
+
+    clusters = int(config["quantization"]["clusters_per_sign"])
+    published = {"fcn": Artifact(weights("fcn"), 1),
+                 pq_name(clusters): Artifact(weights(pq_name(clusters)), 4, ("fcn",))}
+    for theta in config["pruning"]["thetas"]:
+        published[pp_name(theta)] = Artifact(weights(pp_name(theta)), 3, ("fcn",))
+        published[pq_name(clusters, theta)] = Artifact(weights(pq_name(clusters, theta)), 5, (pp_name(theta),))
+    exported = ("fcn", Recipe._main_pp_pq(config))
+    for stored in exported:
+        published[f"{stored}_tflite"] = Artifact(tflite_path(exp_dir, stored), 6, exported)
+    return published

@@ -538,3 +538,20 @@ def _resolve(path) -> Path:
 def _snr_text(snr) -> str:
     return str(int(snr)) if float(snr).is_integer() else str(snr)
 
+
+
+def artifacts(exp_dir, config) -> dict:
+    """The models and .tflite files run.sh writes (``common.artifacts``): stage 2 trains the float DNN, stage 4
+    prunes and clusters it, stage 5 exports every model on disk and always loads the float checkpoint."""
+    from common.artifacts import Artifact
+    from reproductions.sednn.trainer import checkpoint_path
+
+    exp_dir = Path(exp_dir)
+    published = {"float": Artifact(checkpoint_path(exp_dir, config["inference"]["iteration"]), 2)}
+    for variant in SEDNN_VARIANTS[1:]:
+        published[variant] = Artifact(exp_dir / "compressed" / f"{variant}.h5", 4, ("float",))
+    for variant in SEDNN_VARIANTS:
+        for mode in TFLITE_MODES:
+            published[f"{variant}_{mode}_tflite"] = Artifact(exp_dir / "tflite" / f"{variant}_{mode}.tflite", 5,
+                                                             ("float",))
+    return published
