@@ -535,7 +535,7 @@ class SednnAdapter(Adapter):
     name = "sednn"
 
     def _hooks(self, scaler_loader, n_concat):
-        from common.features import sednn_context, sednn_istft, sednn_log_magnitude, sednn_stft
+        from reproductions.sednn.features import sednn_context, sednn_istft, sednn_log_magnitude, sednn_stft
 
         cache = {}
 
@@ -604,7 +604,7 @@ class SednnAdapter(Adapter):
         return recipe.artifacts(self.exp_dir(config_name), config)["float"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from common.features import sednn_context, sednn_log_magnitude, sednn_stft
+        from reproductions.sednn.features import sednn_context, sednn_log_magnitude, sednn_stft
         from reproductions.sednn.compress import export_variant
         from reproductions.sednn.dnn import build_from_config
         from reproductions.sednn.scaler import Scaler
@@ -682,7 +682,7 @@ class CrnAdapter(Adapter):
 
     @staticmethod
     def finish(outputs, context, signal):
-        from common.features import crn_resynthesize
+        from reproductions.crn.features import crn_resynthesize
 
         return crn_resynthesize(np.asarray(_first(outputs))[0], signal)
 
@@ -856,14 +856,14 @@ class TfgridnetAdapter(Adapter):
 
     @staticmethod
     def prepare_spectral(signal):
-        from common.features import tfgridnet_stft
+        from reproductions.tfgridnet.features import tfgridnet_stft
 
         spectrum = tfgridnet_stft(signal)
         return [np.stack([spectrum.real, spectrum.imag], -1)[None].astype(np.float32)], None
 
     @staticmethod
     def finish_spectral(outputs, context, signal):
-        from common.features import tfgridnet_istft
+        from reproductions.tfgridnet.features import tfgridnet_istft
 
         out = np.asarray(_first(outputs))[0]
         return tfgridnet_istft(out[..., 0] + 1j * out[..., 1], length=signal.size)
@@ -945,7 +945,7 @@ class TfgridnetAdapter(Adapter):
         core.source = load.source
 
         def representative():
-            from common.features import tfgridnet_stft
+            from reproductions.tfgridnet.features import tfgridnet_stft
 
             spectra = [tfgridnet_stft(fixed_length(clip, samples))[None] for clip in random_audio(seconds=samples / SAMPLE_RATE)]
             return [np.stack([s.real, s.imag], -1).astype(np.float32) for s in spectra]

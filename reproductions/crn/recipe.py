@@ -4,7 +4,7 @@
 Spec: ``docs/crn.md`` (the first author's code is the authority).
 
 Features: ``|STFT|`` of the RMS-normalised mixture (``common.mixing.mix_crn``; 20 ms Hamming, 10 ms hop, 161
-bins, ``common.features.crn_stft``), target ``|STFT|`` of the equally scaled speech; resynthesis with the noisy
+bins, ``features.crn_stft``), target ``|STFT|`` of the equally scaled speech; resynthesis with the noisy
 phase (``crn_resynthesize``). Training (``docs/crn.md#training``): Adam 2e-4, MSE over the valid frames only, batches of
 16 whole utterances zero-padded to the longest, learning rate x0.98 every 2 epochs, 20 epochs, best epoch by validation
 loss. Metrics (``docs/crn.md#metric``): STOI (pystoi, ``extended=False``) and raw narrow-band P.862 PESQ (what the
@@ -111,7 +111,7 @@ def test_examples(corpus, config):
 
 def magnitude(signal) -> np.ndarray:
     """``|STFT|`` (frames, 161) of a waveform, the author's features (no log, no normalisation)."""
-    from common.features import crn_stft
+    from reproductions.crn.features import crn_stft
 
     return np.abs(crn_stft(signal)).astype(np.float32)
 
@@ -213,7 +213,7 @@ def compiled(model):
 
 def enhance_offline(model, noisy) -> np.ndarray:
     """Whole-utterance enhancement: magnitude through the model, noisy phase, inverse STFT."""
-    from common.features import crn_resynthesize
+    from reproductions.crn.features import crn_resynthesize
 
     estimate = model(magnitude(noisy)[None], training=False).numpy()[0]
     return crn_resynthesize(estimate, noisy)
@@ -221,7 +221,7 @@ def enhance_offline(model, noisy) -> np.ndarray:
 
 def enhance_streaming(runner, noisy) -> np.ndarray:
     """Hop-by-hop enhancement with a streaming runner (``StreamingCRN`` or ``StreamingTFLite``)."""
-    from common.features import crn_resynthesize
+    from reproductions.crn.features import crn_resynthesize
 
     # crn_stft frames are local (frame t needs samples up to 160 t + 160), so computing them at once gives the
     # frames a sample-by-sample STFT would give.

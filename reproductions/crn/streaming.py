@@ -21,7 +21,7 @@ inputs: the state is explicit I/O, as the DTLN / Ambiq streaming exports, and th
 removes the cell clip of 10 that the converter writes into the fused op (Keras does not clip). In full int8 the
 cell state's int16 scale is still calibrated on the converter's clipped float graph, so there the cell state
 saturates at the power-of-two range above 10 (a cost of full int8 next to its quantisation noise).
-STFT and iSTFT stay outside the .tflite (``docs/toolchain.md#tflite-conversion``) in numpy (``common.features``).
+STFT and iSTFT stay outside the .tflite (``docs/toolchain.md#tflite-conversion``) in numpy (``features.py``).
 
 Algorithmic latency: a frame needs its full 20 ms window, and the overlap-add output of a hop is final once the
 next frame is in, so output lags input by one window, 20 ms = 320 samples at 16 kHz.

@@ -83,7 +83,7 @@ class Recipe:
     # ------------------------------------------------------------------------------------------ info
     def info(self, config, args):
         from common.accounting import count_parameters, macs_per_second
-        from common.features import SEDNN_HOP
+        from reproductions.sednn.features import SEDNN_HOP
         from reproductions.sednn.dnn import build_from_config
 
         model = build_from_config(config["model"])
@@ -339,7 +339,7 @@ class Recipe:
             pairs.append({"name": name, "clean": clean, "enhanced": enhanced, "noisy": noisy})
             metadata.append({"noise_type": noise_type})
             if args.visualize and index < evaluation["visualize_count"]:
-                from common.features import sednn_log_magnitude, sednn_stft
+                from reproductions.sednn.features import sednn_log_magnitude, sednn_stft
 
                 # The three panels from the waveforms, so that they share the level of the files on disk.
                 mixture_log, clean_log, enhanced_log = (sednn_log_magnitude(sednn_stft(signal)) for signal in

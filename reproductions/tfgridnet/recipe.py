@@ -601,7 +601,7 @@ class Recipe:
     def export(self, config, args):
         """Float32 and dynamic-range waveform models, int16x8 / int8 spectral cores; each scored if it converts."""
         from common.accounting import gzip_bytes, tflite_bytes
-        from common.features import tfgridnet_istft, tfgridnet_stft
+        from reproductions.tfgridnet.features import tfgridnet_istft, tfgridnet_stft
         from common.tfkeras import keras
         from common.tflite import TFLiteModel, export_tflite
 
