@@ -976,5 +976,5 @@ def adapters_for(names) -> list:
     """Adapter instances for ``names`` (ValueError for an unknown one)."""
     unknown = [name for name in names if name not in ADAPTERS]
     if unknown:
-        raise ValueError(f"benchmarks/models.py: unknown models {unknown}; known: {sorted(ADAPTERS)}")
+        raise ValueError(f"unknown models {unknown}; known: {sorted(ADAPTERS)}")
     return [ADAPTERS[name]() for name in names]

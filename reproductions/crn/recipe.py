@@ -43,8 +43,9 @@ PAPER_PARAMETERS_MILLIONS = {"crn": 17.58, "lstm2": 30.22}
 THIRD_PARTY_UNPROCESSED_MINUS5 = {"stoi_-5": 58.18, "pesq_-5": 1.50}
 
 
-def _error(message: str):
-    return ValueError(f"reproductions/crn/recipe.py: {message}")
+def _config_file(config) -> str:
+    """The configuration file an error names (``common.config.load_config`` records it)."""
+    return config.get("config_path", "the configuration")
 
 
 # ------------------------------------------------------------------------------------------------------ data
@@ -60,9 +61,9 @@ def load_corpus(config):
 
         for key in ("wsj0_root", "noise_train_dir", "noise_test_dir"):
             if not data.get(key) or not Path(data[key]).is_dir():
-                raise _error(f"data.{key} = {data.get(key)!r} is not a folder (see conf/paper.yaml)")
+                raise ValueError(f"{_config_file(config)}: data.{key} = {data.get(key)!r} is not a folder")
         return wsj0_si84_corpus(data["wsj0_root"], data["noise_train_dir"], data["noise_test_dir"], seed=data["seed"])
-    raise _error(f"data.corpus must be 'mini' or 'wsj0_si84', got {data['corpus']!r}")
+    raise ValueError(f"{_config_file(config)}: data.corpus must be 'mini' or 'wsj0_si84', got {data['corpus']!r}")
 
 
 def training_examples(corpus, config, split):
@@ -84,7 +85,7 @@ def training_examples(corpus, config, split):
         keep = np.sort(np.random.default_rng([data["seed"], 5]).choice(len(examples), int(limit), replace=False))
         examples = [examples[index] for index in keep]
     if not examples:
-        raise _error(f"no {split} examples (data.max_train_seconds too small?)")
+        raise ValueError(f"{_config_file(config)}: no {split} examples (data.max_train_seconds too small?)")
     if split == "valid" and inference_level(config) is not None:
         examples = at_level(examples, inference_level(config))
     return examples
@@ -101,7 +102,8 @@ def test_examples(corpus, config):
         wanted = set(test["noise_types"])
         missing = wanted - {e.meta["noise_type"] for e in examples}
         if missing:
-            raise _error(f"test.noise_types {sorted(missing)} are not in the test noise split")
+            raise ValueError(f"{_config_file(config)}: test.noise_types {sorted(missing)} are not "
+                             "in the test noise split")
         examples = [e for e in examples if e.meta["noise_type"] in wanted]
     if test.get("utterances"):
         chosen = set(sorted({e.meta["speech"] for e in examples})[: int(test["utterances"])])
@@ -176,7 +178,7 @@ def build_model(config, which, fused_lstm=False):
         return build_lstm_baseline(
             config["model"]["frequency_bins"], baseline["units"], baseline["lstm_layers"], fused_lstm=fused_lstm
         )
-    raise _error(f"unknown model {which!r}; expected one of {MODEL_NAMES}")
+    raise ValueError(f"unknown model {which!r}; expected one of {MODEL_NAMES}")
 
 
 def weights_path(args, which) -> Path:
@@ -186,7 +188,7 @@ def weights_path(args, which) -> Path:
 def load_trained(config, args, which, checkpoint=None):
     path = Path(checkpoint) if checkpoint else weights_path(args, which)
     if not path.is_file():
-        raise _error(f"no trained {which} weights at {path}: run 'train --model {which}' first")
+        raise ValueError(f"no trained {which} weights at {path}: run 'train --model {which}' first")
     model = build_model(config, which)
     model.load_weights(str(path))
     return model
@@ -334,12 +336,12 @@ class Recipe:
             elif system.startswith("crn_tflite_"):
                 path = tflite_path(args, system[len("crn_tflite_"):])
                 if not path.is_file():
-                    raise _error(f"no {path}: run the export command first")
+                    raise ValueError(f"no {path}: run the export command first")
                 runner = StreamingTFLite(path, num_threads=1)
                 enhancers[system] = level_normalized(lambda noisy, runner=runner: enhance_streaming(runner, noisy),
                                                      inference_level(config))
             else:
-                raise _error(f"unknown system {system!r}; expected {sorted(SYSTEM_LABELS)}")
+                raise ValueError(f"unknown system {system!r}; expected {sorted(SYSTEM_LABELS)}")
         return enhancers
 
     def evaluate(self, config, args):
@@ -419,7 +421,7 @@ class Recipe:
         print(f"Keras streaming vs offline: max |difference| {report['keras_streaming_max_abs_difference']:.2e} "
               f"over {offline.shape[0]} frames")
         if report["keras_streaming_max_abs_difference"] > 1e-4:
-            raise _error("the Keras streaming model differs from the offline model by more than 1e-4")
+            raise ValueError("the Keras streaming model differs from the offline model by more than 1e-4")
         calibration_set = training_examples(corpus, config, "valid")[: config["export"]["calibration_utterances"]]
         calibration = streaming.calibration_inputs(
             model, [magnitude(example.load()[0]) for example in calibration_set], config["export"]["calibration_hops"])
@@ -449,8 +451,8 @@ class Recipe:
             bound = 1e-4 * max(1.0, float(np.abs(offline).max()))
             report["variants"][mode]["tolerance"] = bound
             if mode == "float32" and difference.max() > bound:
-                raise _error(f"the float32 streaming .tflite differs from the offline model by {difference.max():.2e} "
-                             f"(> {bound:.2e})")
+                raise ValueError(f"the float32 streaming .tflite differs from the offline model by "
+                                 f"{difference.max():.2e} (> {bound:.2e})")
         _json_dump(Path(args.exp_dir) / "export" / "report.json", report)
 
     # -------------------------------------------------------------------------------------------- enhance
@@ -459,7 +461,7 @@ class Recipe:
         from reproductions.crn import streaming
 
         if args.streaming and not args.tflite and args.model != "crn":
-            raise _error("--streaming runs the CRN (the LSTM-2 baseline has no streaming graph here)")
+            raise ValueError("--streaming runs the CRN (the LSTM-2 baseline has no streaming graph here)")
 
         def load():
             if args.tflite:
@@ -514,8 +516,8 @@ class Recipe:
         documents = {system: load_scores(args.results_dir, system) for system in ALL_SYSTEMS}
         systems = [system for system in ALL_SYSTEMS if documents[system] is not None]
         if not systems:
-            raise _error(f"no evaluation results in {scores_path(args.results_dir, 'crn').parent}: run the evaluate "
-                         "command first")
+            raise ValueError(f"no evaluation results in {scores_path(args.results_dir, 'crn').parent}: run the "
+                             "evaluate command first")
         summaries = {}
         rows_by_system = {}
         for system in systems:
