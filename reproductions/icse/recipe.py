@@ -17,7 +17,7 @@ Pipeline (``run.sh``; every step is a command of ``python -m reproductions.icse`
 
 Trained models are stored as ``exp/icse/<config>/models/<variant>.weights.h5`` with a ``<variant>.json`` describing
 them (parent, theta, code-book sizes, per-layer pruning report); retraining runs (resumable) live in
-``exp/icse/<config>/runs/<variant>/``; metrics in ``results/icse/<config>/metrics/<variant>.json``, scores of a
+``exp/icse/<config>/runs/<variant>/``; metrics in ``results/icse/<config>/scores/<variant>.json``, scores of a
 folder of pairs (``evaluate --noisy-dir``) in ``results/icse/<config>/scores/folders/<variant>.json``.
 """
 from __future__ import annotations
@@ -99,11 +99,13 @@ def tflite_path(exp_dir, variant) -> Path:
 
 
 def metrics_path(results_dir, variant) -> Path:
-    return Path(results_dir) / "metrics" / f"{variant}.json"
+    from common.evaluation import scores_path
+
+    return scores_path(results_dir, variant)
 
 
 def robustness_path(results_dir) -> Path:
-    return Path(results_dir) / "metrics" / "robustness.json"
+    return Path(results_dir) / "scores" / "robustness.json"
 
 
 def build_model(config, settings=None):
@@ -435,12 +437,10 @@ def score(enhance, examples, processes, description, score_noisy=False):
                           score_noisy=score_noisy, description=description)
 
 
-def save_metrics(results_dir, variant, rows, summary, extra=None) -> Path:
-    path = metrics_path(results_dir, variant)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"variant": variant, "summary": summary, "rows": rows, **(extra or {})}
-    path.write_text(json.dumps(document, indent=1, default=float))
-    return path
+def save_metrics(results_dir, variant, rows, summary, extra=None, config=None, run=None) -> Path:
+    from common.evaluation import save_scores
+
+    return save_scores(results_dir, variant, rows, summary, config, run, variant=variant, **(extra or {}))
 
 
 def read_summary(results_dir, variant):
@@ -690,7 +690,8 @@ class Recipe:
                 continue
             enhance = None if make_enhancer is None else make_enhancer()
             rows, summary = score(enhance, examples, processes, name)
-            save_metrics(results_dir, name, rows, summary, {"items": len(examples)})
+            save_metrics(results_dir, name, rows, summary, {"items": len(examples)}, config,
+                         f"{self.name}/{args.experiment_name}")
             print(f"{name}: " + ", ".join(f"{metric} {mean_of(summary, metric):.3f}" for metric in METRICS
                                           if mean_of(summary, metric) is not None)
                   + f" ({summary['invalid']} invalid of {len(rows)})")
@@ -711,7 +712,7 @@ class Recipe:
 
     def _evaluate_robustness(self, config, args, corpus, examples, processes, force):
         """Unseen voices x unseen noises and the test set at other levels (docs/robustness.md) for the systems of
-        :meth:`_robustness_systems`; the summaries go to ``metrics/robustness.json``, the rows to
+        :meth:`_robustness_systems`; the summaries go to ``scores/robustness.json``, the rows to
         ``scores/robustness/``."""
         from common.evaluation import ROBUSTNESS_METRICS, score_robustness
         from data_prep.paper_sets import robustness_sets
@@ -735,7 +736,8 @@ class Recipe:
             enhancers[system] = lambda noisy, enhance=enhance: peak_normalise(enhance(noisy))
         sets = robustness_sets(corpus, examples, seed=int(config.get("seed", 0)),
                                max_items=config["evaluation"]["robustness_items"])
-        scores = score_robustness(enhancers, sets, processes=processes, results_dir=results_dir)
+        scores = score_robustness(enhancers, sets, processes=processes, results_dir=results_dir, config=config,
+                                  run=f"{self.name}/{args.experiment_name}")
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps({"systems": sorted(systems), "scores": scores}, indent=1, default=float))
         for set_name, by_system in scores.items():

@@ -147,14 +147,14 @@ def test_pipeline_on_a_tiny_config(tmp_path, mini_corpus_root):
     assert (models_dir(exp_dir) / "fcn_int8.tflite").is_file()
     run_cli("evaluate", *common)
     for name in ("noisy", "fcn", "pp_0.65_pq_k2", "fcn_int8", "pp_0.65_pq_k2_int8"):
-        document = json.loads((results_dir / "metrics" / f"{name}.json").read_text())
+        document = json.loads((results_dir / "scores" / f"{name}.json").read_text())
         summary, rows = document["summary"], document["rows"]
         assert summary["pesq_wb"][2] == 2 and math.isfinite(summary["pesq_wb"][0])
         # STOI needs 30 frames of speech: a one-letter prompt is left out with the reason, never averaged as 0
         scored = [row for row in rows if row["stoi"] is not None]
         assert summary["stoi"][2] == len(scored) >= 1
         assert all("stoi: not enough non-silent frames" in row["reason"] for row in rows if row["stoi"] is None)
-    robustness = json.loads((results_dir / "metrics" / "robustness.json").read_text())
+    robustness = json.loads((results_dir / "scores" / "robustness.json").read_text())
     assert robustness["systems"] == ["fcn", "pp_0.65_pq_k2", "pp_0.65_pq_k2_int8"]
     assert sorted(robustness["scores"]) == sorted([f"unseen voice x noise {snr} dB" for snr in ("-5", "+0", "+5")]
                                                   + ["test at -40 dBFS", "test at -10 dBFS"])
@@ -163,7 +163,7 @@ def test_pipeline_on_a_tiny_config(tmp_path, mini_corpus_root):
         expected_items = 1 if set_name.startswith("unseen") else 2
         assert by_system["fcn"]["pesq_wb"][2] == expected_items and math.isfinite(by_system["fcn"]["pesq_wb"][0])
     # Peak normalisation takes the level out: the test set at -40 dBFS scores as the nominal test set.
-    nominal = json.loads((results_dir / "metrics" / "fcn.json").read_text())["summary"]
+    nominal = json.loads((results_dir / "scores" / "fcn.json").read_text())["summary"]
     quiet = robustness["scores"]["test at -40 dBFS"]["fcn"]
     assert quiet["si_snr"][0] == pytest.approx(nominal["si_snr"][0], abs=0.01)
     assert "robustness: scores exist" in run_cli("evaluate", *common)
