@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from common.features import tfgridnet_stft
+from reproductions.tfgridnet.features import tfgridnet_stft
 from common.tfkeras import tf
 from reproductions.tfgridnet.losses import HybridLoss, si_snr
 

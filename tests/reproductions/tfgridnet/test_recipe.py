@@ -126,7 +126,7 @@ def test_evaluate_scores_a_folder_of_pairs_with_a_checkpoint(tmp_path, capsys):
         arguments += ["--set", item]
     assert main(Recipe(), arguments) == 0
     assert "; scored 2 of 3 pairs; 1 invalid: " in capsys.readouterr().out
-    document = json.loads((tmp_path / "results" / "scores" / "direct.json").read_text())
+    document = json.loads((tmp_path / "results" / "scores" / "folders" / "direct.json").read_text())
     assert [row["name"] for row in document["rows"]] == ["u0.wav", "u1.wav"] and document["invalid"][0]["name"] == "cut.wav"
 
     def numpy_si_snr(reference, estimate):
