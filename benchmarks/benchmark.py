@@ -74,7 +74,7 @@ def shared_test_set(max_items: int = 8, seed: int = 0, corpus=None) -> list[dict
                       "noisy": np.asarray(noisy, np.float32), "clean": np.asarray(clean, np.float32),
                       "snr_db": meta.get("snr_db"), "noise_type": meta.get("noise_type")})
     if not clips:
-        raise ValueError("benchmark.py: the mini corpus has no test clips (python -m data_prep.build_mini --force)")
+        raise ValueError("the mini corpus has no test clips (python -m data_prep.build_mini --force)")
     return clips
 
 

@@ -10,7 +10,8 @@ Where a recipe keeps a Keras model but writes no .tflite of it (float, pruned or
 exports a float32 .tflite itself into ``exp/benchmark/<config>/<name>/`` (``(exported by the benchmark)`` in the
 variant label) so every variant is also measured deployed. A variant a recipe does not produce at all is listed
 with that reason; one it produces but that is not on disk yet names the missing file and the run.sh stages that
-write it (with the stages it depends on whose outputs are missing too).
+write it (with the stages it depends on whose outputs are missing too). File names and stages come from the
+recipe's own ``artifacts(exp_dir, config)`` (``common.artifacts``), never from this module.
 
 Speed does not depend on training. On the paper config a model with no trained checkpoint is therefore listed
 with speed-only rows instead (:meth:`Adapter.speed_only_variants`): the paper-size network with a seeded random
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.variant import REPOSITORY_ROOT, Variant, fixed_length, keras_function, missing_variant, relative_path
+from common.artifacts import stages_to_make
 
 SAMPLE_RATE = 16000
 SPEED_ONLY_LABEL = "speed only (random weights)"
@@ -271,25 +273,12 @@ class IcseAdapter(Adapter):
         names = {"fcn": ("float Keras", "float"), pruned: (f"pruned (ICSE PP theta={theta})", "pruned"),
                  clustered: (f"clustered (ICSE PQ k={clusters})", "clustered"),
                  pruned_clustered: (f"pruned+clustered (ICSE PP+PQ)", "pruned_clustered")}
-        # run.sh stage that trains each model and the model it starts from (PP+PQ clusters the pruned model).
-        training = {"fcn": (1, None), pruned: (3, "fcn"), clustered: (4, "fcn"), pruned_clustered: (5, pruned)}
-
-        def weights_path(stored):
-            return recipe.models_dir(exp_dir) / f"{stored}.weights.h5"
-
-        def training_stages(stored):
-            """The stages that train ``stored`` and every missing model it starts from."""
-            stage, source = training[stored]
-            return [stage] + (training_stages(source) if source and not weights_path(source).is_file() else [])
-
-        # Stage 6 exports the FCN and the PP+PQ model in one go: it needs both sets of weights.
-        export_stages = [6] + [stage for stored in ("fcn", pruned_clustered) if not weights_path(stored).is_file()
-                               for stage in training_stages(stored)]
+        published = recipe.artifacts(exp_dir, config)
         rows = []
         for stored, (label, kind) in names.items():
-            weights = weights_path(stored)
+            weights = published[stored].path
             if not weights.is_file():
-                rows.append(self.not_trained(label, kind, weights, config_name, training_stages(stored)))
+                rows.append(self.not_trained(label, kind, weights, config_name, stages_to_make(published, stored)))
                 continue
             load = _with_source(lambda stored=stored: recipe.load_variant(config, exp_dir, stored)[0], weights)
             if kind == "float":
@@ -297,32 +286,32 @@ class IcseAdapter(Adapter):
                 path, build = self.exported(config_name, stored, load)
                 rows.append(self.tflite_variant("float .tflite (exported by the benchmark)", "tflite", path,
                                                 self.prepare, self.finish, keras_model=load, build=build))
-                ptq = recipe.tflite_path(exp_dir, stored)
+                ptq = published[f"{stored}_tflite"].path
                 if ptq.is_file():
                     rows.append(self.tflite_variant("PTQ int8 .tflite", "ptq_int8", ptq, self.prepare, self.finish,
                                                     keras_model=load))
                 else:
                     rows.append(self.not_exported("PTQ int8 .tflite", "ptq_int8", ptq, config_name,
-                                                  export_stages))
+                                                  stages_to_make(published, f"{stored}_tflite")))
             else:
                 path, build = self.exported(config_name, stored, load)
                 rows.append(self.tflite_variant(f"{label} float .tflite", kind, path, self.prepare, self.finish,
                                                 keras_model=load, build=build))
             if kind == "pruned_clustered":
-                deployed = recipe.tflite_path(exp_dir, stored)
+                deployed = published[f"{stored}_tflite"].path
                 if deployed.is_file():
                     rows.append(self.tflite_variant("ICSE PP+PQ int8 .tflite", "icse", deployed, self.prepare,
                                                     self.finish, keras_model=load))
                 else:
                     rows.append(self.not_exported("ICSE PP+PQ int8 .tflite", "icse", deployed, config_name,
-                                                  export_stages))
+                                                  stages_to_make(published, f"{stored}_tflite")))
         rows.append(self.not_produced("QAT int8 .tflite", "qat_int8", " (ICSE compresses by PP+PQ, not QAT)"))
         return rows
 
     def trained(self, config, config_name):
         from reproductions.icse import recipe
 
-        return (recipe.models_dir(self.exp_dir(config_name)) / "fcn.weights.h5").is_file()
+        return recipe.artifacts(self.exp_dir(config_name), config)["fcn"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
         from reproductions.icse import recipe
@@ -338,8 +327,13 @@ class IcseAdapter(Adapter):
                                             build=build))
         rows.append(Variant(self.name, "pruned / clustered / ICSE PP+PQ", "icse", missing=(
             "needs a trained FCN (PP ranks trained filters, PQ clusters trained weights): "
-            f"run {self.run_command(config_name, [1, 3, 4, 5, 6])}")))
+            f"run {self.run_command(config_name, _model_stages(recipe, config, config_name, self))}")))
         return rows
+
+
+def _model_stages(recipe, config, config_name, adapter) -> list:
+    """Every run.sh stage that writes one of ``recipe``'s published models or .tflite files."""
+    return sorted({artifact.stage for artifact in recipe.artifacts(adapter.exp_dir(config_name), config).values()})
 
 
 def _calibration_waveforms(count, seed=1):
@@ -374,16 +368,11 @@ class FqseAdapter(Adapter):
 
         exp_dir = self.exp_dir(config_name)
         rows = []
-        float_stages = [] if recipe.core_weights_path(exp_dir, "float").is_file() else [1]
-        # run.sh stages 2 and 3 fine-tune the float model (stage 1) to 8 bits.
-        training_stages = {"float": [1], "vanilla": [2] + float_stages, "fqse": [3] + float_stages}
-        # Stage 4 exports both 8-bit cores in one go: it needs both sets of weights.
-        export_stages = [4] + [stage for variant in ("vanilla", "fqse")
-                               if not recipe.core_weights_path(exp_dir, variant).is_file()
-                               for stage in training_stages[variant]]
-        weights = recipe.core_weights_path(exp_dir, "float")
+        published = recipe.artifacts(exp_dir, config)
+        weights = published["float"].path
         if not weights.is_file():
-            rows.append(self.not_trained("float Keras", "float", weights, config_name, training_stages["float"]))
+            rows.append(self.not_trained("float Keras", "float", weights, config_name,
+                                         stages_to_make(published, "float")))
         else:
             load_core = _with_source(lambda: recipe.load_core(config, exp_dir, "float"), weights)
             rows.append(self.keras_variant("float Keras", "float", weights, load_core, self.prepare_float,
@@ -392,13 +381,14 @@ class FqseAdapter(Adapter):
                                           "(exported by the benchmark)")
         for variant, label, kind in (("vanilla", "QAT int8 .tflite (vanilla 8-bit)", "qat_int8"),
                                      ("fqse", "FQSE int8 .tflite", "fqse")):
-            path = recipe.tflite_path(exp_dir, variant)
+            path = published[f"{variant}_tflite"].path
             if not path.is_file():
-                rows.append(self.not_exported(label, kind, path, config_name, export_stages))
+                rows.append(self.not_exported(label, kind, path, config_name,
+                                              stages_to_make(published, f"{variant}_tflite")))
                 continue
             stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
             prepare, finish = self._int8_hooks(variant, stages)
-            qat_weights = recipe.core_weights_path(exp_dir, variant)
+            qat_weights = published[variant].path
             keras_model = (lambda variant=variant: recipe.load_core(config, exp_dir, variant)) \
                 if qat_weights.is_file() else None
             rows.append(self.tflite_variant(label, kind, path, prepare, finish, keras_model=keras_model,
@@ -469,7 +459,7 @@ class FqseAdapter(Adapter):
     def trained(self, config, config_name):
         from reproductions.fqse import recipe
 
-        return recipe.core_weights_path(self.exp_dir(config_name), "float").is_file()
+        return recipe.artifacts(self.exp_dir(config_name), config)["float"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
         from reproductions.fqse import fqse, recipe
@@ -545,7 +535,7 @@ class SednnAdapter(Adapter):
     name = "sednn"
 
     def _hooks(self, scaler_loader, n_concat):
-        from common.features import sednn_context, sednn_istft, sednn_log_magnitude, sednn_stft
+        from reproductions.sednn.features import sednn_context, sednn_istft, sednn_log_magnitude, sednn_stft
 
         cache = {}
 
@@ -566,24 +556,20 @@ class SednnAdapter(Adapter):
         return prepare, finish
 
     def list_variants(self, config, config_name):
+        from reproductions.sednn import recipe
         from reproductions.sednn.scaler import Scaler
-        from reproductions.sednn.trainer import checkpoint_path, load_checkpoint
+        from reproductions.sednn.trainer import load_checkpoint
 
         exp_dir = self.exp_dir(config_name)
         n_concat = int(config["features"]["n_concat"])
         rows = []
-        checkpoint = checkpoint_path(exp_dir, config["inference"]["iteration"])
-        sources = {"float": checkpoint, "pruned": exp_dir / "compressed" / "pruned.h5",
-                   "clustered": exp_dir / "compressed" / "clustered.h5"}
+        published = recipe.artifacts(exp_dir, config)
         labels = {"float": "float", "pruned": "pruned (TFMOT magnitude)", "clustered": "clustered (TFMOT k-means)"}
-        # run.sh stage 2 trains the float DNN (its features are built on demand), stage 4 prunes and clusters it,
-        # stage 5 exports every model on disk and always loads the float checkpoint.
-        float_stages = [] if checkpoint.is_file() else [2]
-        training_stages = {"float": [2], "pruned": [4] + float_stages, "clustered": [4] + float_stages}
+        sources = {variant: published[variant].path for variant in labels}
         for variant, source in sources.items():
             if not source.is_file():
                 rows.append(self.not_trained(f"{labels[variant]} Keras", variant, source, config_name,
-                                             training_stages[variant]))
+                                             stages_to_make(published, variant)))
                 continue
             load = _with_source(lambda source=source: load_checkpoint(source)[0], source)
             prepare, finish = self._hooks(lambda source=source: Scaler.load_from_h5(source), n_concat)
@@ -594,9 +580,10 @@ class SednnAdapter(Adapter):
                                       ("int8", "ptq_int8", "PTQ int8 .tflite")):
                 if mode == "int8" and variant != "float":
                     continue
-                path = exp_dir / "tflite" / f"{variant}_{mode}.tflite"
+                path = published[f"{variant}_{mode}_tflite"].path
                 if not path.is_file():
-                    rows.append(self.not_exported(label, kind, path, config_name, [5] + float_stages))
+                    rows.append(self.not_exported(label, kind, path, config_name,
+                                                  stages_to_make(published, f"{variant}_{mode}_tflite")))
                     continue
                 tprepare, tfinish = self._hooks(
                     lambda path=path: Scaler.load_npz(path.with_suffix(".scaler.npz")), n_concat)
@@ -612,12 +599,12 @@ class SednnAdapter(Adapter):
         return rows
 
     def trained(self, config, config_name):
-        from reproductions.sednn.trainer import checkpoint_path
+        from reproductions.sednn import recipe
 
-        return checkpoint_path(self.exp_dir(config_name), config["inference"]["iteration"]).is_file()
+        return recipe.artifacts(self.exp_dir(config_name), config)["float"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from common.features import sednn_context, sednn_log_magnitude, sednn_stft
+        from reproductions.sednn.features import sednn_context, sednn_log_magnitude, sednn_stft
         from reproductions.sednn.compress import export_variant
         from reproductions.sednn.dnn import build_from_config
         from reproductions.sednn.scaler import Scaler
@@ -695,7 +682,7 @@ class CrnAdapter(Adapter):
 
     @staticmethod
     def finish(outputs, context, signal):
-        from common.features import crn_resynthesize
+        from reproductions.crn.features import crn_resynthesize
 
         return crn_resynthesize(np.asarray(_first(outputs))[0], signal)
 
@@ -704,11 +691,11 @@ class CrnAdapter(Adapter):
 
         exp_dir = self.exp_dir(config_name)
         rows = []
-        weights = exp_dir / "crn" / "best.weights.h5"
-        # run.sh stage 2 trains the CRN; stage 5 exports the streaming .tflite files from its weights.
-        export_stages = [5] if weights.is_file() else [2, 5]
+        published = recipe.artifacts(exp_dir, config)
+        weights = published["crn"].path
         if not weights.is_file():
-            rows.append(self.not_trained("float Keras (offline)", "float", weights, config_name, [2]))
+            rows.append(self.not_trained("float Keras (offline)", "float", weights, config_name,
+                                         stages_to_make(published, "crn")))
         else:
             def load_weights():
                 model = recipe.build_model(config, "crn")
@@ -722,12 +709,12 @@ class CrnAdapter(Adapter):
                                         input_shapes=[(1, None, int(config["model"]["frequency_bins"]))])
             rows.append(self.tflite_variant("offline float .tflite (exported by the benchmark)", "tflite", path,
                                             self.prepare, self.finish, keras_model=load_weights, build=build))
-        modes = config.get("export", {}).get("modes", ["float32", "dynamic", "int8"])
-        for mode in modes:
+        for mode in config["export"]["modes"]:
             label, kind = STREAMING_KINDS.get(mode, (f"streaming {mode} .tflite", "dynamic"))
-            path = exp_dir / "tflite" / f"crn_streaming_{mode}.tflite"
+            path = published[f"crn_streaming_{mode}"].path
             if not path.is_file():
-                rows.append(self.not_exported(label, kind, path, config_name, export_stages))
+                rows.append(self.not_exported(label, kind, path, config_name,
+                                              stages_to_make(published, f"crn_streaming_{mode}")))
                 continue
             row = self.tflite_variant(label, kind, path, self.prepare, self.finish,
                                       keras_model=load_weights if weights.is_file() else None,
@@ -742,7 +729,9 @@ class CrnAdapter(Adapter):
         return rows
 
     def trained(self, config, config_name):
-        return (self.exp_dir(config_name) / "crn" / "best.weights.h5").is_file()
+        from reproductions.crn import recipe
+
+        return recipe.artifacts(self.exp_dir(config_name), config)["crn"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
         from reproductions.crn import recipe, streaming
@@ -867,14 +856,14 @@ class TfgridnetAdapter(Adapter):
 
     @staticmethod
     def prepare_spectral(signal):
-        from common.features import tfgridnet_stft
+        from reproductions.tfgridnet.features import tfgridnet_stft
 
         spectrum = tfgridnet_stft(signal)
         return [np.stack([spectrum.real, spectrum.imag], -1)[None].astype(np.float32)], None
 
     @staticmethod
     def finish_spectral(outputs, context, signal):
-        from common.features import tfgridnet_istft
+        from reproductions.tfgridnet.features import tfgridnet_istft
 
         out = np.asarray(_first(outputs))[0]
         return tfgridnet_istft(out[..., 0] + 1j * out[..., 1], length=signal.size)
@@ -886,18 +875,14 @@ class TfgridnetAdapter(Adapter):
         rows = []
         export_report = self.results_dir(config_name) / "export.json"
         report = json.loads(export_report.read_text()) if export_report.is_file() else {}
-        # run.sh stage 2 trains DL and stage 3 PL; stage 5 exports both strategies in one go (export --strategy
-        # both) and stops at the first one without weights, so it needs both.
-        training_stages = {"direct": 2, "progressive": 3}
-        export_stages = [5] + [stage for strategy, stage in training_stages.items()
-                               if not (exp_dir / strategy / "best.weights.h5").is_file()]
+        published = recipe.artifacts(exp_dir, config)
         for strategy in ("direct", "progressive"):
             tag = "DL" if strategy == "direct" else "PL"
-            weights = exp_dir / strategy / "best.weights.h5"
+            weights = published[strategy].path
             load = None
             if not weights.is_file():
                 rows.append(self.not_trained(f"{tag} float Keras", "float", weights, config_name,
-                                             [training_stages[strategy]]))
+                                             stages_to_make(published, strategy)))
             else:
                 def load(strategy=strategy, weights=weights):
                     model = recipe.build_model(config, strategy == "progressive")
@@ -912,7 +897,7 @@ class TfgridnetAdapter(Adapter):
                                                 ("dynamic", "dynamic-range .tflite", "dynamic", False),
                                                 ("int16x8", "int16x8 .tflite (spectral core)", "ptq_int8", True),
                                                 ("int8", "PTQ int8 .tflite (spectral core)", "ptq_int8", True)):
-                path = exp_dir / "tflite" / f"{strategy}_{mode}.tflite"
+                path = published[f"{strategy}_{mode}"].path
                 full_label = f"{tag} {label}"
                 entry = report.get(f"{strategy}_{mode}", {})
                 if not path.is_file():
@@ -920,7 +905,8 @@ class TfgridnetAdapter(Adapter):
                         rows.append(Variant(self.name, full_label, kind,
                                             missing=f"does not convert: {recipe.distinct_lines(entry.get('error', ''))}"))
                     else:
-                        rows.append(self.not_exported(full_label, kind, path, config_name, export_stages))
+                        rows.append(self.not_exported(full_label, kind, path, config_name,
+                                                      stages_to_make(published, f"{strategy}_{mode}")))
                     continue
                 if strategy == "progressive" and kind in ("tflite", "ptq_int8"):
                     kind = f"{kind}_pl"
@@ -936,7 +922,9 @@ class TfgridnetAdapter(Adapter):
         return rows
 
     def trained(self, config, config_name):
-        return (self.exp_dir(config_name) / "direct" / "best.weights.h5").is_file()
+        from reproductions.tfgridnet import recipe
+
+        return recipe.artifacts(self.exp_dir(config_name), config)["direct"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
         from reproductions.tfgridnet import recipe
@@ -957,7 +945,7 @@ class TfgridnetAdapter(Adapter):
         core.source = load.source
 
         def representative():
-            from common.features import tfgridnet_stft
+            from reproductions.tfgridnet.features import tfgridnet_stft
 
             spectra = [tfgridnet_stft(fixed_length(clip, samples))[None] for clip in random_audio(seconds=samples / SAMPLE_RATE)]
             return [np.stack([s.real, s.imag], -1).astype(np.float32) for s in spectra]
@@ -988,5 +976,5 @@ def adapters_for(names) -> list:
     """Adapter instances for ``names`` (ValueError for an unknown one)."""
     unknown = [name for name in names if name not in ADAPTERS]
     if unknown:
-        raise ValueError(f"benchmarks/models.py: unknown models {unknown}; known: {sorted(ADAPTERS)}")
+        raise ValueError(f"unknown models {unknown}; known: {sorted(ADAPTERS)}")
     return [ADAPTERS[name]() for name in names]

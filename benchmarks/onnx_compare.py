@@ -54,7 +54,7 @@ def export_onnx(model, path, input_shapes) -> Path:
     try:
         model_proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=ONNX_OPSET)
     except Exception as error:  # tf2onnx raises bare Exceptions, ValueErrors and KeyErrors for unsupported ops
-        raise ValueError(f"onnx_compare.py: tf2onnx could not convert {model.name!r}: {type(error).__name__}: "
+        raise ValueError(f"tf2onnx could not convert {model.name!r}: {type(error).__name__}: "
                          f"{str(error)[:400]}") from error
     move_negative_transpose_pads_to_output_padding(model_proto)
     onnx.save(model_proto, str(path))
@@ -89,7 +89,7 @@ def move_negative_transpose_pads_to_output_padding(model_proto) -> int:
         spatial = len(pads) // 2
         starts, ends = pads[:spatial], pads[spatial:]
         if min(starts) < 0:
-            raise ValueError(f"onnx_compare.py: ConvTranspose {node.name!r} has negative start pads {starts} "
+            raise ValueError(f"ConvTranspose {node.name!r} has negative start pads {starts} "
                              "(tf2onnx output); ONNX output_padding only extends the end of an axis")
         output_padding = list(attributes["output_padding"].ints) if "output_padding" in attributes \
             else [0] * spatial
@@ -157,11 +157,11 @@ def quantize_int8(float_path, path, calibration) -> Path:
     names = [item.name for item in onnxruntime.InferenceSession(
         str(float_path), providers=["CPUExecutionProvider"]).get_inputs()]
     if not calibration:
-        raise ValueError(f"onnx_compare.py: no calibration inputs to quantise {float_path.name}")
+        raise ValueError(f"no calibration inputs to quantise {float_path.name}")
     feeds = []
     for arrays in calibration:
         if len(arrays) != len(names):
-            raise ValueError(f"onnx_compare.py: {float_path.name} has inputs {names}, a calibration sample has "
+            raise ValueError(f"{float_path.name} has inputs {names}, a calibration sample has "
                              f"{len(arrays)} arrays")
         feeds.append({name: np.asarray(array, np.float32) for name, array in zip(names, arrays)})
 

@@ -32,7 +32,7 @@ def time_callable(function: Callable[[], object], repeats: int = 10, warmup: int
         ValueError: ``repeats`` < 1 or ``warmup`` < 0.
     """
     if repeats < 1 or warmup < 0:
-        raise ValueError(f"timing.py: repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     for _ in range(warmup):
         function()
     times = []
@@ -48,7 +48,7 @@ def time_callable(function: Callable[[], object], repeats: int = 10, warmup: int
 def real_time_factor(timing: dict, audio_seconds: float) -> dict:
     """Processing time over audio duration (< 1: faster than real time), for the median, min and max."""
     if audio_seconds <= 0:
-        raise ValueError(f"timing.py: audio_seconds must be positive, got {audio_seconds}")
+        raise ValueError(f"audio_seconds must be positive, got {audio_seconds}")
     return {"rtf": timing["median_s"] / audio_seconds, "rtf_min": timing["min_s"] / audio_seconds,
             "rtf_max": timing["max_s"] / audio_seconds, "rtf_iqr": timing["iqr_s"] / audio_seconds}
 

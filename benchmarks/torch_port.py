@@ -35,7 +35,7 @@ def _activation(name):
     table = {"linear": lambda x: x, None: lambda x: x, "relu": functional.relu, "tanh": torch.tanh,
              "sigmoid": torch.sigmoid, "softplus": functional.softplus, "elu": functional.elu}
     if name not in table:
-        raise ValueError(f"torch_port.py: activation {name!r} has no PyTorch equivalent here")
+        raise ValueError(f"activation {name!r} has no PyTorch equivalent here")
     return table[name]
 
 
@@ -87,7 +87,7 @@ def _port_layer(layer, parameters: list):
 
     kind = type(layer).__name__
     if getattr(layer, "quantization", None):
-        raise ValueError(f"torch_port.py: layer {layer.name} ({kind}) is fake-quantized; port the float model")
+        raise ValueError(f"layer {layer.name} ({kind}) is fake-quantized; port the float model")
 
     def keep(array):
         tensor = _tensor(array)
@@ -113,7 +113,7 @@ def _port_layer(layer, parameters: list):
         return lambda x: activation(conv(x))
     if kind == "Conv1DTranspose":
         if layer.padding != "valid" or layer.output_padding is not None:
-            raise ValueError(f"torch_port.py: {layer.name}: only 'valid' Conv1DTranspose without output_padding")
+            raise ValueError(f"{layer.name}: only 'valid' Conv1DTranspose without output_padding")
         kernel = layer.kernel.numpy()  # (k, out, in)
         weight = keep(kernel.transpose(2, 1, 0))  # ConvTranspose1d: (in, out, k)
         bias = keep(layer.bias.numpy()) if layer.use_bias else None
@@ -138,7 +138,7 @@ def _port_layer(layer, parameters: list):
         return _prelu(keep(alpha))
     if kind == "ReLU":
         if layer.max_value is not None or float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
-            raise ValueError(f"torch_port.py: {layer.name}: only plain ReLU is supported")
+            raise ValueError(f"{layer.name}: only plain ReLU is supported")
         return functional.relu
     if kind == "Activation":
         return _activation(_activation_name(layer))
@@ -156,7 +156,7 @@ def _port_layer(layer, parameters: list):
         return multiply
     if kind == "Reshape":
         if tuple(layer.target_shape) != (-1, 1):
-            raise ValueError(f"torch_port.py: {layer.name}: only Reshape((-1, 1)) (add a channel) is supported")
+            raise ValueError(f"{layer.name}: only Reshape((-1, 1)) (add a channel) is supported")
         return lambda x: x.unsqueeze(1)  # (B, T) -> channels-first (B, 1, T)
     # Conv-TasNet layers of reproductions/fqse/convtasnet.py (float).
     if kind == "Encoder":
@@ -208,7 +208,7 @@ def _port_layer(layer, parameters: list):
             return functional.pad(signal, (0, reference.shape[-1] - signal.shape[-1]))
 
         return pad_to_length
-    raise ValueError(f"torch_port.py: layer {layer.name!r} of type {kind} has no PyTorch port")
+    raise ValueError(f"layer {layer.name!r} of type {kind} has no PyTorch port")
 
 
 def _compile(model, parameters):
@@ -216,7 +216,7 @@ def _compile(model, parameters):
     from common.tfkeras import keras
 
     if not getattr(model, "_is_graph_network", False):
-        raise ValueError(f"torch_port.py: {model.name!r} is not a Functional model")
+        raise ValueError(f"{model.name!r} is not a Functional model")
     steps = []
     for depth in sorted(model._nodes_by_depth, reverse=True):
         for node in model._nodes_by_depth[depth]:

@@ -75,7 +75,7 @@ def icse_size_percent(kernels: Mapping[str, np.ndarray] | Sequence[np.ndarray], 
         if isinstance(levels, Mapping):
             missing = set(names) - set(levels)
             if missing:
-                raise ValueError(f"accounting.py: icse_size_percent has no levels for layers {sorted(missing)}")
+                raise ValueError(f"icse_size_percent has no levels for layers {sorted(missing)}")
             ks = [levels[name] for name in names]
         else:
             ks = [levels] * len(arrays) if isinstance(levels, int) else list(levels)
@@ -83,10 +83,10 @@ def icse_size_percent(kernels: Mapping[str, np.ndarray] | Sequence[np.ndarray], 
         arrays = [np.asarray(k) for k in kernels]
         ks = [levels] * len(arrays) if isinstance(levels, int) else list(levels)
     if len(ks) != len(arrays) or not arrays:
-        raise ValueError(f"accounting.py: icse_size_percent got {len(arrays)} kernels and {len(ks)} levels")
+        raise ValueError(f"icse_size_percent got {len(arrays)} kernels and {len(ks)} levels")
     for k in ks:
         if int(k) < 1:
-            raise ValueError(f"accounting.py: code-book size must be >= 1, got {k}")
+            raise ValueError(f"code-book size must be >= 1, got {k}")
     bits = sum(np.count_nonzero(a) * math.log2(int(k)) for a, k in zip(arrays, ks))
     total = sum(a.size for a in arrays) * 32
     return 100.0 * bits / total
@@ -201,7 +201,7 @@ def macs_breakdown(model, one_second_inputs) -> list:
     arrays = [np.zeros(x, np.float32) if isinstance(x, (tuple, list)) else np.asarray(x, np.float32) for x in inputs]
     for array in arrays:
         if array.shape[0] != 1:
-            raise ValueError(f"accounting.py: MAC counting expects batch 1 inputs, got shape {array.shape}")
+            raise ValueError(f"MAC counting expects batch 1 inputs, got shape {array.shape}")
     rows = []
     _walk(model, [tf.constant(a) for a in arrays], rows)
     return rows
@@ -211,9 +211,9 @@ def _walk(model, inputs, rows):
     from common.tfkeras import keras, tf
 
     if not getattr(model, "_is_graph_network", False):
-        raise ValueError(f"accounting.py: model {model.name!r} is subclassed; MAC counting walks Functional models")
+        raise ValueError(f"model {model.name!r} is subclassed; MAC counting walks Functional models")
     if len(inputs) != len(model.inputs):
-        raise ValueError(f"accounting.py: model {model.name!r} has {len(model.inputs)} inputs, got {len(inputs)}")
+        raise ValueError(f"model {model.name!r} has {len(model.inputs)} inputs, got {len(inputs)}")
     tensor_dict = {}
     usage = model._tensor_usage_count
     for reference, value in zip(model.inputs, inputs):
@@ -244,7 +244,7 @@ def macs_per_second(model, one_second_inputs, audio_seconds: float = 1.0) -> int
     rows = macs_breakdown(model, one_second_inputs)
     unknown = [row["layer"] for row in rows if row["macs"] is None]
     if unknown:
-        LOG.warning("accounting.py: no MAC formula for layers %s (add compute_macs); counted as 0", unknown)
+        LOG.warning("no MAC formula for layers %s (add compute_macs); counted as 0", unknown)
     return int(round(sum(row["macs"] or 0 for row in rows) / audio_seconds))
 
 
@@ -262,7 +262,7 @@ def measure_rtf(tflite_path, inputs, audio_seconds: float, threads: int = 1, rep
     from common.tflite import TFLiteModel
 
     if repeats < 1 or audio_seconds <= 0:
-        raise ValueError(f"accounting.py: measure_rtf needs repeats >= 1 and audio_seconds > 0 for {tflite_path}")
+        raise ValueError(f"measure_rtf needs repeats >= 1 and audio_seconds > 0 for {tflite_path}")
     model = TFLiteModel(tflite_path, num_threads=threads)
     arrays = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     for _ in range(max(warmup, 1)):

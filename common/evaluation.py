@@ -12,8 +12,16 @@ model's (evaluate never resamples: one rule for every recipe), or when the two l
 counts the invalid pairs beside the averages; when no pair is valid the command fails with the reasons. A
 multi-channel file is scored as its channel mean, with one line saying so.
 
-Each system's scores go to ``<results_dir>/scores/<system>.json``: the rows, the summary, the invalid pairs with
-their reasons and the provenance of ``common.tables`` (commit, configuration, package versions, date).
+One result layout for every recipe, under ``results/<name>/<run>/scores/``:
+
+* ``<system>.json``: a system's rows and summary on the recipe's own test set (:func:`save_scores`,
+  :func:`load_scores`), which the table stage reads;
+* ``robustness/<set>/<system>.json``: the rows and summary on each robustness set (:func:`score_robustness`,
+  :func:`load_robustness`);
+* ``folders/<system>.json``: the rows, summary and invalid pairs of ``evaluate --noisy-dir/--clean-dir``
+  (:func:`score_folders`), kept apart so that scoring a folder never replaces the test-set scores of a table.
+
+Every file carries the provenance of ``common.tables`` (run, commit, configuration, package versions, date).
 """
 from __future__ import annotations
 
@@ -38,7 +46,7 @@ FOLDER_HELP = (
     f"{LEVEL_FLOOR_DBFS:g} dBFS) or holds NaN, when the lengths differ by more than "
     f"{1000 * LENGTH_TOLERANCE_SECONDS:g} ms, or when its sample rate differs from the model's: "
     "evaluate never resamples. A multi-channel file is scored as its channel mean, with one line saying so. "
-    "The summary counts the invalid pairs; scores go to RESULTS_DIR/scores/SYSTEM.json. "
+    "The summary counts the invalid pairs; scores go to RESULTS_DIR/scores/folders/SYSTEM.json. "
     "When no pair is valid the command fails with the reasons."
 )
 
@@ -54,6 +62,11 @@ __all__ = [
     "score_folders",
     "summary_line",
     "scores_path",
+    "folder_scores_path",
+    "save_scores",
+    "load_scores",
+    "score_robustness",
+    "load_robustness",
 ]
 
 
@@ -205,7 +218,31 @@ def score_examples(enhance, examples, metrics, sample_rate: int = 16000, process
 
 
 def scores_path(results_dir, system: str) -> Path:
+    """Where ``system``'s scores on the recipe's test set live."""
     return Path(results_dir) / "scores" / f"{system}.json"
+
+
+def folder_scores_path(results_dir, system: str) -> Path:
+    """Where ``system``'s scores on the folders of ``evaluate --noisy-dir/--clean-dir`` live."""
+    return Path(results_dir) / "scores" / "folders" / f"{system}.json"
+
+
+def save_scores(results_dir, system: str, rows: list, summary: dict, config: dict | None = None,
+                run: str | None = None, **fields) -> Path:
+    """Write ``system``'s test-set ``rows`` and ``summary`` (and any recipe ``fields``) with their provenance to
+    :func:`scores_path`; returns the path."""
+    from common.tables import provenance
+
+    path = scores_path(results_dir, system)
+    _write_json(path, {"system": system, "source": "test set", **fields, "summary": summary, "rows": rows,
+                       "provenance": provenance(config, run)})
+    return path
+
+
+def load_scores(results_dir, system: str) -> dict | None:
+    """The document :func:`save_scores` wrote for ``system``, or None when it has not been scored."""
+    path = scores_path(results_dir, system)
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def summary_line(system: str, summary: dict, total: int, invalid: list, metrics) -> str:
@@ -279,7 +316,7 @@ def score_folders(folder_pairs: FolderPairs, enhancers: dict, metrics, results_d
                     "sample_rate": rate, "length_tolerance_seconds": LENGTH_TOLERANCE_SECONDS,
                     "summary": summary, "rows": rows, "invalid": invalid, "notes": folder_pairs.notes,
                     "provenance": provenance(config, run)}
-        path = scores_path(results_dir, system)
+        path = folder_scores_path(results_dir, system)
         _write_json(path, document)
         log(summary_line(system, summary, folder_pairs.total, invalid, metrics) + f" -> {path}")
         if summary["scored"] == 0:
@@ -310,23 +347,48 @@ ROBUSTNESS_COLUMNS = (("pesq_wb", "PESQ WB", 2), ("stoi", "STOI", 3), ("si_snr",
 LEVEL_TOLERANCE_PESQ = 0.05
 
 
+def _robustness_path(results_dir, set_name: str, system: str) -> Path:
+    slug = "".join(char if char.isalnum() or char in "-+." else "_" for char in set_name)
+    return Path(results_dir) / "scores" / "robustness" / slug / f"{system}.json"
+
+
 def score_robustness(enhancers: dict, sets: dict, metrics=ROBUSTNESS_METRICS, sample_rate: int = 16000,
-                     processes: int = 1, results_dir=None) -> dict:
-    """Score ``noisy`` and every system of ``enhancers`` ({name: noisy -> enhanced}) on every set of ``sets``
-    ({row name: lazy examples}); returns ``{set: {system: summary}}`` and, with ``results_dir``, writes each set's
-    rows to ``<results_dir>/scores/robustness/<set>/<system>.json``."""
+                     processes: int = 1, results_dir=None, score_noisy: bool = True, config: dict | None = None,
+                     run: str | None = None) -> dict:
+    """Score ``noisy`` (unless ``score_noisy`` is false) and every system of ``enhancers`` ({name: noisy ->
+    enhanced}) on every set of ``sets`` ({row name: lazy examples}); returns ``{set: {system: summary}}`` and, with
+    ``results_dir``, writes each set's rows to ``<results_dir>/scores/robustness/<set>/<system>.json``."""
+    from common.tables import provenance
+
     scores = {}
-    for set_name, examples in sets.items():
+    systems = ([("noisy", None)] if score_noisy else []) + list(enhancers.items())
+    for index, (set_name, examples) in enumerate(sets.items()):
         items = list(loaded_examples(examples))
         scores[set_name] = {}
-        for system, enhance in [("noisy", None), *enhancers.items()]:
+        for system, enhance in systems:
             rows, summary = score_examples(enhance, items, metrics, sample_rate=sample_rate, processes=processes,
                                            description=f"{system} on {set_name}")
             scores[set_name][system] = summary
             if results_dir is not None:
-                slug = "".join(char if char.isalnum() or char in "-+." else "_" for char in set_name)
-                _write_json(Path(results_dir) / "scores" / "robustness" / slug / f"{system}.json",
-                            {"set": set_name, "system": system, "rows": rows, "summary": summary})
+                # set_index keeps the rows of the table in the order of the sets.
+                _write_json(_robustness_path(results_dir, set_name, system),
+                            {"set": set_name, "set_index": index, "system": system, "rows": rows,
+                             "summary": summary, "provenance": provenance(config, run)})
+    return scores
+
+
+def load_robustness(results_dir, systems) -> dict:
+    """``{set: {system: summary}}`` of the robustness scores :func:`score_robustness` wrote under ``results_dir``
+    for ``noisy`` and ``systems``, sets in their scoring order and systems in the order given (noisy first);
+    empty when none was scored."""
+    root = Path(results_dir) / "scores" / "robustness"
+    documents = [json.loads(path.read_text()) for path in sorted(root.glob("*/*.json"))] if root.is_dir() else []
+    order = ["noisy"] + [system for system in systems if system != "noisy"]
+    documents = [document for document in documents if document["system"] in order]
+    documents.sort(key=lambda document: (document.get("set_index", 0), order.index(document["system"])))
+    scores = {}
+    for document in documents:
+        scores.setdefault(document["set"], {})[document["system"]] = document["summary"]
     return scores
 
 

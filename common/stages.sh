@@ -12,7 +12,8 @@
 #
 # Options understood by every run.sh: --config paper|mini|PATH, --stage N, --stop-stage N, --force, --help.
 # A stage that finished is recorded in exp/<recipe>/<run>/stages/ and skipped on the next run (so a rerun
-# continues where the last one stopped); --force redoes the selected stages. Each stage's time is printed
+# continues where the last one stopped); --force redoes the selected stages. A stage that cannot run yet (an
+# optional input absent) says why and sets stage_skipped=1: it is not recorded, so the next run tries it again. Each stage's time is printed
 # and appended to exp/<recipe>/<run>/stages/times.tsv. <run> is the config name, with a tag of the --set
 # overrides when there are any, as for the python commands.
 
@@ -84,9 +85,14 @@ run_stages() {
     fi
     log "Stage ${number}: ${stage_titles[$number]}"
     started=$SECONDS
+    stage_skipped=0
     "stage_${number}"
     elapsed=$((SECONDS - started))
     total=$((total + elapsed))
+    if (( stage_skipped )); then
+      log "Stage ${number} skipped: not marked done, so the next run tries it again"
+      continue
+    fi
     date '+%Y-%m-%dT%H:%M:%S' > "${marker_dir}/${number}.done"
     printf '%s\t%s\t%s\t%s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "$number" "${stage_titles[$number]}" "$elapsed" \
       >> "${marker_dir}/times.tsv"

@@ -39,7 +39,7 @@ def _representative(data, inputs_count: int, order: Sequence[int] | None = None)
         for item in source:
             arrays = list(item) if isinstance(item, (list, tuple)) else [item]
             if len(arrays) != inputs_count:
-                raise ValueError(f"tflite.py: representative sample has {len(arrays)} arrays, model has "
+                raise ValueError(f"representative sample has {len(arrays)} arrays, model has "
                                  f"{inputs_count} inputs")
             if order is not None:
                 arrays = [arrays[index] for index in order]
@@ -72,7 +72,7 @@ def _converted_input_order(concrete, model) -> list | None:
     converted = [tensor_base_name(detail["name"]) for detail in interpreter.get_input_details()]
     keras_names = [tensor.name.split(":")[0] for tensor in model.inputs]
     if sorted(converted) != sorted(keras_names):
-        raise ValueError(f"tflite.py: converted inputs {converted} do not match the model's {keras_names}")
+        raise ValueError(f"converted inputs {converted} do not match the model's {keras_names}")
     order = [keras_names.index(name) for name in converted]
     return None if order == list(range(len(order))) else order
 
@@ -104,7 +104,7 @@ def export_tflite(model, path, mode: str = "float32", representative_data=None,
     from common.tfkeras import tf
 
     if mode not in MODES:
-        raise ValueError(f"tflite.py: mode must be one of {MODES}, got {mode!r}")
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     converter, concrete, static = _converter(model, input_shapes)
@@ -119,7 +119,7 @@ def export_tflite(model, path, mode: str = "float32", representative_data=None,
                 generator = lambda: itertools.islice(full(), representative_steps)  # noqa: E731
             converter.representative_dataset = generator
         elif mode == "int16x8" or not _is_qat(model):
-            raise ValueError(f"tflite.py: mode {mode!r} needs representative_data to calibrate {path.name}")
+            raise ValueError(f"mode {mode!r} needs representative_data to calibrate {path.name}")
         if mode == "int8":
             ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             io_type = tf.int8
@@ -145,7 +145,7 @@ def _converter(model, input_shapes=None):
     shapes = input_shapes or [(1,) + tuple(shape[1:]) for shape in
                               ([model.input_shape] if len(model.inputs) == 1 else model.input_shape)]
     if len(shapes) != len(model.inputs):
-        raise ValueError(f"tflite.py: {len(shapes)} input_shapes given for {len(model.inputs)} model inputs")
+        raise ValueError(f"{len(shapes)} input_shapes given for {len(model.inputs)} model inputs")
     static = all(None not in tuple(shape) for shape in shapes)
     signature = [tf.TensorSpec(shape=tuple(shape), dtype=tf.float32, name=tensor.name.split(":")[0])
                  for shape, tensor in zip(shapes, model.inputs)]
@@ -237,7 +237,7 @@ def quantize_float_weights(tflite_bytes: bytes, ops=("FULLY_CONNECTED",)) -> byt
                 operator.builtinOptions.asymmetricQuantizeInputs = True
             quantized += 1
     if not quantized:
-        raise ValueError(f"tflite.py: no float {'/'.join(ops)} weights to quantize in this flatbuffer")
+        raise ValueError(f"no float {'/'.join(ops)} weights to quantize in this flatbuffer")
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
@@ -289,7 +289,7 @@ class TFLiteModel:
     def __init__(self, path, num_threads: int = 1):
         self.path = Path(path)
         if not self.path.is_file():
-            raise ValueError(f"tflite.py: no .tflite file at {self.path}")
+            raise ValueError(f"no .tflite file at {self.path}")
         self.num_threads = int(num_threads)
         self.interpreter = _interpreter_class()(model_path=str(self.path), num_threads=self.num_threads)
         try:
@@ -298,7 +298,7 @@ class TFLiteModel:
             # A graph with a free length can fail to prepare at its placeholder shape (XNNPACK, strided int8 convs):
             # it is then allocated at the first call's shapes instead.
             if not any(-1 in tuple(d.get("shape_signature", ())) for d in self.interpreter.get_input_details()):
-                raise ValueError(f"tflite.py: {self.path} cannot be prepared: {error}") from error
+                raise ValueError(f"{self.path} cannot be prepared: {error}") from error
         self._shapes = [tuple(d["shape"]) for d in self.interpreter.get_input_details()]
         self._output_order = _signature_output_order(self.interpreter)
 
@@ -334,7 +334,7 @@ class TFLiteModel:
             return np.asarray(array, np.float32)
         scale, zero_point = detail["quantization"]
         if scale == 0:
-            raise ValueError(f"tflite.py: input {detail['name']} is {dtype} without a quantisation scale")
+            raise ValueError(f"input {detail['name']} is {dtype} without a quantisation scale")
         info = np.iinfo(dtype)
         return np.clip(np.round(np.asarray(array, np.float64) / scale + zero_point), info.min, info.max).astype(dtype)
 
@@ -354,7 +354,7 @@ class TFLiteModel:
                 try:
                     self.interpreter.resize_tensor_input(detail["index"], list(shape), strict=False)
                 except (ValueError, RuntimeError) as error:
-                    raise ValueError(f"tflite.py: {self.path.name} cannot take input {index} of shape {shape} "
+                    raise ValueError(f"{self.path.name} cannot take input {index} of shape {shape} "
                                      f"(exported shape {tuple(detail['shape'])}): {error}") from error
         try:
             self.interpreter.allocate_tensors()
@@ -367,7 +367,7 @@ class TFLiteModel:
                     self.interpreter.resize_tensor_input(detail["index"], list(shape), strict=False)
                 self.interpreter.allocate_tensors()
             except (ValueError, RuntimeError) as error:
-                raise ValueError(f"tflite.py: {self.path.name} was exported with static shapes {self._shapes}; "
+                raise ValueError(f"{self.path.name} was exported with static shapes {self._shapes}; "
                                  f"cannot resize to {shapes}: {first_error}") from error
         self._shapes = shapes
 
@@ -381,7 +381,7 @@ class TFLiteModel:
         """
         details = self.input_details
         if len(inputs) != len(details):
-            raise ValueError(f"tflite.py: {self.path.name} takes {len(details)} inputs, got {len(inputs)}")
+            raise ValueError(f"{self.path.name} takes {len(details)} inputs, got {len(inputs)}")
         arrays = [np.asarray(x) for x in inputs]
         self._resize(arrays)
         self.interpreter.reset_all_variables()

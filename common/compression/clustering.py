@@ -24,7 +24,7 @@ def _centroid_init(name: str):
     members = {"kmeans_plus_plus": "KMEANS_PLUS_PLUS", "linear": "LINEAR", "density_based": "DENSITY_BASED",
                "random": "RANDOM"}
     if key not in members:
-        raise ValueError(f"clustering.py: unknown centroid initialisation {name!r}; use one of {_INIT_NAMES}")
+        raise ValueError(f"unknown centroid initialisation {name!r}; use one of {_INIT_NAMES}")
     return getattr(initialization, members[key])
 
 
@@ -50,7 +50,7 @@ def cluster_weights(model, number_of_clusters: int | Mapping[str, int] = 16, cen
     names = {layer.name for layer in model.layers}
     for group, label in ((set(per_layer or {}), "number_of_clusters"), (set(exclude_layers), "exclude_layers")):
         if group - names:
-            raise ValueError(f"clustering.py: {label} names layers not in model {model.name!r}: {sorted(group - names)}")
+            raise ValueError(f"{label} names layers not in model {model.name!r}: {sorted(group - names)}")
     init = _centroid_init(centroid_init)
 
     # The wrappers compute their initial centroids from the weights of the layer they wrap, so wrap the (built,
@@ -71,7 +71,7 @@ def cluster_weights(model, number_of_clusters: int | Mapping[str, int] = 16, cen
                 return layer
             clusters = int(number_of_clusters)
         if clusters < 2:
-            raise ValueError(f"clustering.py: layer {layer.name!r} needs at least 2 clusters, got {clusters}")
+            raise ValueError(f"layer {layer.name!r} needs at least 2 clusters, got {clusters}")
         kwargs = {"number_of_clusters": clusters, "cluster_centroids_init": init, "preserve_sparsity": preserve_sparsity}
         if cluster_per_channel:
             kwargs["cluster_per_channel"] = True

@@ -38,7 +38,7 @@ def _taps_in_out(kernel: np.ndarray) -> np.ndarray:
     """View a kernel as ``(taps, in, out)``: all leading axes are taps, the last two are in/out channels."""
     kernel = np.asarray(kernel)
     if kernel.ndim < 2:
-        raise ValueError(f"icse.py: a kernel needs at least 2 axes (in, out), got shape {kernel.shape}")
+        raise ValueError(f"a kernel needs at least 2 axes (in, out), got shape {kernel.shape}")
     return kernel.reshape((-1,) + kernel.shape[-2:])
 
 
@@ -102,7 +102,7 @@ def _kernel_layers(model, exclude_layers: Iterable[str] = (), layer_types=KERNEL
     names = {layer.name for layer in _all_layers(model)}
     unknown = exclude - names
     if unknown:
-        raise ValueError(f"icse.py: exclude_layers names layers that are not in the model: {sorted(unknown)}")
+        raise ValueError(f"exclude_layers names layers that are not in the model: {sorted(unknown)}")
     return found
 
 
@@ -119,7 +119,7 @@ def _layer_by_name(model, name):
     for layer in _all_layers(model):
         if layer.name == name:
             return layer
-    raise ValueError(f"icse.py: the model has no layer named {name!r}")
+    raise ValueError(f"the model has no layer named {name!r}")
 
 
 @dataclasses.dataclass
@@ -178,7 +178,7 @@ def icse_channel_prune(model, theta, exclude_layers: Iterable[str] = (), apply: 
         if layer_theta is None:
             continue
         if not 0.0 <= float(layer_theta) <= 1.0:
-            raise ValueError(f"icse.py: theta for layer {layer.name!r} must be in [0, 1], got {layer_theta}")
+            raise ValueError(f"theta for layer {layer.name!r} must be in [0, 1], got {layer_theta}")
         kernel = layer.kernel.numpy()
         mask = icse_kernel_mask(kernel, float(layer_theta))
         masks[layer.name] = mask
@@ -193,7 +193,7 @@ def apply_masks(model, masks: Mapping[str, np.ndarray]) -> None:
     for name, mask in masks.items():
         layer = _layer_by_name(model, name)
         if tuple(layer.kernel.shape) != tuple(np.shape(mask)):
-            raise ValueError(f"icse.py: mask for {name!r} has shape {np.shape(mask)}, kernel has {layer.kernel.shape}")
+            raise ValueError(f"mask for {name!r} has shape {np.shape(mask)}, kernel has {layer.kernel.shape}")
         layer.kernel.assign(layer.kernel * mask)
 
 
@@ -259,7 +259,7 @@ def kmeans_signed(kernel: np.ndarray, clusters_per_sign: int, seed: int = 0):
     Returns ``(quantized kernel, assignment, codebook)`` where ``assignment`` has the kernel's shape with -1 for
     zeros and indices into ``codebook`` (negative centroids first, then positive)."""
     if clusters_per_sign < 1:
-        raise ValueError(f"icse.py: clusters_per_sign must be >= 1, got {clusters_per_sign}")
+        raise ValueError(f"clusters_per_sign must be >= 1, got {clusters_per_sign}")
     flat = np.asarray(kernel, np.float32).ravel()
     assignment = np.full(flat.shape, -1, np.int64)
     codebook = []
@@ -293,7 +293,7 @@ def icse_kmeans(model, clusters_per_sign: Mapping[str, int] | None = None, defau
     layers_ = _kernel_layers(model, exclude_layers)
     unknown = set(clusters_per_sign) - {layer.name for layer in layers_}
     if unknown:
-        raise ValueError(f"icse.py: clusters_per_sign names layers that are not clusterable kernels: {sorted(unknown)}")
+        raise ValueError(f"clusters_per_sign names layers that are not clusterable kernels: {sorted(unknown)}")
     codebooks, assignments, used = {}, {}, {}
     for layer in layers_:
         count = int(clusters_per_sign.get(layer.name, default))

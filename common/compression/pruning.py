@@ -19,17 +19,17 @@ def pruning_schedule(kind: str = "constant", target_sparsity: float = 0.5, begin
     """TFMOT schedule: ``"constant"`` (ConstantSparsity) or ``"polynomial"`` (PolynomialDecay from
     ``initial_sparsity`` to ``target_sparsity`` between ``begin_step`` and ``end_step``)."""
     if not 0.0 <= target_sparsity < 1.0:
-        raise ValueError(f"pruning.py: target_sparsity must be in [0, 1), got {target_sparsity}")
+        raise ValueError(f"target_sparsity must be in [0, 1), got {target_sparsity}")
     sparsity = tfmot().sparsity.keras
     if kind == "constant":
         return sparsity.ConstantSparsity(target_sparsity, begin_step=begin_step, end_step=end_step,
                                          frequency=frequency)
     if kind == "polynomial":
         if end_step <= begin_step:
-            raise ValueError(f"pruning.py: polynomial schedule needs end_step > begin_step, got {begin_step}..{end_step}")
+            raise ValueError(f"polynomial schedule needs end_step > begin_step, got {begin_step}..{end_step}")
         return sparsity.PolynomialDecay(initial_sparsity=initial_sparsity, final_sparsity=target_sparsity,
                                         begin_step=begin_step, end_step=end_step, power=power, frequency=frequency)
-    raise ValueError(f"pruning.py: unknown schedule kind {kind!r}; use 'constant' or 'polynomial'")
+    raise ValueError(f"unknown schedule kind {kind!r}; use 'constant' or 'polynomial'")
 
 
 def prune_magnitude(model, schedule=None, layers: Iterable[str] | None = None, exclude_layers: Iterable[str] = (),
@@ -54,7 +54,7 @@ def prune_magnitude(model, schedule=None, layers: Iterable[str] | None = None, e
     names = {layer.name for layer in model.layers}
     for group, label in ((wanted or set(), "layers"), (excluded, "exclude_layers")):
         if group - names:
-            raise ValueError(f"pruning.py: {label} not in model {model.name!r}: {sorted(group - names)}")
+            raise ValueError(f"{label} not in model {model.name!r}: {sorted(group - names)}")
 
     def clone(layer):
         selected = (wanted is None or layer.name in wanted) and layer.name not in excluded
@@ -62,7 +62,7 @@ def prune_magnitude(model, schedule=None, layers: Iterable[str] | None = None, e
             fresh = layer.__class__.from_config(layer.get_config())
             return sparsity.prune_low_magnitude(fresh, pruning_schedule=schedule, block_size=block_size)
         if selected and wanted is not None and not prune_registry.PruneRegistry.supports(layer):
-            raise ValueError(f"pruning.py: layer {layer.name!r} ({type(layer).__name__}) is not supported by "
+            raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is not supported by "
                              "TFMOT pruning")
         return layer.__class__.from_config(layer.get_config())
 

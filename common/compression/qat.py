@@ -50,7 +50,7 @@ def _scheme(name: str):
         return prune_scheme.Default8BitPrunePreserveQuantizeScheme()
     if name in ("cluster", "prune_cluster"):
         return cluster_scheme.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=name == "prune_cluster")
-    raise ValueError(f"qat.py: unknown scheme {name!r}; use one of {SCHEMES}")
+    raise ValueError(f"unknown scheme {name!r}; use one of {SCHEMES}")
 
 
 def _registry(name: str):
@@ -76,7 +76,7 @@ def annotation_plan(model, scheme: str = "default", layer_configs: Mapping | Non
     from common.compression import quantize_configs as configs
 
     if scheme not in SCHEMES:
-        raise ValueError(f"qat.py: unknown scheme {scheme!r}; use one of {SCHEMES}")
+        raise ValueError(f"unknown scheme {scheme!r}; use one of {SCHEMES}")
     layer_configs = dict(layer_configs or {})
     skip = set(skip_layers)
     registry = _registry(scheme)
@@ -87,7 +87,7 @@ def annotation_plan(model, scheme: str = "default", layer_configs: Mapping | Non
         if isinstance(layer, keras.layers.InputLayer):
             continue
         if isinstance(layer, keras.Model):
-            raise ValueError(f"qat.py: nested model {layer.name!r}: TFMOT cannot quantize a model inside a model; "
+            raise ValueError(f"nested model {layer.name!r}: TFMOT cannot quantize a model inside a model; "
                              "build the model flat")
         custom = layer_configs.get(layer.name, layer_configs.get(type(layer)))
         if layer.name in skip:
@@ -95,7 +95,7 @@ def annotation_plan(model, scheme: str = "default", layer_configs: Mapping | Non
         elif custom is not None:
             plan[layer.name] = ("custom", custom)
         elif type(layer).__name__ in ("TFOpLambda", "SlicingOpLambda", "Lambda"):
-            raise ValueError(f"qat.py: layer {layer.name!r} is a {type(layer).__name__}; TFMOT cannot annotate it "
+            raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}; TFMOT cannot annotate it "
                              "(docs/toolchain.md#functional-models). Wrap the op in a named custom layer or pass "
                              "skip_layers")
         elif isinstance(layer, keras.layers.BatchNormalization) and isinstance(
@@ -117,7 +117,7 @@ def annotation_plan(model, scheme: str = "default", layer_configs: Mapping | Non
             plan[layer.name] = ("output", configs.OutputQuantizeConfig())
     unknown = (set(k for k in layer_configs if isinstance(k, str)) | skip) - {layer.name for layer in model.layers}
     if unknown:
-        raise ValueError(f"qat.py: layer_configs/skip_layers name layers not in model {model.name!r}: {sorted(unknown)}")
+        raise ValueError(f"layer_configs/skip_layers name layers not in model {model.name!r}: {sorted(unknown)}")
     return plan
 
 

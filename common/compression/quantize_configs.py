@@ -45,7 +45,7 @@ def weight_quantizer(preserve: str = "none", per_axis: bool = True):
     from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (
         prune_preserve_quantize_registry as prune_preserve)
     if preserve not in PRESERVE_MODES:
-        raise ValueError(f"quantize_configs.py: preserve must be one of {PRESERVE_MODES}, got {preserve!r}")
+        raise ValueError(f"preserve must be one of {PRESERVE_MODES}, got {preserve!r}")
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import default_8bit_quantizers
 
     if preserve == "none":

@@ -55,20 +55,20 @@ def _is_channelwise(layer) -> bool:
 def _chain(model):
     """The model's layers in order, checking that the graph is a single linear chain."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError(f"surgery.py: model {model.name!r} must have one input and one output for shrink_model")
+        raise ValueError(f"model {model.name!r} must have one input and one output for shrink_model")
     chain = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         if isinstance(layer, keras.Model):
-            raise ValueError(f"surgery.py: nested model {layer.name!r} is not supported by shrink_model; flatten it")
+            raise ValueError(f"nested model {layer.name!r} is not supported by shrink_model; flatten it")
         if len(layer._inbound_nodes) != 1 or len(layer._outbound_nodes) > 1:
-            raise ValueError(f"surgery.py: layer {layer.name!r} is used more than once or feeds several layers; "
+            raise ValueError(f"layer {layer.name!r} is used more than once or feeds several layers; "
                              "shrink_model handles linear chains only")
         inbound = layer._inbound_nodes[0].inbound_layers
         inbound = inbound if isinstance(inbound, list) else [inbound]
         if len(inbound) != 1:
-            raise ValueError(f"surgery.py: layer {layer.name!r} has {len(inbound)} inputs; linear chains only")
+            raise ValueError(f"layer {layer.name!r} has {len(inbound)} inputs; linear chains only")
         chain.append(layer)
     return chain
 
@@ -110,7 +110,7 @@ def plan_shrink(model, masks: Mapping[str, np.ndarray] | None = None) -> Surgery
     chain = _chain(model)
     for layer in chain:
         if not (_is_weighted(layer) or _is_channelwise(layer)):
-            raise ValueError(f"surgery.py: layer {layer.name!r} ({type(layer).__name__}) is neither a Conv1D/Conv2D/"
+            raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is neither a Conv1D/Conv2D/"
                              "Dense nor a per-channel layer; mark custom per-channel layers with channelwise = True")
     weighted = [i for i, layer in enumerate(chain) if _is_weighted(layer)]
     keep, bias_fold, report = {}, {}, []
@@ -184,7 +184,7 @@ def _slice_channelwise(layer, keep, channels):
         elif weight.shape[-1] == channels:
             weights.append(weight[..., keep])
         else:
-            raise ValueError(f"surgery.py: weight of layer {layer.name!r} with shape {weight.shape} is not "
+            raise ValueError(f"weight of layer {layer.name!r} with shape {weight.shape} is not "
                              f"per-channel over {channels} channels")
     return type(layer).from_config(config), weights
 

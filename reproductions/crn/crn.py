@@ -100,7 +100,7 @@ def decoder_output_padding(input_frequency, target_frequency):
     padding = target_frequency - ((input_frequency - 1) * STRIDES[1] + KERNEL_SIZE[1])
     if padding not in (0, 1):
         raise ValueError(
-            f"reproductions/crn/crn.py: cannot map {input_frequency} to {target_frequency} frequency bins "
+            f"cannot map {input_frequency} to {target_frequency} frequency bins "
             "with a stride-2, width-3 transposed convolution"
         )
     return padding
@@ -110,11 +110,11 @@ def validate_architecture(frequency_bins, channels):
     """Raise ValueError when the encoder would collapse the frequency axis."""
     channels = tuple(int(c) for c in channels)
     if not channels or min(channels) < 1:
-        raise ValueError(f"reproductions/crn/crn.py: channels must be positive integers, got {channels}")
+        raise ValueError(f"channels must be positive integers, got {channels}")
     sizes = encoder_frequencies(frequency_bins, len(channels))
     if sizes[-1] < 1:
         raise ValueError(
-            f"reproductions/crn/crn.py: {len(channels)} stride-2 layers leave no frequency bins from {frequency_bins}"
+            f"{len(channels)} stride-2 layers leave no frequency bins from {frequency_bins}"
         )
     return channels, sizes
 

@@ -37,7 +37,7 @@ def build_lstm_baseline(
     """Build the LSTM-2 baseline; see the module docstring."""
     if units < 1 or lstm_layers < 1:
         raise ValueError(
-            f"reproductions/crn/lstm_baseline.py: units and lstm_layers must be positive, got {units}, {lstm_layers}"
+            f"units and lstm_layers must be positive, got {units}, {lstm_layers}"
         )
     noisy = keras.Input((None, frequency_bins), name="noisy_magnitude")
     x = noisy

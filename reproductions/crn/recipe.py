@@ -4,7 +4,7 @@
 Spec: ``docs/crn.md`` (the first author's code is the authority).
 
 Features: ``|STFT|`` of the RMS-normalised mixture (``common.mixing.mix_crn``; 20 ms Hamming, 10 ms hop, 161
-bins, ``common.features.crn_stft``), target ``|STFT|`` of the equally scaled speech; resynthesis with the noisy
+bins, ``features.crn_stft``), target ``|STFT|`` of the equally scaled speech; resynthesis with the noisy
 phase (``crn_resynthesize``). Training (``docs/crn.md#training``): Adam 2e-4, MSE over the valid frames only, batches of
 16 whole utterances zero-padded to the longest, learning rate x0.98 every 2 epochs, 20 epochs, best epoch by validation
 loss. Metrics (``docs/crn.md#metric``): STOI (pystoi, ``extended=False``) and raw narrow-band P.862 PESQ (what the
@@ -22,6 +22,8 @@ from common.enhancement import inference_level
 
 SYSTEMS_FLOAT = ("unprocessed", "lstm2", "crn")
 TFLITE_MODES = ("float32", "dynamic", "int8")
+# Every system evaluate scores, in the order of the tables.
+ALL_SYSTEMS = SYSTEMS_FLOAT + tuple(f"crn_tflite_{mode}" for mode in TFLITE_MODES)
 METRICS = ("stoi", "pesq_nb_raw", "estoi", "snr", "pesq_wb", "si_snr")
 MODEL_NAMES = ("crn", "lstm2")
 SYSTEM_LABELS = {
@@ -41,8 +43,9 @@ PAPER_PARAMETERS_MILLIONS = {"crn": 17.58, "lstm2": 30.22}
 THIRD_PARTY_UNPROCESSED_MINUS5 = {"stoi_-5": 58.18, "pesq_-5": 1.50}
 
 
-def _error(message: str):
-    return ValueError(f"reproductions/crn/recipe.py: {message}")
+def _config_file(config) -> str:
+    """The configuration file an error names (``common.config.load_config`` records it)."""
+    return config.get("config_path", "the configuration")
 
 
 # ------------------------------------------------------------------------------------------------------ data
@@ -58,9 +61,9 @@ def load_corpus(config):
 
         for key in ("wsj0_root", "noise_train_dir", "noise_test_dir"):
             if not data.get(key) or not Path(data[key]).is_dir():
-                raise _error(f"data.{key} = {data.get(key)!r} is not a folder (see conf/paper.yaml)")
+                raise ValueError(f"{_config_file(config)}: data.{key} = {data.get(key)!r} is not a folder")
         return wsj0_si84_corpus(data["wsj0_root"], data["noise_train_dir"], data["noise_test_dir"], seed=data["seed"])
-    raise _error(f"data.corpus must be 'mini' or 'wsj0_si84', got {data['corpus']!r}")
+    raise ValueError(f"{_config_file(config)}: data.corpus must be 'mini' or 'wsj0_si84', got {data['corpus']!r}")
 
 
 def training_examples(corpus, config, split):
@@ -82,7 +85,7 @@ def training_examples(corpus, config, split):
         keep = np.sort(np.random.default_rng([data["seed"], 5]).choice(len(examples), int(limit), replace=False))
         examples = [examples[index] for index in keep]
     if not examples:
-        raise _error(f"no {split} examples (data.max_train_seconds too small?)")
+        raise ValueError(f"{_config_file(config)}: no {split} examples (data.max_train_seconds too small?)")
     if split == "valid" and inference_level(config) is not None:
         examples = at_level(examples, inference_level(config))
     return examples
@@ -99,7 +102,8 @@ def test_examples(corpus, config):
         wanted = set(test["noise_types"])
         missing = wanted - {e.meta["noise_type"] for e in examples}
         if missing:
-            raise _error(f"test.noise_types {sorted(missing)} are not in the test noise split")
+            raise ValueError(f"{_config_file(config)}: test.noise_types {sorted(missing)} are not "
+                             "in the test noise split")
         examples = [e for e in examples if e.meta["noise_type"] in wanted]
     if test.get("utterances"):
         chosen = set(sorted({e.meta["speech"] for e in examples})[: int(test["utterances"])])
@@ -109,7 +113,7 @@ def test_examples(corpus, config):
 
 def magnitude(signal) -> np.ndarray:
     """``|STFT|`` (frames, 161) of a waveform, the author's features (no log, no normalisation)."""
-    from common.features import crn_stft
+    from reproductions.crn.features import crn_stft
 
     return np.abs(crn_stft(signal)).astype(np.float32)
 
@@ -174,7 +178,7 @@ def build_model(config, which, fused_lstm=False):
         return build_lstm_baseline(
             config["model"]["frequency_bins"], baseline["units"], baseline["lstm_layers"], fused_lstm=fused_lstm
         )
-    raise _error(f"unknown model {which!r}; expected one of {MODEL_NAMES}")
+    raise ValueError(f"unknown model {which!r}; expected one of {MODEL_NAMES}")
 
 
 def weights_path(args, which) -> Path:
@@ -184,7 +188,7 @@ def weights_path(args, which) -> Path:
 def load_trained(config, args, which, checkpoint=None):
     path = Path(checkpoint) if checkpoint else weights_path(args, which)
     if not path.is_file():
-        raise _error(f"no trained {which} weights at {path}: run 'train --model {which}' first")
+        raise ValueError(f"no trained {which} weights at {path}: run 'train --model {which}' first")
     model = build_model(config, which)
     model.load_weights(str(path))
     return model
@@ -211,7 +215,7 @@ def compiled(model):
 
 def enhance_offline(model, noisy) -> np.ndarray:
     """Whole-utterance enhancement: magnitude through the model, noisy phase, inverse STFT."""
-    from common.features import crn_resynthesize
+    from reproductions.crn.features import crn_resynthesize
 
     estimate = model(magnitude(noisy)[None], training=False).numpy()[0]
     return crn_resynthesize(estimate, noisy)
@@ -219,7 +223,7 @@ def enhance_offline(model, noisy) -> np.ndarray:
 
 def enhance_streaming(runner, noisy) -> np.ndarray:
     """Hop-by-hop enhancement with a streaming runner (``StreamingCRN`` or ``StreamingTFLite``)."""
-    from common.features import crn_resynthesize
+    from reproductions.crn.features import crn_resynthesize
 
     # crn_stft frames are local (frame t needs samples up to 160 t + 160), so computing them at once gives the
     # frames a sample-by-sample STFT would give.
@@ -332,18 +336,18 @@ class Recipe:
             elif system.startswith("crn_tflite_"):
                 path = tflite_path(args, system[len("crn_tflite_"):])
                 if not path.is_file():
-                    raise _error(f"no {path}: run the export command first")
+                    raise ValueError(f"no {path}: run the export command first")
                 runner = StreamingTFLite(path, num_threads=1)
                 enhancers[system] = level_normalized(lambda noisy, runner=runner: enhance_streaming(runner, noisy),
                                                      inference_level(config))
             else:
-                raise _error(f"unknown system {system!r}; expected {sorted(SYSTEM_LABELS)}")
+                raise ValueError(f"unknown system {system!r}; expected {sorted(SYSTEM_LABELS)}")
         return enhancers
 
     def evaluate(self, config, args):
         from tqdm import tqdm
 
-        from common.evaluation import score_examples
+        from common.evaluation import save_scores, score_examples
         from common.metrics import summarize
 
         if args.noisy_dir is not None:
@@ -362,8 +366,7 @@ class Recipe:
             for row, (example, _, _) in zip(rows, loaded):
                 row.update(noise_type=example.meta["noise_type"], snr_db=example.meta["snr_db"])
             summary = summarize(rows)
-            _json_dump(Path(args.exp_dir) / "evaluation" / f"{system}.json", {"system": system, "rows": rows,
-                                                                                "summary": summary})
+            save_scores(args.results_dir, system, rows, summary, config, f"{self.name}/{args.experiment_name}")
             print(f"{system}: " + ", ".join(f"{metric} {summary[metric][0]:.3f}" for metric in ("stoi", "pesq_nb_raw")
                                             if metric in summary) + f" ({len(rows)} mixtures, {summary['invalid']} invalid)")
         tflite_modes = config["evaluation"].get("robustness_tflite_modes", TFLITE_MODES)
@@ -375,17 +378,15 @@ class Recipe:
     def _evaluate_robustness(self, config, args, enhancers, examples):
         """Unseen voices x unseen noises and the test mixtures replayed at other levels
         (``data_prep.paper_sets.robustness_sets``), scored for ``enhancers`` and the noisy input; the scores go to
-        ``evaluation/robustness_<float|tflite>.json`` for the table."""
+        ``<results_dir>/scores/robustness/`` for the table."""
         from common.evaluation import score_robustness
         from data_prep.paper_sets import robustness_sets
 
         sets = robustness_sets(load_corpus(config), examples, seed=config["test"]["seed"],
                                max_items=config["evaluation"].get("robustness_items"))
-        evaluation_dir = Path(args.exp_dir) / "evaluation"
         scores = score_robustness(enhancers, sets, processes=config["evaluation"]["processes"],
-                                  results_dir=evaluation_dir)
-        kind = "tflite" if args.tflite else "float"
-        _json_dump(evaluation_dir / f"robustness_{kind}.json", {"systems": sorted(enhancers), "scores": scores})
+                                  results_dir=args.results_dir, config=config,
+                                  run=f"{self.name}/{args.experiment_name}")
         for set_name, by_system in scores.items():
             print(f"{set_name}: " + "; ".join(
                 f"{system} " + " ".join(f"{metric} {summary[metric][0]:.3f}" for metric in ("pesq_wb", "stoi", "si_snr")
@@ -420,7 +421,7 @@ class Recipe:
         print(f"Keras streaming vs offline: max |difference| {report['keras_streaming_max_abs_difference']:.2e} "
               f"over {offline.shape[0]} frames")
         if report["keras_streaming_max_abs_difference"] > 1e-4:
-            raise _error("the Keras streaming model differs from the offline model by more than 1e-4")
+            raise ValueError("the Keras streaming model differs from the offline model by more than 1e-4")
         calibration_set = training_examples(corpus, config, "valid")[: config["export"]["calibration_utterances"]]
         calibration = streaming.calibration_inputs(
             model, [magnitude(example.load()[0]) for example in calibration_set], config["export"]["calibration_hops"])
@@ -450,8 +451,8 @@ class Recipe:
             bound = 1e-4 * max(1.0, float(np.abs(offline).max()))
             report["variants"][mode]["tolerance"] = bound
             if mode == "float32" and difference.max() > bound:
-                raise _error(f"the float32 streaming .tflite differs from the offline model by {difference.max():.2e} "
-                             f"(> {bound:.2e})")
+                raise ValueError(f"the float32 streaming .tflite differs from the offline model by "
+                                 f"{difference.max():.2e} (> {bound:.2e})")
         _json_dump(Path(args.exp_dir) / "export" / "report.json", report)
 
     # -------------------------------------------------------------------------------------------- enhance
@@ -460,7 +461,7 @@ class Recipe:
         from reproductions.crn import streaming
 
         if args.streaming and not args.tflite and args.model != "crn":
-            raise _error("--streaming runs the CRN (the LSTM-2 baseline has no streaming graph here)")
+            raise ValueError("--streaming runs the CRN (the LSTM-2 baseline has no streaming graph here)")
 
         def load():
             if args.tflite:
@@ -482,9 +483,9 @@ class Recipe:
 
     # ---------------------------------------------------------------------------------------------- table
     def table(self, config, args):
+        from common.evaluation import load_scores, scores_path
         from common.tables import ResultTable
 
-        evaluation_dir = Path(args.exp_dir) / "evaluation"
         export_report_path = Path(args.exp_dir) / "export" / "report.json"
         export_report = json.loads(export_report_path.read_text()) if export_report_path.is_file() else {}
         snrs = [float(snr) for snr in config["test"]["snrs"]]
@@ -512,14 +513,15 @@ class Recipe:
                 "in 8 linear bits; int8 weights with float activations (dynamic range) keep the float quality.",
             ],
         )
-        systems = [s for s in list(SYSTEMS_FLOAT) + [f"crn_tflite_{m}" for m in TFLITE_MODES]
-                   if (evaluation_dir / f"{s}.json").is_file()]
+        documents = {system: load_scores(args.results_dir, system) for system in ALL_SYSTEMS}
+        systems = [system for system in ALL_SYSTEMS if documents[system] is not None]
         if not systems:
-            raise _error(f"no evaluation results in {evaluation_dir}: run the evaluate command first")
+            raise ValueError(f"no evaluation results in {scores_path(args.results_dir, 'crn').parent}: run the "
+                             "evaluate command first")
         summaries = {}
         rows_by_system = {}
         for system in systems:
-            rows = json.loads((evaluation_dir / f"{system}.json").read_text())["rows"]
+            rows = documents[system]["rows"]
             rows_by_system[system] = rows
             noise_types = sorted({row["noise_type"] for row in rows})
             for noise_type in ["all"] + noise_types:
@@ -588,27 +590,21 @@ class Recipe:
                                                     "crn_minus_unprocessed_paired": differences,
                                                     "mini_targets": targets})
         print(f"saved {args.results_dir / 'results.json'}")
-        self._robustness_table(config, args, evaluation_dir)
+        self._robustness_table(config, args, documents)
 
-    def _robustness_table(self, config, args, evaluation_dir):
+    def _robustness_table(self, config, args, documents):
         """The shared robustness table of the float (and .tflite) systems, with the level rows checked against each
-        system's summary on the nominal test set."""
-        from common.evaluation import robustness_table
+        system's summary on the nominal test set (``documents``: the test-set scores, {system: document})."""
+        from common.evaluation import load_robustness, robustness_table
 
-        scores = {}
-        for kind in ("float", "tflite"):
-            path = evaluation_dir / f"robustness_{kind}.json"
-            if path.is_file():
-                for set_name, by_system in json.loads(path.read_text())["scores"].items():
-                    scores.setdefault(set_name, {}).update(by_system)
+        scores = load_robustness(args.results_dir, ALL_SYSTEMS)
         if not scores:
-            print(f"no robustness scores in {evaluation_dir}: the evaluate command writes them")
+            print(f"no robustness scores in {Path(args.results_dir) / 'scores' / 'robustness'}: the evaluate command "
+                  "writes them")
             return
-        nominal = {}
-        for system in sorted({system for by_system in scores.values() for system in by_system} - {"noisy"}):
-            path = evaluation_dir / f"{system}.json"
-            if path.is_file():
-                nominal[system] = json.loads(path.read_text())["summary"]
+        nominal = {system: documents[system]["summary"]
+                   for system in sorted({system for by_system in scores.values() for system in by_system} - {"noisy"})
+                   if documents.get(system) is not None}
         table = robustness_table(
             scores, f"CRN (Tan & Wang 2018), {config['config_name']} config: unseen voices x unseen noises and the "
             "test mixtures at other levels (PESQ WB, STOI, SI-SNR)", nominal=nominal)
@@ -676,3 +672,16 @@ def crn_minus_unprocessed(crn_rows, unprocessed_rows, snrs) -> dict:
 
 def tflite_path(args, mode) -> Path:
     return Path(args.exp_dir) / "tflite" / f"crn_streaming_{mode}.tflite"
+
+
+def artifacts(exp_dir, config) -> dict:
+    """The models and .tflite files run.sh writes (``common.artifacts``): stages 2 and 3 train the CRN and LSTM-2,
+    stage 5 exports the CRN's streaming .tflite files."""
+    from common.artifacts import Artifact
+
+    exp_dir = Path(exp_dir)
+    published = {"crn": Artifact(exp_dir / "crn" / "best.weights.h5", 2),
+                 "lstm2": Artifact(exp_dir / "lstm2" / "best.weights.h5", 3)}
+    for mode in config["export"]["modes"]:
+        published[f"crn_streaming_{mode}"] = Artifact(exp_dir / "tflite" / f"crn_streaming_{mode}.tflite", 5, ("crn",))
+    return published

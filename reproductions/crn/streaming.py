@@ -21,7 +21,7 @@ inputs: the state is explicit I/O, as the DTLN / Ambiq streaming exports, and th
 removes the cell clip of 10 that the converter writes into the fused op (Keras does not clip). In full int8 the
 cell state's int16 scale is still calibrated on the converter's clipped float graph, so there the cell state
 saturates at the power-of-two range above 10 (a cost of full int8 next to its quantisation noise).
-STFT and iSTFT stay outside the .tflite (``docs/toolchain.md#tflite-conversion``) in numpy (``common.features``).
+STFT and iSTFT stay outside the .tflite (``docs/toolchain.md#tflite-conversion``) in numpy (``features.py``).
 
 Algorithmic latency: a frame needs its full 20 ms window, and the overlap-add output of a hop is final once the
 next frame is in, so output lags input by one window, 20 ms = 320 samples at 16 kHz.
@@ -69,7 +69,7 @@ def crn_architecture(offline_model) -> dict:
         lstm_layers += 1
     if not channels or not lstm_layers:
         raise ValueError(
-            f"reproductions/crn/streaming.py: model {offline_model.name!r} is not a CRN built by crn.build_crn"
+            f"model {offline_model.name!r} is not a CRN built by crn.build_crn"
         )
     frequency_bins = int(offline_model.input_shape[-1])
     sizes = encoder_frequencies(frequency_bins, len(channels))
@@ -147,7 +147,7 @@ def build_streaming_crn(offline_model, lstm_state_outputs=True, lstm_form="fused
         encoder_activations.append(x)
 
     if lstm_form not in LSTM_FORMS:
-        raise ValueError(f"reproductions/crn/streaming.py: lstm_form must be one of {LSTM_FORMS}, got {lstm_form!r}")
+        raise ValueError(f"lstm_form must be one of {LSTM_FORMS}, got {lstm_form!r}")
     if lstm_form == "dense":
         x = layers.Reshape((units,), name="flatten_frequency")(x)
         for index in range(1, architecture["lstm_layers"] + 1):
@@ -277,7 +277,7 @@ def _tensor_name(tensor) -> str:
 def _name_outputs(model, output_names):
     """Name a converted step model's outputs ``output_names`` (in the Keras order); returns (graph, outputs)."""
     if len(model.subgraphs) != 1:
-        raise ValueError(f"reproductions/crn/streaming.py: expected one subgraph, found {len(model.subgraphs)}")
+        raise ValueError(f"expected one subgraph, found {len(model.subgraphs)}")
     graph = model.subgraphs[0]
     outputs = list(graph.outputs)
     # The converter orders the graph outputs as the signature's output_0, output_1, ... (the Keras outputs).
@@ -291,7 +291,7 @@ def _name_outputs(model, output_names):
         outputs = [signature_outputs[index] for index in range(len(output_names))]
     elif len(outputs) != len(output_names):
         raise ValueError(
-            f"reproductions/crn/streaming.py: the .tflite has {len(outputs)} outputs, expected {len(output_names)}"
+            f"the .tflite has {len(outputs)} outputs, expected {len(output_names)}"
         )
     for index, name in zip(outputs, output_names):
         graph.tensors[index].name = name.encode()
@@ -336,14 +336,14 @@ def expose_lstm_states(tflite_bytes: bytes, output_names) -> bytes:
             tensor_index = int(operator.inputs[position])
             if tensor_index < 0 or not graph.tensors[tensor_index].isVariable:
                 raise ValueError(
-                    f"reproductions/crn/streaming.py: LSTM {lstm_number} state input {position} is not a variable tensor"
+                    f"LSTM {lstm_number} state input {position} is not a variable tensor"
                 )
             outputs.append(tensor_index)
             output_names = list(output_names) + [f"lstm{lstm_number}_{kind}_out"]
             if tensor_index not in graph.inputs:
                 graph.tensors[tensor_index].name = f"lstm{lstm_number}_{kind}_out".encode()
     if lstm_number == 0:
-        raise ValueError(f"reproductions/crn/streaming.py: no {FUSED_LSTM_OP} in the converted graph")
+        raise ValueError(f"no {FUSED_LSTM_OP} in the converted graph")
     graph.outputs = outputs
     # The signature runner would not see the appended outputs; the plain interpreter API is used instead.
     model.signatureDefs = []
@@ -398,7 +398,7 @@ def export_streaming_tflite(offline_model, path, mode="float32", calibration=Non
                                               lstm_form=lstm_form)
     path = Path(path)
     if mode == "int8" and not calibration:
-        raise ValueError(f"reproductions/crn/streaming.py: int8 export of {path.name} needs calibration inputs")
+        raise ValueError(f"int8 export of {path.name} needs calibration inputs")
     representative = calibration if mode == "int8" else None
     export_tflite(model, path, mode=mode, representative_data=representative, int8_io=False)
     if lstm_form == "dense":
@@ -445,12 +445,12 @@ def export_selective_tflite(offline_model, path, calibration, error_table=None) 
     from common.tflite import quantization_debugger, quantize_float_weights
 
     if not calibration:
-        raise ValueError(f"reproductions/crn/streaming.py: selective export of {Path(path).name} needs calibration "
+        raise ValueError(f"selective export of {Path(path).name} needs calibration "
                          "inputs")
     table = error_table if error_table is not None else quantization_error_table(offline_model, calibration)
     float_nodes = [row["tensor_name"] for row in table if row["lstm"] or row["output_layer"]]
     if not float_nodes:
-        raise ValueError("reproductions/crn/streaming.py: the quantization debugger reported no LSTM step op")
+        raise ValueError("the quantization debugger reported no LSTM step op")
     model, output_names = build_streaming_crn(offline_model, lstm_state_outputs=True, lstm_form="dense")
     flatbuffer = quantization_debugger(model, calibration, float_nodes=float_nodes).get_nondebug_quantized_model()
     path = Path(path)
@@ -483,7 +483,7 @@ class StreamingTFLite:
             # the input tensor itself, updated in place by the fused kernel (same name as the input).
             source = name + "_out" if name + "_out" in self.output_names else name
             if source not in self.output_names:
-                raise ValueError(f"reproductions/crn/streaming.py: {path} has no output for state {name}")
+                raise ValueError(f"{path} has no output for state {name}")
             self.feedback[name] = self.output_names.index(source)
         self.reset()
 

@@ -645,3 +645,16 @@ class Recipe:
         robustness.save(Path(results_dir) / "robustness", config=config, run=run,
                         extra={"scores": summary["robustness"], "nominal": nominal})
         return [test.render(), robustness.render()]
+
+
+def artifacts(exp_dir, config) -> dict:
+    """The models and .tflite files run.sh writes (``common.artifacts``): stage 1 trains the float model, stages 2
+    and 3 fine-tune it to 8 bits, stage 4 exports both 8-bit cores in one go."""
+    from common.artifacts import Artifact
+
+    published = {"float": Artifact(core_weights_path(exp_dir, "float"), 1),
+                 "vanilla": Artifact(core_weights_path(exp_dir, "vanilla"), 2, ("float",)),
+                 "fqse": Artifact(core_weights_path(exp_dir, "fqse"), 3, ("float",))}
+    for variant in ("vanilla", "fqse"):
+        published[f"{variant}_tflite"] = Artifact(tflite_path(exp_dir, variant), 4, ("vanilla", "fqse"))
+    return published

@@ -17,8 +17,8 @@ Pipeline (``run.sh``; every step is a command of ``python -m reproductions.icse`
 
 Trained models are stored as ``exp/icse/<config>/models/<variant>.weights.h5`` with a ``<variant>.json`` describing
 them (parent, theta, code-book sizes, per-layer pruning report); retraining runs (resumable) live in
-``exp/icse/<config>/runs/<variant>/``; metrics in ``results/icse/<config>/metrics/<variant>.json``, scores of a
-folder of pairs (``evaluate --noisy-dir``) in ``results/icse/<config>/scores/<variant>.json``.
+``exp/icse/<config>/runs/<variant>/``; metrics in ``results/icse/<config>/scores/<variant>.json``, scores of a
+folder of pairs (``evaluate --noisy-dir``) in ``results/icse/<config>/scores/folders/<variant>.json``.
 """
 from __future__ import annotations
 
@@ -99,11 +99,13 @@ def tflite_path(exp_dir, variant) -> Path:
 
 
 def metrics_path(results_dir, variant) -> Path:
-    return Path(results_dir) / "metrics" / f"{variant}.json"
+    from common.evaluation import scores_path
+
+    return scores_path(results_dir, variant)
 
 
 def robustness_path(results_dir) -> Path:
-    return Path(results_dir) / "metrics" / "robustness.json"
+    return Path(results_dir) / "scores" / "robustness.json"
 
 
 def build_model(config, settings=None):
@@ -449,10 +451,26 @@ def quantize_and_retrain(model, corpus, config, run_dir, clusters, spec):
     return quantized_levels(model, clusters, output_clusters), output_clusters
 
 
-def keras1_path(config, key) -> Path:
-    path = resolve_path(config["released"][key])
+# The folder of the authors' released weight files when --released-dir is not given.
+RELEASED_DIR_VARIABLE = "ICSE_RELEASED_DIR"
+
+
+def released_dir(args) -> Path:
+    """The folder of the authors' files: ``--released-dir``, else the ``ICSE_RELEASED_DIR`` environment variable."""
+    import os
+
+    folder = getattr(args, "released_dir", None) or os.environ.get(RELEASED_DIR_VARIABLE)
+    if not folder:
+        raise ValueError(f"the authors' files (WilliamYu1993/ICSE) are not redistributed: pass --released-dir DIR or "
+                         f"set {RELEASED_DIR_VARIABLE} to the folder that holds them")
+    return Path(folder)
+
+
+def keras1_path(config, key, folder) -> Path:
+    path = Path(folder) / config["released"][key]
     if not path.is_file():
-        raise ValueError(f"{path}: the authors' file is missing (released.{key} in {config.get('config_path')})")
+        raise ValueError(f"{path}: the authors' file is missing (released.{key} in {config.get('config_path')} "
+                         f"names it in --released-dir / {RELEASED_DIR_VARIABLE})")
     return path
 
 
@@ -505,12 +523,10 @@ def score(enhance, examples, processes, description, score_noisy=False):
                           score_noisy=score_noisy, description=description)
 
 
-def save_metrics(results_dir, variant, rows, summary, extra=None) -> Path:
-    path = metrics_path(results_dir, variant)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"variant": variant, "summary": summary, "rows": rows, **(extra or {})}
-    path.write_text(json.dumps(document, indent=1, default=float))
-    return path
+def save_metrics(results_dir, variant, rows, summary, extra=None, config=None, run=None) -> Path:
+    from common.evaluation import save_scores
+
+    return save_scores(results_dir, variant, rows, summary, config, run, variant=variant, **(extra or {}))
 
 
 def read_summary(results_dir, variant):
@@ -543,6 +559,9 @@ class Recipe:
             parser.add_argument("--variant", choices=VARIANTS, default="fcn",
                                 help="fcn: float FCN; pp: pruning at every theta; pq: k-means (and the k sweep); "
                                      "pp_pq: PP then PQ; released: the authors' files through our PP+PQ")
+            parser.add_argument("--released-dir", type=Path, default=None, metavar="DIR",
+                                help="folder of the authors' files named by released.unpruned and released.pp_pq "
+                                     f"(--variant released; default: ${RELEASED_DIR_VARIABLE})")
         if command in ("evaluate", "enhance"):
             parser.add_argument("--variant", default=None,
                                 help="model to use (default: every stored one for evaluate, 'fcn' for enhance)")
@@ -597,7 +616,7 @@ class Recipe:
         variant = getattr(args, "variant", "fcn")
         exp_dir = Path(args.exp_dir)
         if variant == "released":
-            return self._train_released(config, exp_dir)
+            return self._train_released(config, exp_dir, released_dir(args))
         corpus = load_corpus(config)
         runs = exp_dir / "runs"
         if variant == "fcn":
@@ -652,14 +671,14 @@ class Recipe:
             round_centroids_to_fp16(model)
             save_variant(model, exp_dir, pq_name(clusters, theta, fp16=True), dict(meta, fp16=True, parent=name))
 
-    def _train_released(self, config, exp_dir):
+    def _train_released(self, config, exp_dir, folder):
         """The authors' FCNN_0509 (unpruned) compressed by our PP + PQ with a short retraining on our corpus, and
         the authors' own PP+PQ file (built from another base model, FCNN_0425), stored as variants."""
         released = config["released"]
         quantization = config["quantization"]
         corpus = load_corpus(config)
         runs = Path(exp_dir) / "runs"
-        unpruned, authors = keras1_path(config, "unpruned"), keras1_path(config, "pp_pq")
+        unpruned, authors = keras1_path(config, "unpruned", folder), keras1_path(config, "pp_pq", folder)
         model, sizes = fcn_from_keras1(unpruned)
         released_config = dict(config, model=sizes)
         save_variant(model, exp_dir, "released_fcn", {"parent": None, "keras1_file": str(unpruned), "model": sizes,
@@ -757,7 +776,8 @@ class Recipe:
                 continue
             enhance = None if make_enhancer is None else make_enhancer()
             rows, summary = score(enhance, examples, processes, name)
-            save_metrics(results_dir, name, rows, summary, {"items": len(examples)})
+            save_metrics(results_dir, name, rows, summary, {"items": len(examples)}, config,
+                         f"{self.name}/{args.experiment_name}")
             print(f"{name}: " + ", ".join(f"{metric} {mean_of(summary, metric):.3f}" for metric in METRICS
                                           if mean_of(summary, metric) is not None)
                   + f" ({summary['invalid']} invalid of {len(rows)})")
@@ -778,7 +798,7 @@ class Recipe:
 
     def _evaluate_robustness(self, config, args, corpus, examples, processes, force):
         """Unseen voices x unseen noises and the test set at other levels (docs/robustness.md) for the systems of
-        :meth:`_robustness_systems`; the summaries go to ``metrics/robustness.json``, the rows to
+        :meth:`_robustness_systems`; the summaries go to ``scores/robustness.json``, the rows to
         ``scores/robustness/``."""
         from common.evaluation import ROBUSTNESS_METRICS, score_robustness
         from data_prep.paper_sets import robustness_sets
@@ -802,7 +822,8 @@ class Recipe:
             enhancers[system] = lambda noisy, enhance=enhance: peak_normalise(enhance(noisy))
         sets = robustness_sets(corpus, examples, seed=int(config.get("seed", 0)),
                                max_items=config["evaluation"]["robustness_items"])
-        scores = score_robustness(enhancers, sets, processes=processes, results_dir=results_dir)
+        scores = score_robustness(enhancers, sets, processes=processes, results_dir=results_dir, config=config,
+                                  run=f"{self.name}/{args.experiment_name}")
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps({"systems": sorted(systems), "scores": scores}, indent=1, default=float))
         for set_name, by_system in scores.items():
@@ -950,3 +971,24 @@ class Recipe:
             raise ValueError(f"{results_dir}/metrics has no scores yet: run the evaluate step first")
         print("\n\n".join(printed))
         return None
+
+
+def artifacts(exp_dir, config) -> dict:
+    """The models and .tflite files run.sh writes (``common.artifacts``): stage 1 trains the FCN, stage 3 prunes it
+    (PP), stage 4 clusters it (PQ), stage 5 clusters each pruned model (PP+PQ), stage 6 exports the FCN and the
+    main PP+PQ model in one go."""
+    from common.artifacts import Artifact
+
+    def weights(stored):
+        return models_dir(exp_dir) / f"{stored}.weights.h5"
+
+    clusters = int(config["quantization"]["clusters_per_sign"])
+    published = {"fcn": Artifact(weights("fcn"), 1),
+                 pq_name(clusters): Artifact(weights(pq_name(clusters)), 4, ("fcn",))}
+    for theta in config["pruning"]["thetas"]:
+        published[pp_name(theta)] = Artifact(weights(pp_name(theta)), 3, ("fcn",))
+        published[pq_name(clusters, theta)] = Artifact(weights(pq_name(clusters, theta)), 5, (pp_name(theta),))
+    exported = ("fcn", Recipe._main_pp_pq(config))
+    for stored in exported:
+        published[f"{stored}_tflite"] = Artifact(tflite_path(exp_dir, stored), 6, exported)
+    return published

@@ -4,7 +4,8 @@
 # Usage: bash reproductions/icse/run.sh [--config mini|paper|PATH] [--stage N] [--stop-stage N] [--set KEY=VALUE]
 #                                       [--force] [--help]
 # Environment: INIT_FROM_KERAS1=PATH starts stage 1 from a Keras-1 weight file (e.g. the authors' FCNN_0509.hdf5;
-# add --set training.epochs=0 to use it as is).
+# add --set training.epochs=0 to use it as is); ICSE_RELEASED_DIR=DIR, the folder of the authors' released files
+# (FCNN_0509.hdf5 and Kmeans_16C_ReTrain_st7_sp0.65_FCNN_0425.hdf5, not redistributed), enables stage 8.
 # Spec: docs/icse.md. Stage timings go to exp/icse/<config>/stages/times.tsv.
 set -euo pipefail
 
@@ -50,13 +51,21 @@ stage_5() { icse train --variant pp_pq; }
 stage_6() { icse export; }
 stage_7() { icse evaluate; }
 stage_8() {
-  if [[ -f ../shared/anchors/icse/FCNN_0509.hdf5 || "$(basename "$config" .yaml)" == paper* ]]; then
-    icse info --init-from-keras1 ../shared/anchors/icse/Kmeans_16C_ReTrain_st7_sp0.65_FCNN_0425.hdf5
-    icse train --variant released
-    icse evaluate
-  else
-    log "the authors' files are not in ../shared/anchors/icse/: released-model comparison skipped"
+  local released=(FCNN_0509.hdf5 Kmeans_16C_ReTrain_st7_sp0.65_FCNN_0425.hdf5) missing=() name
+  if [[ -z "${ICSE_RELEASED_DIR:-}" ]]; then
+    log "ICSE_RELEASED_DIR is not set (the folder of the authors' ${released[*]}): released-model comparison skipped"
+    stage_skipped=1
+    return 0
   fi
+  for name in "${released[@]}"; do [[ -f "$ICSE_RELEASED_DIR/$name" ]] || missing+=("$ICSE_RELEASED_DIR/$name"); done
+  if (( ${#missing[@]} )); then
+    log "missing ${missing[*]}: released-model comparison skipped"
+    stage_skipped=1
+    return 0
+  fi
+  icse info --init-from-keras1 "$ICSE_RELEASED_DIR/${released[1]}"
+  icse train --variant released --released-dir "$ICSE_RELEASED_DIR"
+  icse evaluate
 }
 stage_9() { icse table; }
 

@@ -60,7 +60,7 @@ def fine_tune_compressed(model, variant: str, compression: dict, scaler, train_i
                                              centroid_init=settings["centroid_init"], preserve_sparsity=False)
         callbacks = []
     else:
-        raise ValueError(f"reproductions/sednn/compress.py: unknown variant {variant!r}; use 'pruned' or 'clustered'")
+        raise ValueError(f"unknown variant {variant!r}; use 'pruned' or 'clustered'")
     if iterations < 1:
         raise ValueError(f"reproductions/sednn/conf: compression.{variant}.iterations must be >= 1")
     compile_model(wrapped, settings["learning_rate"])

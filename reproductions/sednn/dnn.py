@@ -40,9 +40,9 @@ def build_sednn_dnn(n_concat=7, n_freq=257, hidden_units=2048, hidden_layers=3, 
     for key, value in (("n_concat", n_concat), ("n_freq", n_freq), ("hidden_units", hidden_units),
                        ("hidden_layers", hidden_layers)):
         if int(value) != value or value < 1:
-            raise ValueError(f"reproductions/sednn/dnn.py: {key} must be a positive integer, got {value!r}")
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
     if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"reproductions/sednn/dnn.py: dropout must be in [0, 1), got {dropout!r}")
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     inputs = keras.Input(shape=(int(n_concat), int(n_freq)), name="noisy_log_magnitude_context")
     hidden = layers.Flatten(name="flatten")(inputs)
     for index in range(1, int(hidden_layers) + 1):

@@ -1,17 +1,17 @@
-"""sednn's feature packing and frame-by-frame inference, on top of ``common.features``.
+"""sednn's feature packing and frame-by-frame inference, on top of ``reproductions.sednn.features``.
 
 Packing (``prepare_data.py pack_features``, ``docs/sednn.md#features``): the mixture
 log-magnitude is cut into 7-frame windows with border padding and hop 3; the target of each window is the clean
 log-magnitude of its centre frame. Inference (``main_dnn.py inference``, 1.9): the same windows with hop 1 (one
 output frame per mixture frame), scaler, network, inverse scaler, ``exp``, mixture phase, overlap-add divided by
-the window sum, times sqrt(sum hamming^2) (the last two inside :func:`common.features.sednn_istft`).
+the window sum, times sqrt(sum hamming^2) (the last two inside :func:`reproductions.sednn.features.sednn_istft`).
 """
 from __future__ import annotations
 
 import numpy as np
 from tqdm import tqdm
 
-from common.features import sednn_context, sednn_log_magnitude, sednn_stft
+from reproductions.sednn.features import sednn_context, sednn_log_magnitude, sednn_stft
 from reproductions.sednn.scaler import Scaler
 
 
@@ -67,7 +67,7 @@ def enhance_waveform(noisy: np.ndarray, predict, scaler: Scaler, n_concat: int =
     The output has the mixture's length: ``sednn_istft`` yields (frames-1)*256+512 samples and the trailing
     samples that no frame covered (fewer than 256) are zeros, so PESQ compares equal-length files.
     """
-    from common.features import sednn_istft
+    from reproductions.sednn.features import sednn_istft
 
     mixture_complex = sednn_stft(noisy)
     mixture_log = sednn_log_magnitude(mixture_complex)

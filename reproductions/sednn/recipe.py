@@ -83,7 +83,7 @@ class Recipe:
     # ------------------------------------------------------------------------------------------ info
     def info(self, config, args):
         from common.accounting import count_parameters, macs_per_second
-        from common.features import SEDNN_HOP
+        from reproductions.sednn.features import SEDNN_HOP
         from reproductions.sednn.dnn import build_from_config
 
         model = build_from_config(config["model"])
@@ -314,6 +314,7 @@ class Recipe:
 
     def evaluate(self, config, args):
         from common.audio import write_audio
+        from common.evaluation import load_scores, save_scores
         from common.metrics import evaluate_pairs, pesq_raw_to_mos_lqo, summarize
         from reproductions.sednn.report import plot_log_spectrograms
 
@@ -325,7 +326,7 @@ class Recipe:
         items = self._evaluation_items(config, args)
         if args.max_files is not None:
             items = items[: args.max_files]
-        run_dir = Path(args.results_dir) / "runs" / run
+        figure_dir = Path(args.results_dir) / "figures" / run
         wav_dir = Path(args.exp_dir) / "enh_wavs" / run
         pairs, metadata = [], []
         started = time.time()
@@ -338,12 +339,12 @@ class Recipe:
             pairs.append({"name": name, "clean": clean, "enhanced": enhanced, "noisy": noisy})
             metadata.append({"noise_type": noise_type})
             if args.visualize and index < evaluation["visualize_count"]:
-                from common.features import sednn_log_magnitude, sednn_stft
+                from reproductions.sednn.features import sednn_log_magnitude, sednn_stft
 
                 # The three panels from the waveforms, so that they share the level of the files on disk.
                 mixture_log, clean_log, enhanced_log = (sednn_log_magnitude(sednn_stft(signal)) for signal in
                                                         (noisy, clean[: len(noisy)], enhanced))
-                plot_log_spectrograms(run_dir / "figures" / f"{name}.png", mixture_log, clean_log, enhanced_log,
+                plot_log_spectrograms(figure_dir / f"{name}.png", mixture_log, clean_log, enhanced_log,
                                       title=f"{name} ({run})", snr_db=config["data"]["snr_db"])
         inference_seconds = time.time() - started
         # The noisy input's scores do not depend on the model: computed once, with the float model.
@@ -358,11 +359,9 @@ class Recipe:
                 raw = row.get(prefix + "pesq_nb_raw")
                 row[prefix + "pesq_nb_mos"] = None if raw is None else pesq_raw_to_mos_lqo(raw)
         invalid = [row for row in rows if not row["valid"]]
-        run_dir.mkdir(parents=True, exist_ok=True)
-        document = {"run": run, "snr_db": config["data"]["snr_db"], "rows": rows,
-                    "inference_seconds": inference_seconds, "invalid": len(invalid),
-                    "source": "test set", "summary": summarize(rows)}
-        (run_dir / "scores.json").write_text(json.dumps(document, indent=1, default=_json_number))
+        path = save_scores(args.results_dir, run, rows, summarize(rows), config, f"{self.name}/{args.experiment_name}",
+                           snr_db=config["data"]["snr_db"], inference_seconds=inference_seconds,
+                           invalid=len(invalid))
         from reproductions.sednn.report import average_row, format_sednn_table, per_noise_statistics
 
         statistics = per_noise_statistics(rows)
@@ -374,37 +373,29 @@ class Recipe:
             mean, _ = average_row(statistics)
             noisy = per_noise_statistics(rows, "noisy_pesq_nb_raw")
             noisy_text = f", noisy {average_row(noisy)[0]:.3f}" if noisy else ""
-            _log(f"{run}: PESQ (raw NB) enhanced {mean:.3f}{noisy_text} -> {run_dir / 'scores.json'}")
+            _log(f"{run}: PESQ (raw NB) enhanced {mean:.3f}{noisy_text} -> {path}")
         if run in ROBUSTNESS_RUNS and args.max_files is None:
-            self._evaluate_robustness(config, run, enhance, run_dir)
-        return document
+            self._evaluate_robustness(config, args, run, enhance)
+        return load_scores(args.results_dir, run)
 
-    def _evaluate_robustness(self, config, run, enhance, run_dir):
+    def _evaluate_robustness(self, config, args, run, enhance):
         """Score ``run`` (and, for the float model, the noisy input) on the shared robustness sets: unseen voices x
-        unseen noises at -5/0/+5 dB and the test set replayed at -40 and -10 dBFS; writes
-        ``<run_dir>/robustness.json`` ({set: {system: summary}}) and the per-file rows beside it."""
-        from common.evaluation import ROBUSTNESS_METRICS, loaded_examples, score_examples, score_robustness
+        unseen noises at -5/0/+5 dB and the test set replayed at -40 and -10 dBFS, into
+        ``<results_dir>/scores/robustness/<set>/<system>.json``."""
+        from common.evaluation import score_robustness
         from data_prep.paper_sets import robustness_sets
 
         evaluation = config["evaluation"]
         started = time.time()
         sets = robustness_sets(self._corpus(config), self._examples(config, "test"), seed=config["data"]["seed"],
                                max_items=evaluation["robustness_max_items"])
-        rate = config["data"]["sample_rate"]
-        if run == "float":
-            scores = score_robustness({run: enhance}, sets, sample_rate=rate, processes=evaluation["processes"],
-                                      results_dir=run_dir)
-        else:
-            # The noisy input's scores come with the float model's run.
-            scores = {}
-            for set_name, examples in sets.items():
-                _, summary = score_examples(enhance, list(loaded_examples(examples)), ROBUSTNESS_METRICS,
-                                            sample_rate=rate, processes=evaluation["processes"],
-                                            description=f"{run} on {set_name}")
-                scores[set_name] = {run: summary}
-        (run_dir / "robustness.json").write_text(json.dumps({"run": run, "scores": scores}, indent=1,
-                                                            default=_json_number))
-        _log(f"{run}: robustness sets scored in {time.time() - started:.1f} s -> {run_dir / 'robustness.json'}")
+        # The noisy input's scores come with the float model's run.
+        scores = score_robustness({run: enhance}, sets, sample_rate=config["data"]["sample_rate"],
+                                  processes=evaluation["processes"], results_dir=args.results_dir,
+                                  score_noisy=run == "float", config=config,
+                                  run=f"{self.name}/{args.experiment_name}")
+        _log(f"{run}: robustness sets scored in {time.time() - started:.1f} s -> "
+             f"{Path(args.results_dir) / 'scores' / 'robustness'}")
         return scores
 
     def _evaluate_folders(self, config, args):
@@ -444,6 +435,12 @@ class Recipe:
         return None
 
     # ------------------------------------------------------------------------------------------ table
+    @staticmethod
+    def _runs() -> list:
+        """Every run ``evaluate`` can score on the test set: the models, then their .tflite files."""
+        return list(SEDNN_VARIANTS) + [f"{variant}_{mode}_tflite" for variant in SEDNN_VARIANTS
+                                       for mode in TFLITE_MODES]
+
     def _sizes(self, config, args, documents):
         """run -> size report (parameters, non-zero, .tflite raw and gzip bytes) of the model that run used."""
         from common.accounting import size_report
@@ -466,51 +463,44 @@ class Recipe:
         return sizes
 
     def table(self, config, args):
+        from common.evaluation import load_scores, scores_path
         from reproductions.sednn.report import build_tables
 
-        runs_dir = Path(args.results_dir) / "runs"
         documents = {}
-        for path in sorted(runs_dir.glob("*/scores.json")):
-            document = json.loads(path.read_text())
-            if document.get("source") == "test set":
-                documents[document["run"]] = document
+        for run in self._runs():
+            document = load_scores(args.results_dir, run)
+            if document is not None:
+                documents[run] = document
         if "float" not in documents:
-            raise FileNotFoundError(f"{runs_dir}/float/scores.json: evaluate the float model first (run.sh stage 3)")
+            raise FileNotFoundError(f"{scores_path(args.results_dir, 'float')}: evaluate the float model first "
+                                    "(run.sh stage 3)")
         text, tables = build_tables(documents, config, self._sizes(config, args, documents))
         _log(text)
         main_table, compression_table = tables
         main_table.save(args.results_dir, config=config, extra={"sednn_table": text}, run=args.config_name)
         if compression_table is not None:
             compression_table.save(Path(args.results_dir) / "compression", config=config, run=args.config_name)
-        robustness = self._robustness_table(config, runs_dir, documents)
+        robustness = self._robustness_table(config, args.results_dir, documents)
         if robustness is not None:
             _log("\n" + robustness.render())
             robustness.save(Path(args.results_dir) / "robustness", config=config, run=args.config_name)
         return None
 
-    def _robustness_table(self, config, runs_dir, documents):
+    def _robustness_table(self, config, results_dir, documents):
         """The shared robustness table of the runs that ``evaluate`` scored on the robustness sets, or None."""
-        from common.evaluation import robustness_table
+        from common.evaluation import load_robustness, robustness_table
 
-        scores, nominal = {}, {}
-        for run in ROBUSTNESS_RUNS:
-            path = runs_dir / run / "robustness.json"
-            if not path.is_file():
-                continue
-            for set_name, by_system in json.loads(path.read_text())["scores"].items():
-                scores.setdefault(set_name, {}).update(by_system)
-            if run in documents and "summary" in documents[run]:
-                nominal[run] = documents[run]["summary"]
+        # The noisy input first, then the systems in the order of ROBUSTNESS_RUNS.
+        scores = load_robustness(results_dir, ROBUSTNESS_RUNS)
+        nominal = {run: documents[run]["summary"] for run in ROBUSTNESS_RUNS
+                   if run in documents and any(run in by_system for by_system in scores.values())}
+        robustness_dir = Path(results_dir) / "scores" / "robustness"
         if not scores:
-            _log(f"no robustness scores under {runs_dir}: run the evaluate stages (run.sh stages 3 and 6)")
+            _log(f"no robustness scores under {robustness_dir}: run the evaluate stages (run.sh stages 3 and 6)")
             return None
         if any("noisy" not in by_system for by_system in scores.values()):
-            raise FileNotFoundError(f"{runs_dir}/float/robustness.json: evaluate the float model first "
+            raise FileNotFoundError(f"{robustness_dir}: no scores of the noisy input; evaluate the float model first "
                                     "(run.sh stage 3)")
-        # The noisy input first, then the systems in the order of ROBUSTNESS_RUNS.
-        order = ("noisy",) + ROBUSTNESS_RUNS
-        scores = {name: {system: by_system[system] for system in order if system in by_system}
-                  for name, by_system in scores.items()}
         snr = _snr_text(config["data"]["snr_db"])
         level = config["inference"].get("level_dbfs")
         title = (f"sednn DNN robustness, {config['data']['corpus']} corpus: unseen voices x unseen noises, and the "
@@ -549,9 +539,19 @@ def _snr_text(snr) -> str:
     return str(int(snr)) if float(snr).is_integer() else str(snr)
 
 
-def _json_number(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in scores.json")
+
+def artifacts(exp_dir, config) -> dict:
+    """The models and .tflite files run.sh writes (``common.artifacts``): stage 2 trains the float DNN, stage 4
+    prunes and clusters it, stage 5 exports every model on disk and always loads the float checkpoint."""
+    from common.artifacts import Artifact
+    from reproductions.sednn.trainer import checkpoint_path
+
+    exp_dir = Path(exp_dir)
+    published = {"float": Artifact(checkpoint_path(exp_dir, config["inference"]["iteration"]), 2)}
+    for variant in SEDNN_VARIANTS[1:]:
+        published[variant] = Artifact(exp_dir / "compressed" / f"{variant}.h5", 4, ("float",))
+    for variant in SEDNN_VARIANTS:
+        for mode in TFLITE_MODES:
+            published[f"{variant}_{mode}_tflite"] = Artifact(exp_dir / "tflite" / f"{variant}_{mode}.tflite", 5,
+                                                             ("float",))
+    return published

@@ -179,7 +179,7 @@ def build_tables(documents: dict, config: dict, sizes: dict):
     """Render sednn's table beside the paper's, the all-metric table and the compression table.
 
     Args:
-        documents: run name -> the ``scores.json`` written by ``evaluate`` (test set runs only).
+        documents: run name -> the test-set scores ``evaluate`` saved (``common.evaluation.load_scores``).
         sizes: run name -> ``common.accounting.size_report`` of that run's model.
     Returns:
         ``(text, (main ResultTable, compression ResultTable or None))``.

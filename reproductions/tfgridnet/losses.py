@@ -5,7 +5,10 @@ centred, as the model's own STFT) and ``m(X) = max(|X|, 1e-8)^0.7``:
 
     L_stft  = 70 * MSE(m(S_hat), m(S)) + 30 * (MSE(Re S_hat / m(S_hat), Re S / m(S)) + MSE(Im .., Im ..))
     L_sisnr = -2 * log10(||s_t|| / max(||s_hat - s_t||, 1e-8) + 1e-8),   s_t = <s_hat, s> s / (||s||^2 + 1e-8)
-    L       = L_stft + mean_batch(L_sisnr)
+    L       = L_stft + w * mean_batch(L_sisnr)          w = ``sisnr_weight``: 1 upstream
+
+``L_stft`` grows with the signal level (the magnitude term as level^1.4) while ``L_sisnr`` does not, so the weight
+of the phase-sensitive SI-SNR term is a configuration value (``loss.sisnr_weight``, 1 in the paper configuration).
 
 ``X / m(X) = |X|^0.3 e^{j phi}``: the magnitude term compares ``|X|^0.7`` and the complex term the 0.3-compressed
 spectrum. ``L_sisnr`` is -SI-SNR(dB)/10 **without** mean removal. MSEs average over batch, frequency and frames.
@@ -24,7 +27,7 @@ class HybridLoss(keras.losses.Loss):
     """``70 MSE(|X|^0.7) + 30 (MSE(Re) + MSE(Im)) of |X|^0.3 e^{j phi}`` minus SI-SNR/10 (see module docstring)."""
 
     def __init__(self, n_fft=512, hop_length=256, compress_factor=0.7, magnitude_weight=70.0, complex_weight=30.0,
-                 eps=1e-8, name="hybrid_loss", **kwargs):
+                 eps=1e-8, sisnr_weight=1.0, name="hybrid_loss", **kwargs):
         kwargs.pop("reduction", None)
         super().__init__(name=name, reduction=keras.losses.Reduction.NONE, **kwargs)
         self.n_fft = int(n_fft)
@@ -33,6 +36,9 @@ class HybridLoss(keras.losses.Loss):
         self.magnitude_weight = float(magnitude_weight)
         self.complex_weight = float(complex_weight)
         self.eps = float(eps)
+        self.sisnr_weight = float(sisnr_weight)
+        if not self.sisnr_weight >= 0.0:
+            raise ValueError(f"reproductions/tfgridnet/conf: loss.sisnr_weight must be >= 0, got {sisnr_weight!r}")
         self.stft = TorchStft(self.n_fft, self.hop_length, dtype="float32", name=f"{name}_stft")
 
     def compressed(self, waveform):
@@ -67,7 +73,7 @@ class HybridLoss(keras.losses.Loss):
         y_true = tf.convert_to_tensor(y_true, tf.float32)
         y_pred = tf.convert_to_tensor(y_pred, tf.float32)
         # The spectral MSE is a batch mean; spreading it over the examples keeps Keras' mean reduction exact.
-        return self.spectral_loss(y_true, y_pred) + self.negative_si_snr(y_true, y_pred)
+        return self.spectral_loss(y_true, y_pred) + self.sisnr_weight * self.negative_si_snr(y_true, y_pred)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         return tf.reduce_mean(self.call(y_true, y_pred))
@@ -76,7 +82,7 @@ class HybridLoss(keras.losses.Loss):
         return {
             **super().get_config(), "n_fft": self.n_fft, "hop_length": self.hop_length,
             "compress_factor": self.compress_factor, "magnitude_weight": self.magnitude_weight,
-            "complex_weight": self.complex_weight, "eps": self.eps,
+            "complex_weight": self.complex_weight, "eps": self.eps, "sisnr_weight": self.sisnr_weight,
         }
 
 

@@ -601,7 +601,7 @@ class Recipe:
     def export(self, config, args):
         """Float32 and dynamic-range waveform models, int16x8 / int8 spectral cores; each scored if it converts."""
         from common.accounting import gzip_bytes, tflite_bytes
-        from common.features import tfgridnet_istft, tfgridnet_stft
+        from reproductions.tfgridnet.features import tfgridnet_istft, tfgridnet_stft
         from common.tfkeras import keras
         from common.tflite import TFLiteModel, export_tflite
 
@@ -826,3 +826,19 @@ class Recipe:
         print(text)
         (results_dir / "tables.txt").write_text(text + "\n")
         return text
+
+
+def artifacts(exp_dir, config) -> dict:
+    """The models and .tflite files run.sh writes (``common.artifacts``): stages 2 and 3 train DL and PL, stage 4
+    the complex ablation, stage 6 exports both strategies in one go (``export --strategy both`` stops at the first
+    one without weights, so it needs both)."""
+    from common.artifacts import Artifact
+
+    exp_dir = Path(exp_dir)
+    published = {strategy: Artifact(exp_dir / strategy / "best.weights.h5", stage)
+                 for strategy, stage in zip(STRATEGIES + (ABLATION,), (2, 3, 4))}
+    # The export command's four forms: float32 and dynamic-range waveform models, int16x8 and int8 spectral cores.
+    for strategy in STRATEGIES:
+        for mode in ("float32", "dynamic", "int16x8", "int8"):
+            published[f"{strategy}_{mode}"] = Artifact(exp_dir / "tflite" / f"{strategy}_{mode}.tflite", 6, STRATEGIES)
+    return published

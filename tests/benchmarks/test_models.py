@@ -36,7 +36,7 @@ def test_adapter_lists_missing_artefacts_with_the_command_to_run(name, monkeypat
 
 
 def test_tfgridnet_trained_but_not_exported_names_the_file_and_the_export_stage(monkeypatch, tmp_path):
-    """The PL model trained, its .tflite files not exported: the rows must say so and give stage 5 alone."""
+    """The PL model trained, its .tflite files not exported: the rows must say so and give the export stage (6) alone."""
     adapter = _adapter_on("tfgridnet", monkeypatch, tmp_path)
     exp_dir = tmp_path / "exp" / "tfgridnet" / "mini"
     for strategy in ("direct", "progressive"):
@@ -46,24 +46,24 @@ def test_tfgridnet_trained_but_not_exported_names_the_file_and_the_export_stage(
     assert rows["PL float Keras"].missing is None
     tflite = exp_dir / "tflite" / "progressive_float32.tflite"
     assert rows["PL float .tflite"].missing == (
-        f"not exported yet: {tflite} is missing; run bash reproductions/tfgridnet/run.sh --stage 5 --stop-stage 5")
+        f"not exported yet: {tflite} is missing; run bash reproductions/tfgridnet/run.sh --stage 6 --stop-stage 6")
 
-    # Stage 5 marked done but the file absent: run.sh would skip the stage, so the command must force it.
+    # Stage 6 marked done but the file absent: run.sh would skip the stage, so the command must force it.
     (exp_dir / "stages").mkdir()
-    (exp_dir / "stages" / "5.done").touch()
+    (exp_dir / "stages" / "6.done").touch()
     rows = {variant.variant: variant for variant in adapter.variants("mini")}
     message = rows["PL PTQ int8 .tflite (spectral core)"].missing
     assert message.startswith(f"not exported yet: {exp_dir / 'tflite' / 'progressive_int8.tflite'} is missing; run "
-                              "bash reproductions/tfgridnet/run.sh --stage 5 --stop-stage 5 --force"), message
+                              "bash reproductions/tfgridnet/run.sh --stage 6 --stop-stage 6 --force"), message
 
 
 def test_missing_weights_add_their_training_stages_without_unrelated_ones(monkeypatch, tmp_path):
-    """Export needs both TF-GridNet models: with none trained, stages 2-3 then 5 (not evaluation stage 4)."""
+    """Export needs both TF-GridNet models: with none trained, stages 2-3 then 6 (not the ablation stage 4 or evaluation stage 5)."""
     adapter = _adapter_on("tfgridnet", monkeypatch, tmp_path)
     rows = {variant.variant: variant for variant in adapter.variants("mini")}
     assert rows["PL float .tflite"].missing.endswith(
         "run bash reproductions/tfgridnet/run.sh --stage 2 --stop-stage 3, "
-        "then bash reproductions/tfgridnet/run.sh --stage 5 --stop-stage 5")
+        "then bash reproductions/tfgridnet/run.sh --stage 6 --stop-stage 6")
     assert rows["PL float Keras"].missing.endswith("run bash reproductions/tfgridnet/run.sh --stage 3 --stop-stage 3")
     assert "--config paper" in adapter.run_command("paper", [5])
 

@@ -90,7 +90,7 @@ def test_length_mismatch_beyond_the_tolerance_is_invalid_and_excluded(tmp_path, 
     documents = score_folders(pairs, {"copy": lambda noisy: noisy}, ["si_snr"], tmp_path / "results")
     line = capsys.readouterr().out
     assert "scored 2 of 3 pairs; 1 invalid: " in line and "u1.wav" in line
-    document = json.loads((tmp_path / "results" / "scores" / "copy.json").read_text())
+    document = json.loads((tmp_path / "results" / "scores" / "folders" / "copy.json").read_text())
     assert [row["name"] for row in document["rows"]] == ["u0.wav", "u2.wav"]
     assert document["summary"]["si_snr"][2] == 2 and document["summary"]["invalid"] == 1
     assert document["summary"]["pairs"] == 3 and document["summary"]["scored"] == 2
@@ -179,7 +179,7 @@ def test_a_metric_failure_counts_as_invalid_and_a_system_that_scores_nothing_fai
     with pytest.raises(ValueError, match="silent: no pair of .* could be scored"):
         score_folders(pairs, {"silent": lambda noisy: np.zeros_like(noisy)}, ["si_snr"], tmp_path / "results")
     assert "scored 0 of 2 pairs; 2 invalid" in capsys.readouterr().out
-    document = json.loads((tmp_path / "results" / "scores" / "silent.json").read_text())
+    document = json.loads((tmp_path / "results" / "scores" / "folders" / "silent.json").read_text())
     assert len(document["invalid"]) == 2 and all("silent" in item["reason"] for item in document["invalid"])
 
 
@@ -199,7 +199,7 @@ def test_every_recipe_states_the_rules_and_refuses_folders_without_a_valid_pair(
     with pytest.raises(SystemExit):
         build_parser(recipe(name)).parse_args(["evaluate", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "evaluate never resamples" in help_text and "scores/SYSTEM.json" in help_text
+    assert "evaluate never resamples" in help_text and "scores/folders/SYSTEM.json" in help_text
     noisy_dir, clean_dir = tmp_path / "noisy", tmp_path / "clean"
     write(noisy_dir / "a.wav", speech_like(0, rate=8000), rate=8000)
     write(clean_dir / "a.wav", speech_like(0, rate=8000), rate=8000)
@@ -259,3 +259,53 @@ def test_robustness_checks_and_table():
     assert checks["bad"]["beats_noisy"] is False and checks["bad"]["level_robust"] is False
     text = robustness_table(scores, "Robustness", nominal).render()
     assert "unseen voice x noise -5 dB: good" in text and "largest gap 0.200" in text
+
+
+def test_test_set_scores_and_folder_scores_have_their_own_files(tmp_path):
+    from common.evaluation import load_scores, save_scores
+
+    assert load_scores(tmp_path / "results", "model") is None
+    rows = [{"name": "a", "si_snr": 3.0, "valid": True}]
+    path = save_scores(tmp_path / "results", "model", rows, {"si_snr": [3.0, 0.0, 1]}, config={"seed": 1},
+                       run="toy/mini", snr_db=0.0)
+    assert path == tmp_path / "results" / "scores" / "model.json"
+    document = load_scores(tmp_path / "results", "model")
+    assert document["rows"] == rows and document["snr_db"] == 0.0 and document["source"] == "test set"
+    assert document["provenance"]["run"] == "toy/mini" and document["provenance"]["config"] == {"seed": 1}
+    noisy_dir, clean_dir = folders(tmp_path, count=1)
+    score_folders(check_folders(noisy_dir, clean_dir, RATE), {"model": None}, ["si_snr"], tmp_path / "results",
+                  log=lambda _: None)
+    assert load_scores(tmp_path / "results", "model")["rows"] == rows
+    assert (tmp_path / "results" / "scores" / "folders" / "model.json").is_file()
+
+
+class _Example:
+    def __init__(self, seed, speaker):
+        self.meta = {"speaker": speaker, "noise_type": "tone", "snr_db": 0.0}
+        self.seed = seed
+
+    def load(self):
+        clean = speech_like(self.seed)
+        noise = 0.1 * np.random.default_rng(self.seed).standard_normal(clean.size).astype(np.float32)
+        return clean + noise, clean, noise
+
+
+def test_robustness_scores_are_read_back_in_the_order_they_were_scored(tmp_path):
+    from common.evaluation import load_robustness, score_robustness
+
+    sets = {"unseen voice x noise +5 dB": [_Example(1, "s1")], "test at -40 dBFS": [_Example(2, "s2")],
+            "another set": [_Example(3, "s3")]}
+    halve = {"half": lambda noisy: 0.5 * noisy}
+    scores = score_robustness(halve, sets, metrics=("si_snr",), results_dir=tmp_path)
+    more = score_robustness({"copy": lambda noisy: noisy}, sets, metrics=("si_snr",), results_dir=tmp_path,
+                            score_noisy=False)
+    assert all(list(by_system) == ["copy"] for by_system in more.values())
+    loaded = load_robustness(tmp_path, ["copy", "half"])
+    assert list(loaded) == list(sets)
+    for set_name in sets:
+        assert list(loaded[set_name]) == ["noisy", "copy", "half"]
+        assert loaded[set_name]["half"]["si_snr"][0] == pytest.approx(scores[set_name]["half"]["si_snr"][0])
+        # SI-SNR is scale invariant: halving the input changes nothing.
+        assert loaded[set_name]["copy"]["si_snr"][0] == pytest.approx(loaded[set_name]["noisy"]["si_snr"][0])
+    assert list(load_robustness(tmp_path, ["half"])[next(iter(sets))]) == ["noisy", "half"]
+    assert load_robustness(tmp_path / "none", ["half"]) == {}

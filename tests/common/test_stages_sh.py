@@ -11,7 +11,7 @@ recipe=stagetest
 stage_titles=([0]="prepare" [1]="train" [2]="evaluate")
 stage_0() { echo "ran 0 $config" >> "$LOG"; }
 stage_1() { echo "ran 1${set_arguments[*]:+ ${set_arguments[*]}}" >> "$LOG"; }
-stage_2() { echo "ran 2" >> "$LOG"; [[ -z "${FAIL:-}" ]]; }
+stage_2() { echo "ran 2" >> "$LOG"; [[ -z "${FAIL:-}" ]]; if [[ -n "${ABSENT:-}" ]]; then stage_skipped=1; fi; }
 source "{root}/common/stages.sh"
 run_stages "$@"
 """
@@ -84,3 +84,12 @@ def test_help_and_unknown_option(recipe):
     assert result.returncode == 0 and "stage 1  train" in result.stdout and "--stop-stage" in result.stdout
     result, _ = run(script, log, "--bogus")
     assert result.returncode == 2 and "unknown option '--bogus'" in result.stderr
+
+
+def test_a_stage_that_skips_itself_is_not_marked_done(recipe):
+    script, log = recipe
+    result, lines = run(script, log, ABSENT="1")
+    assert result.returncode == 0, result.stderr
+    assert lines == ["ran 0 mini", "ran 1", "ran 2"] and "Stage 2 skipped: not marked done" in result.stdout
+    result, lines = run(script, log)
+    assert lines == ["ran 2"] and "Stage 2 finished in" in result.stdout

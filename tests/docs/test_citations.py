@@ -76,3 +76,13 @@ def test_nothing_cites_the_reference_notes_outside_the_repository():
     offenders = [path.relative_to(REPOSITORY).as_posix() for path in scanned_files()
                  if outside in path.read_text(encoding="utf-8", errors="replace")]
     assert offenders == []
+
+
+def test_no_tracked_file_but_a_test_refers_to_a_path_outside_the_repository():
+    import subprocess
+
+    # Tests may read ../shared (they skip naming the missing file); configs, scripts, docs and code may not.
+    listed = subprocess.run(["git", "grep", "-l", "-F", "../" + "shared", "--", ".", ":!tests"], cwd=REPOSITORY,
+                            capture_output=True, text=True)
+    assert listed.returncode in (0, 1), listed.stderr
+    assert listed.stdout.split() == []

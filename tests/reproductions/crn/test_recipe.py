@@ -142,12 +142,12 @@ def test_evaluate_scores_a_folder_of_pairs_for_the_unprocessed_system(tmp_path, 
                              "--results-dir", str(tmp_path / "results"), "--set", "evaluation.processes=1"])
     assert status == 0
     assert "unprocessed: stoi " in capsys.readouterr().out
-    document = json.loads((tmp_path / "results" / "scores" / "unprocessed.json").read_text())
+    document = json.loads((tmp_path / "results" / "scores" / "folders" / "unprocessed.json").read_text())
     # The unprocessed system is scored as it was read.
     assert {row["name"]: row["snr"] for row in document["rows"]} == pytest.approx(expected, abs=1e-4)
     assert document["summary"]["scored"] == 2 and document["summary"]["pairs"] == 3
     assert document["invalid"][0]["reason"].endswith(f"narrow.wav: no clean partner in {tmp_path / 'clean'}")
-    assert not (tmp_path / "exp" / "evaluation").exists()  # the test set's files, which table reads, are untouched
+    assert not (tmp_path / "results" / "scores" / "unprocessed.json").exists()  # the test set's, which table reads
 
 
 def test_training_set_is_augmented_and_validation_is_played_at_the_inference_level(mini_corpus):
@@ -216,10 +216,13 @@ def test_evaluate_and_table_print_the_robustness_rows_and_checks(tmp_path, capsy
         build_model(config, which).save_weights(str(exp / which / "best.weights.h5"))
     common = ["--config", str(path), "--exp-dir", str(exp), "--results-dir", str(tmp_path / "results")]
     assert main(Recipe(), ["evaluate", *common]) == 0
-    scores = json.loads((exp / "evaluation" / "robustness_float.json").read_text())["scores"]
-    assert sorted(scores) == sorted(["unseen voice x noise -5 dB", "unseen voice x noise +0 dB",
-                                     "unseen voice x noise +5 dB", "test at -40 dBFS", "test at -10 dBFS"])
-    assert all(sorted(by_system) == ["crn", "lstm2", "noisy"] for by_system in scores.values())
+    from common.evaluation import load_robustness, load_scores
+
+    scores = load_robustness(tmp_path / "results", ["lstm2", "crn"])
+    assert list(scores) == ["unseen voice x noise -5 dB", "unseen voice x noise +0 dB",
+                            "unseen voice x noise +5 dB", "test at -40 dBFS", "test at -10 dBFS"]
+    assert all(list(by_system) == ["noisy", "lstm2", "crn"] for by_system in scores.values())
+    assert load_scores(tmp_path / "results", "crn")["provenance"]["config"]["model"]["channels"] == [2, 3, 4, 4, 4]
     assert scores["unseen voice x noise -5 dB"]["noisy"]["si_snr"][2] == 2
     capsys.readouterr()
     assert main(Recipe(), ["table", *common]) == 0

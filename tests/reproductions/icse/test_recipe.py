@@ -147,14 +147,14 @@ def test_pipeline_on_a_tiny_config(tmp_path, mini_corpus_root):
     assert (models_dir(exp_dir) / "fcn_int8.tflite").is_file()
     run_cli("evaluate", *common)
     for name in ("noisy", "fcn", "pp_0.65_pq_k2", "fcn_int8", "pp_0.65_pq_k2_int8"):
-        document = json.loads((results_dir / "metrics" / f"{name}.json").read_text())
+        document = json.loads((results_dir / "scores" / f"{name}.json").read_text())
         summary, rows = document["summary"], document["rows"]
         assert summary["pesq_wb"][2] == 2 and math.isfinite(summary["pesq_wb"][0])
         # STOI needs 30 frames of speech: a one-letter prompt is left out with the reason, never averaged as 0
         scored = [row for row in rows if row["stoi"] is not None]
         assert summary["stoi"][2] == len(scored) >= 1
         assert all("stoi: not enough non-silent frames" in row["reason"] for row in rows if row["stoi"] is None)
-    robustness = json.loads((results_dir / "metrics" / "robustness.json").read_text())
+    robustness = json.loads((results_dir / "scores" / "robustness.json").read_text())
     assert robustness["systems"] == ["fcn", "pp_0.65_pq_k2", "pp_0.65_pq_k2_int8"]
     assert sorted(robustness["scores"]) == sorted([f"unseen voice x noise {snr} dB" for snr in ("-5", "+0", "+5")]
                                                   + ["test at -40 dBFS", "test at -10 dBFS"])
@@ -163,7 +163,7 @@ def test_pipeline_on_a_tiny_config(tmp_path, mini_corpus_root):
         expected_items = 1 if set_name.startswith("unseen") else 2
         assert by_system["fcn"]["pesq_wb"][2] == expected_items and math.isfinite(by_system["fcn"]["pesq_wb"][0])
     # Peak normalisation takes the level out: the test set at -40 dBFS scores as the nominal test set.
-    nominal = json.loads((results_dir / "metrics" / "fcn.json").read_text())["summary"]
+    nominal = json.loads((results_dir / "scores" / "fcn.json").read_text())["summary"]
     quiet = robustness["scores"]["test at -40 dBFS"]["fcn"]
     assert quiet["si_snr"][0] == pytest.approx(nominal["si_snr"][0], abs=0.01)
     assert "robustness: scores exist" in run_cli("evaluate", *common)
@@ -206,7 +206,7 @@ def test_evaluate_scores_a_folder_of_pairs_and_lists_the_invalid_one(tmp_path, m
                      "--clean-dir", str(clean_dir), "--exp-dir", str(tmp_path / "exp"),
                      "--results-dir", str(tmp_path / "results"))
     assert "; scored 2 of 3 pairs; 1 invalid: " in output and "cut.wav" in output
-    document = json.loads((tmp_path / "results" / "scores" / "fcn.json").read_text())
+    document = json.loads((tmp_path / "results" / "scores" / "folders" / "fcn.json").read_text())
     assert [row["name"] for row in document["rows"]] == ["u0.wav", "u1.wav"]
     assert document["invalid"][0]["name"] == "cut.wav" and document["summary"]["invalid"] == 1
     enhance = keras_enhancer(model)
@@ -264,6 +264,24 @@ def test_training_pair_divides_the_target_by_its_own_or_by_the_noisy_peak():
     np.testing.assert_allclose(shared_target, clean / np.max(np.abs(noisy)), rtol=1e-6)
     with pytest.raises(ValueError, match="data.target_peak"):
         training_pair(noisy, clean, "rms")
+
+
+def test_the_authors_files_come_from_a_folder_the_user_gives(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from reproductions.icse.recipe import keras1_path, released_dir
+
+    monkeypatch.delenv("ICSE_RELEASED_DIR", raising=False)
+    with pytest.raises(ValueError, match="--released-dir DIR or set ICSE_RELEASED_DIR"):
+        released_dir(Namespace(released_dir=None))
+    monkeypatch.setenv("ICSE_RELEASED_DIR", str(tmp_path))
+    assert released_dir(Namespace(released_dir=None)) == tmp_path
+    assert released_dir(Namespace(released_dir=tmp_path / "given")) == tmp_path / "given"
+    config = {"released": {"unpruned": "FCNN_0509.hdf5"}, "config_path": "conf/mini.yaml"}
+    with pytest.raises(ValueError, match=r"FCNN_0509.hdf5: the authors' file is missing \(released.unpruned"):
+        keras1_path(config, "unpruned", tmp_path)
+    (tmp_path / "FCNN_0509.hdf5").write_bytes(b"")
+    assert keras1_path(config, "unpruned", tmp_path) == tmp_path / "FCNN_0509.hdf5"
 
 
 def test_negative_si_snr_loss_matches_the_metric_and_ignores_the_gain():

@@ -43,5 +43,6 @@ def test_forward_pass_is_the_numpy_mlp():
 def test_config_errors_name_the_file():
     with pytest.raises(ValueError, match="reproductions/sednn/conf"):
         build_from_config({"hidden_units": 8, "width": 3})
-    with pytest.raises(ValueError, match="dnn.py"):
+    # A builder argument is named by its key.
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.5"):
         build_sednn_dnn(dropout=1.5)

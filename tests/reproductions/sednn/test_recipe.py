@@ -50,7 +50,7 @@ def test_train_evaluate_compress_and_table(run, capsys, mini_corpus_root):
 
     call(run, "evaluate", "--visualize")
     capsys.readouterr()
-    scores = json.loads((run["root"] / "results" / "runs" / "float" / "scores.json").read_text())
+    scores = json.loads((run["root"] / "results" / "scores" / "float.json").read_text())
     rows = scores["rows"]
     assert len(rows) == 4  # every test utterance with every kept test noise
     assert sorted({row["noise_type"] for row in rows}) == ["pink", "white"]
@@ -60,13 +60,13 @@ def test_train_evaluate_compress_and_table(run, capsys, mini_corpus_root):
         assert row["pesq_nb_mos"] == pytest.approx(0.999 + 4 / (1 + np.exp(-1.4945 * row["pesq_nb_raw"] + 4.6607)),
                                                    abs=1e-6)
         assert -0.5 <= row["noisy_pesq_nb_raw"] <= 4.6 and 1.0 <= row["pesq_wb"] <= 4.7
-    assert len(list((run["root"] / "results" / "runs" / "float" / "figures").glob("*.png"))) == 1
+    assert len(list((run["root"] / "results" / "figures" / "float").glob("*.png"))) == 1
     assert len(list((exp / "enh_wavs" / "float").glob("*.enh.wav"))) == 4
 
-    # A folder of pairs is scored into scores/float.json; the test set's scores, which table reads, stay as they are.
+    # A folder of pairs is scored into scores/folders/float.json; the test set's scores, which table reads, stay as they are.
     import soundfile
 
-    test_scores = (run["root"] / "results" / "runs" / "float" / "scores.json").read_text()
+    test_scores = (run["root"] / "results" / "scores" / "float.json").read_text()
     folder = run["root"] / "folder"
     for index, path in enumerate(sorted((mini_corpus_root / "speech" / "test").rglob("*.wav"))[:2]):
         clean, rate = soundfile.read(path, dtype="float32")
@@ -79,10 +79,10 @@ def test_train_evaluate_compress_and_table(run, capsys, mini_corpus_root):
     soundfile.write(folder / "clean" / "narrow.wav", clean[::2], 8000, subtype="FLOAT")
     call(run, "evaluate", "--noisy-dir", str(folder / "noisy"), "--clean-dir", str(folder / "clean"))
     assert "; scored 2 of 3 pairs; 1 invalid: " in capsys.readouterr().out
-    folder_scores = json.loads((run["root"] / "results" / "scores" / "float.json").read_text())
+    folder_scores = json.loads((run["root"] / "results" / "scores" / "folders" / "float.json").read_text())
     assert len(folder_scores["rows"]) == 2 and all(row["valid"] for row in folder_scores["rows"])
     assert "sample rate 8000 Hz" in folder_scores["invalid"][0]["reason"]
-    assert (run["root"] / "results" / "runs" / "float" / "scores.json").read_text() == test_scores
+    assert (run["root"] / "results" / "scores" / "float.json").read_text() == test_scores
 
     call(run, "train", "--variant", "pruned")
     call(run, "export")
@@ -90,17 +90,17 @@ def test_train_evaluate_compress_and_table(run, capsys, mini_corpus_root):
     call(run, "evaluate", "--tflite", "--tflite-mode", "int8")
     capsys.readouterr()
     assert (exp / "tflite" / "float_int8.tflite").is_file() and (exp / "tflite" / "float_int8.scaler.npz").is_file()
-    int8_rows = json.loads((run["root"] / "results" / "runs" / "float_int8_tflite" / "scores.json").read_text())["rows"]
+    int8_rows = json.loads((run["root"] / "results" / "scores" / "float_int8_tflite.json").read_text())["rows"]
     assert len(int8_rows) == 4 and all(row["valid"] for row in int8_rows)
-    for run_name, systems in (("float", {"noisy", "float"}), ("float_int8_tflite", {"float_int8_tflite"})):
-        robustness = json.loads((run["root"] / "results" / "runs" / run_name / "robustness.json").read_text())
-        assert sorted(robustness["scores"]) == sorted(["unseen voice x noise -5 dB", "unseen voice x noise +0 dB",
-                                                       "unseen voice x noise +5 dB", "test at -40 dBFS",
-                                                       "test at -10 dBFS"])
-        for by_system in robustness["scores"].values():
-            assert set(by_system) == systems
-            for summary in by_system.values():
-                assert {"pesq_wb", "stoi", "si_snr"} <= set(summary) and summary["invalid"] == 0
+    from common.evaluation import load_robustness
+
+    robustness = load_robustness(run["root"] / "results", ["float", "float_int8_tflite", "pruned"])
+    assert list(robustness) == ["unseen voice x noise -5 dB", "unseen voice x noise +0 dB",
+                                "unseen voice x noise +5 dB", "test at -40 dBFS", "test at -10 dBFS"]
+    for by_system in robustness.values():
+        assert list(by_system) == ["noisy", "float", "float_int8_tflite"]
+        for summary in by_system.values():
+            assert {"pesq_wb", "stoi", "si_snr"} <= set(summary) and summary["invalid"] == 0
 
     call(run, "table")
     table = capsys.readouterr().out

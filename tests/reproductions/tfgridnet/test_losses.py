@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from common.features import tfgridnet_stft
+from reproductions.tfgridnet.features import tfgridnet_stft
 from common.tfkeras import tf
 from reproductions.tfgridnet.losses import HybridLoss, si_snr
 
@@ -68,3 +68,20 @@ def test_si_snr_metric_matches_common_metrics():
     ours = si_snr(target.astype(np.float32), estimate.astype(np.float32)).numpy()
     expected = [numpy_si_snr(t, e) for t, e in zip(target, estimate)]
     np.testing.assert_allclose(ours, expected, atol=1e-3)
+
+
+def test_sisnr_weight_scales_only_the_si_snr_term():
+    rng = np.random.default_rng(11)
+    target = tf.constant(rng.standard_normal((2, 4000)), tf.float32)
+    estimate = tf.constant(rng.standard_normal((2, 4000)), tf.float32) + target
+    spectral = float(HybridLoss().spectral_loss(target, estimate))
+    negative_si_snr = float(tf.reduce_mean(HybridLoss().negative_si_snr(target, estimate)))
+    assert float(HybridLoss()(target, estimate)) == pytest.approx(spectral + negative_si_snr, rel=1e-5)
+    assert float(HybridLoss(sisnr_weight=10.0)(target, estimate)) == pytest.approx(
+        spectral + 10.0 * negative_si_snr, rel=1e-5)
+    assert HybridLoss.from_config(HybridLoss(sisnr_weight=10.0).get_config()).sisnr_weight == 10.0
+
+
+def test_negative_sisnr_weight_is_refused():
+    with pytest.raises(ValueError, match="loss.sisnr_weight"):
+        HybridLoss(sisnr_weight=-1.0)

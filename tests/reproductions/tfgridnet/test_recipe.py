@@ -79,6 +79,9 @@ def test_one_training_step(mini_corpus, tiny_config):
     logs = model.train_on_batch(noisy, clean, return_dict=True)
     assert np.isfinite(logs["loss"])
     assert any(not np.array_equal(old, new) for old, new in zip(before, model.get_weights()))
+    # the mini configuration's SI-SNR weight reaches the compiled loss (the paper configuration keeps upstream's 1)
+    assert model.loss.sisnr_weight == tiny_config["loss"]["sisnr_weight"] == 10
+    assert "sisnr_weight" not in load_config("paper", RECIPE_DIR)["loss"]
 
 
 def test_converter_errors_are_reported_once_per_distinct_line():
@@ -123,7 +126,7 @@ def test_evaluate_scores_a_folder_of_pairs_with_a_checkpoint(tmp_path, capsys):
         arguments += ["--set", item]
     assert main(Recipe(), arguments) == 0
     assert "; scored 2 of 3 pairs; 1 invalid: " in capsys.readouterr().out
-    document = json.loads((tmp_path / "results" / "scores" / "direct.json").read_text())
+    document = json.loads((tmp_path / "results" / "scores" / "folders" / "direct.json").read_text())
     assert [row["name"] for row in document["rows"]] == ["u0.wav", "u1.wav"] and document["invalid"][0]["name"] == "cut.wav"
 
     def numpy_si_snr(reference, estimate):

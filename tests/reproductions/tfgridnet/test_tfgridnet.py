@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common.features import tfgridnet_istft, tfgridnet_stft
+from reproductions.tfgridnet.features import tfgridnet_istft, tfgridnet_stft
 from common.tfkeras import keras, tf
 from reproductions.tfgridnet.tfgridnet import (
     ComplexPhaseEncoder,
