@@ -12,7 +12,7 @@ set -euo pipefail
 recipe=icse
 stage_titles=(
   [0]="data (embedded mini corpus; the paper config reads TIMIT + noise folders) and model summary"
-  [1]="train the float FCN: whole utterance per batch, MSE, Adam (resumable)"
+  [1]="train the float FCN: Adam, loss and batching from training.* (paper: whole utterance per batch, MSE) (resumable)"
   [2]="evaluate the FCN and the noisy input (PESQ WB/NB, STOI, SI-SNR)"
   [3]="PP: ICSE channel pruning at each theta, soft-pruning retraining with the mask held"
   [4]="PQ: ICSE k-means (16+16, output 4+4) with shared-centroid retraining; k sweep; FP16 centroids"

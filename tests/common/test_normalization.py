@@ -57,3 +57,36 @@ def test_int8_variance_of_heavy_tailed_activations_is_not_biased(tmp_path):
     snr = 10 * np.log10(np.sum(expected ** 2) / np.sum((actual - expected) ** 2))
     assert abs(gain - 1.0) < 0.05, f"int8 output gain {gain:.3f}: the int8 variance is biased"
     assert snr > 12.0, f"int8 normalisation vs Keras: {snr:.1f} dB"
+
+
+def test_int8_mean_over_time_and_channels_runs_right_on_xnnpack(tmp_path):
+    """The gLN's mean, with the quantization the converter gives it there (its input's), over 1000 frames x 64
+    channels on LiteRT's default (XNNPACK) interpreter: one MEAN over both axes came out about ten times too large
+    (1.88 for 0.18); reduced axis by axis it stays within two int8 steps of the float mean."""
+    from common.normalization import mean_over_axes
+    from common.tflite import TFLiteModel
+
+    low, high = -0.72, 8.45  # a PReLU output range of FQSE's trained mini model: zero point -108
+    rng = np.random.default_rng(0)
+
+    def activations(frames):
+        return np.clip(rng.exponential(0.2, (1, frames, 64)) - 0.03, low, high).astype(np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, 64], tf.float32)])
+    def centre(inputs):
+        quantized = tf.quantization.fake_quant_with_min_max_vars(inputs, low, high)
+        mean = tf.quantization.fake_quant_with_min_max_vars(mean_over_axes(quantized, [1, 2]), low, high)
+        return tf.quantization.fake_quant_with_min_max_vars(quantized - mean, low - 1.0, high)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([centre.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([activations(1000)] for _ in range(4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    path = tmp_path / "centre.tflite"
+    path.write_bytes(converter.convert())
+    step = (high - low) / 255
+    for frames in (100, 1000, 4000):
+        test_input = activations(frames)
+        implied_mean = float(np.mean(test_input - TFLiteModel(path)(test_input)))
+        assert abs(implied_mean - float(test_input.mean())) < 2 * step, \
+            f"{frames} frames: int8 mean {implied_mean:.3f}, float {test_input.mean():.3f}"

@@ -282,3 +282,50 @@ def test_the_authors_files_come_from_a_folder_the_user_gives(tmp_path, monkeypat
         keras1_path(config, "unpruned", tmp_path)
     (tmp_path / "FCNN_0509.hdf5").write_bytes(b"")
     assert keras1_path(config, "unpruned", tmp_path) == tmp_path / "FCNN_0509.hdf5"
+
+
+def test_negative_si_snr_loss_matches_the_metric_and_ignores_the_gain():
+    from common.metrics import si_snr
+    from reproductions.icse.recipe import negative_si_snr
+
+    rng = np.random.default_rng(1)
+    clean = rng.standard_normal((3, 400)).astype(np.float32)
+    estimate = clean + 0.5 * rng.standard_normal((3, 400)).astype(np.float32)
+    expected = -np.mean([si_snr(clean[index], estimate[index]) for index in range(3)])
+    loss = float(negative_si_snr(clean[..., None], estimate[..., None]))
+    assert loss == pytest.approx(expected, abs=1e-3)
+    assert float(negative_si_snr(clean[..., None], 7.0 * estimate[..., None])) == pytest.approx(loss, abs=1e-3)
+    assert float(negative_si_snr(clean[..., None], clean[..., None])) < -60
+
+
+def test_segment_batches_are_fixed_length_crops_of_the_training_pairs(mini_corpus):
+    from reproductions.icse.recipe import make_sequence_class, training_pair
+
+    config = {"seed": 0, "data": {"train_snrs": [0], "target_peak": "noisy"}}
+    sequence = make_sequence_class()(mini_corpus, config, "train", 5, batch_size=2, segment_samples=4000)
+    assert len(sequence) == 3  # 5 crops in batches of 2, the last batch holds one
+    noisy, clean = sequence[0]
+    assert noisy.shape == clean.shape == (2, 4000, 1)
+    assert sequence[2][0].shape == (1, 4000, 1)
+    np.testing.assert_array_equal(sequence[0][0], noisy)  # the same crop when a resumed epoch reads it again
+    # Each crop is a window of the whole peak-normalised pair (or the pair zero-padded when it is shorter).
+    whole_noisy, whole_clean = training_pair(*sequence.examples[0].load()[:2], "noisy")
+    padded = np.pad(whole_noisy, (0, max(0, 4000 - len(whole_noisy))))
+    starts = [start for start in range(len(padded) - 4000 + 1)
+              if np.array_equal(padded[start:start + 4000], noisy[0, :, 0])]
+    assert starts
+    padded_clean = np.pad(whole_clean, (0, max(0, 4000 - len(whole_clean))))
+    np.testing.assert_array_equal(padded_clean[starts[0]:starts[0] + 4000], clean[0, :, 0])
+
+
+@pytest.mark.parametrize("training, message", [
+    ({"loss": "l1"}, "training.loss"),
+    ({"batch_size": 4}, "training.batch_size 4 needs training.segment_seconds"),
+    ({"batch_size": 0, "segment_seconds": 1.0}, "training.batch_size"),
+    ({"segment_seconds": -1.0}, "training.segment_seconds"),
+])
+def test_bad_training_settings_are_value_errors(training, message):
+    from reproductions.icse.recipe import training_settings
+
+    with pytest.raises(ValueError, match=message):
+        training_settings({"config_path": "mini.yaml", "training": training})
