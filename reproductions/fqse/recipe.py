@@ -33,6 +33,8 @@ FQSE_INT8_TOLERANCE_DB = 0.2
 HIGH_SNR_BUCKETS_FROM_DB = 12.0
 # The deployed models and the float reference: PESQ WB, STOI and SI-SNR on the test set and the robustness sets.
 ROBUSTNESS_SYSTEMS = ("float", "vanilla_tflite", "fqse_tflite")
+# Every system evaluate scores on the test set, in the order of the table's summary.
+SCORED_SYSTEMS = ("float", "vanilla_keras", "vanilla_tflite", "fqse_keras", "fqse_tflite")
 SAMPLE_RATE = 16000
 
 
@@ -297,7 +299,7 @@ def tflite_path(exp_dir: Path, variant: str) -> Path:
 
 
 def reproduction_targets(summary) -> dict:
-    """The reproduction's checks on one evaluation summary (``evaluation.json``): each deployed model beats
+    """The reproduction's checks on one evaluation summary (:meth:`Recipe.load_summary`): each deployed model beats
     the noisy input, FQSE int8 is within :data:`FQSE_INT8_TOLERANCE_DB` of float, and in every bucket from
     :data:`HIGH_SNR_BUCKETS_FROM_DB` FQSE int8 stays closer to float than vanilla QAT int8."""
     si_snr = summary["si_snr"]
@@ -497,9 +499,59 @@ class Recipe:
         summary["tflite"] = {variant: self._tflite_report(exp_dir, variant, config) for variant in ("vanilla", "fqse")}
         summary["nominal"], summary["robustness"] = self._robustness(config, args, systems, test_examples, arrays,
                                                                       outputs)
-        Path(args.results_dir).mkdir(parents=True, exist_ok=True)
-        (Path(args.results_dir) / "evaluation.json").write_text(json.dumps(summary, indent=1))
+        self.save_summary(args.results_dir, scores, summary, config, f"{self.name}/{config['config_name']}")
         _log(json.dumps(summary["si_snr"]))
+        return summary
+
+    @staticmethod
+    def save_summary(results_dir, scores, summary, config, run) -> None:
+        """Save each system's per-file SI-SNR (``scores``, {system: [dB]}, ``noisy`` among them) and its part of
+        ``summary`` through ``common.evaluation.save_scores``; :meth:`load_summary` reads them back."""
+        from common.evaluation import save_scores
+        from common.metrics import summarize
+
+        for name, per_file in scores.items():
+            rows = [{"name": str(index), "si_snr": value} for index, value in enumerate(per_file)]
+            if name != "noisy":
+                for row, noisy_value in zip(rows, scores["noisy"]):
+                    row["si_snr_improvement"] = row["si_snr"] - noisy_value
+            fields = {}
+            if name in summary["nominal"]:
+                fields["nominal"] = summary["nominal"][name]
+            if "buckets" in summary and name in ROBUSTNESS_SYSTEMS:
+                fields["buckets"] = {snr: values[name] for snr, values in summary["buckets"].items()}
+            if name == "vanilla_tflite" and "buckets" in summary:
+                fields["input_floor_buckets"] = {snr: values["vanilla_input_floor"]
+                                                 for snr, values in summary["buckets"].items()}
+            if name.endswith("_tflite"):
+                fields["tflite"] = summary["tflite"][name[: -len("_tflite")]]
+            save_scores(results_dir, name, rows, summarize(rows), config, run, **fields)
+
+    @staticmethod
+    def load_summary(results_dir) -> dict:
+        """The evaluation summary (files, SI-SNR and its improvement per system, SI-SNR by input SNR, .tflite size
+        and speed, PESQ WB / STOI / SI-SNR on the test set and the robustness sets) from the scores evaluate saved
+        under ``results_dir``."""
+        from common.evaluation import load_robustness, load_scores, scores_path
+
+        documents = {name: load_scores(results_dir, name) for name in (*SCORED_SYSTEMS, "noisy")}
+        for name, document in documents.items():
+            if document is None:
+                raise ValueError(f"{scores_path(results_dir, name)}: missing; run 'evaluate' first")
+        summary = {"files": int(documents["noisy"]["summary"]["si_snr"][2]),
+                   "si_snr": {name: document["summary"]["si_snr"][0] for name, document in documents.items()},
+                   "si_snr_improvement": {name: documents[name]["summary"]["si_snr_improvement"][0]
+                                          for name in SCORED_SYSTEMS}}
+        if "buckets" in documents["float"]:
+            summary["buckets"] = {
+                snr: {**{name: documents[name]["buckets"][snr] for name in ROBUSTNESS_SYSTEMS},
+                      "vanilla_input_floor": documents["vanilla_tflite"]["input_floor_buckets"][snr]}
+                for snr in documents["float"]["buckets"]}
+        summary["tflite"] = {variant: documents[f"{variant}_tflite"]["tflite"] for variant in ("vanilla", "fqse")}
+        summary["nominal"] = {name: documents[name]["nominal"] for name in ("noisy", *ROBUSTNESS_SYSTEMS)}
+        robustness = load_robustness(results_dir, ROBUSTNESS_SYSTEMS)
+        if robustness:
+            summary["robustness"] = robustness
         return summary
 
     def _robustness(self, config, args, systems, test_examples, arrays, outputs):
@@ -574,10 +626,7 @@ class Recipe:
     def table(self, config, args):
         from common.tables import ResultTable
 
-        path = Path(args.results_dir) / "evaluation.json"
-        if not path.is_file():
-            raise ValueError(f"{path}: missing; run 'evaluate' first")
-        summary = json.loads(path.read_text())
+        summary = self.load_summary(args.results_dir)
         si_snr, improvement = summary["si_snr"], summary["si_snr_improvement"]
         table = ResultTable(
             f"FQSE Conv-TasNet ({config['config_name']}, {summary['files']} test files)",
