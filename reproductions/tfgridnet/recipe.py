@@ -545,39 +545,81 @@ class Recipe:
                           processes=int(config["evaluation"]["processes"]), config=config,
                           run=f"{self.name}/{config['config_name']}", log=_log)
             return None
+        from common.evaluation import save_scores
+
+        items = self._robustness_items(config)
         pairs = self._test_pairs(config, args)
-        results_path = Path(args.results_dir) / ("evaluation_tflite.json" if args.tflite else "evaluation.json")
-        document = json.loads(results_path.read_text()) if results_path.exists() else {}
-        document["files"] = len(pairs)
+        suffix = "_tflite" if args.tflite else ""
+        run = f"{self.name}/{config['config_name']}"
+        # the level rows replay the first test files, so the nominal row is scored on those same files
+        robustness = {"items": items, "nominal_files": len(pairs) if items is None else min(items, len(pairs))}
         for index, strategy in enumerate(_strategies(args)):
             enhance = self._enhancer(config, args, strategy)
             rows, summary = self._score(config, enhance, pairs, strategy, score_noisy=index == 0)
-            document[strategy] = {key: value for key, value in summary.items() if not key.startswith("noisy_")}
+            save_scores(args.results_dir, strategy + suffix, rows,
+                        {key: value for key, value in summary.items() if not key.startswith("noisy_")}, config, run,
+                        robustness=robustness)
             if index == 0:
-                document["noisy"] = {key[len("noisy_"):]: value for key, value in summary.items()
-                                     if key.startswith("noisy_")}
-            (Path(args.results_dir) / f"rows_{strategy}{'_tflite' if args.tflite else ''}.json").write_text(
-                json.dumps(rows, indent=1, default=float))
+                noisy_rows = [{"name": row["name"], **{key[len("noisy_"):]: value for key, value in row.items()
+                                                      if key.startswith("noisy_")}} for row in rows]
+                save_scores(args.results_dir, "noisy" + suffix, noisy_rows,
+                            {key[len("noisy_"):]: value for key, value in summary.items()
+                             if key.startswith("noisy_")}, config, run)
             _log(f"[tfgridnet] {strategy}: " + ", ".join(
                 f"{key} {value[0]:.3f}" for key, value in summary.items() if isinstance(value, tuple)
                 and not key.startswith("noisy_")))
-        results_path.parent.mkdir(parents=True, exist_ok=True)
-        results_path.write_text(json.dumps(document, indent=1, default=float))
-        self._robustness(config, args, document)
-        return document
+        self._robustness(config, args, items)
+        return self.load_evaluation(args.results_dir, suffix)
 
-    def _robustness(self, config, args, document):
-        """Score noisy and every evaluated system on the shared unseen-voice x unseen-noise sets and on the test
-        files replayed at other levels; writes ``robustness[_tflite].json`` beside the evaluation."""
-        from common.evaluation import score_robustness
+    @staticmethod
+    def load_evaluation(results_dir, suffix="") -> dict | None:
+        """``{"files", "noisy", <system>: summary}`` of the test-set scores evaluate saved (``suffix`` "_tflite":
+        of the .tflite models), or None when nothing was scored."""
+        from common.evaluation import load_scores
+
+        noisy = load_scores(results_dir, "noisy" + suffix)
+        if noisy is None:
+            return None
+        evaluation = {"files": len(noisy["rows"]), "noisy": noisy["summary"]}
+        for strategy in STRATEGIES + (ABLATION,):
+            document = load_scores(results_dir, strategy + suffix)
+            if document is not None:
+                evaluation[strategy] = document["summary"]
+        return evaluation
+
+    @staticmethod
+    def load_robustness(results_dir, suffix="") -> dict | None:
+        """``{"scores", "nominal", "items", "nominal_files"}`` of the robustness sets for the systems evaluated with
+        ``suffix`` ("_tflite": the .tflite models), the nominal summaries over the test files the level rows
+        replay; None when none was scored."""
+        from common.evaluation import load_robustness, load_scores
         from common.metrics import summarize
-        from data_prep.paper_sets import robustness_sets
 
-        evaluation = config["evaluation"]
-        items = evaluation.get("robustness_items")
+        documents = {strategy + suffix: load_scores(results_dir, strategy + suffix)
+                     for strategy in STRATEGIES + (ABLATION,)}
+        scores = load_robustness(results_dir, [system for system, document in documents.items() if document])
+        systems = [system for system in documents if any(system in by_system for by_system in scores.values())]
+        if not systems:
+            return None
+        settings = documents[systems[0]]["robustness"]
+        nominal = {system: summarize(documents[system]["rows"][: settings["nominal_files"]]) for system in systems}
+        return {"scores": scores, "nominal": nominal, **settings}
+
+    @staticmethod
+    def _robustness_items(config):
+        items = config["evaluation"].get("robustness_items")
         if items is not None and (isinstance(items, bool) or not isinstance(items, int) or items < 1):
             raise ValueError(f"{config['config_path']}: evaluation.robustness_items must be null or an integer >= 1, "
                              f"got {items!r}")
+        return items
+
+    def _robustness(self, config, args, items):
+        """Score noisy and every evaluated system on the shared unseen-voice x unseen-noise sets and on the test
+        files replayed at other levels (scores/robustness/ beside the test-set scores)."""
+        from common.evaluation import score_robustness
+        from data_prep.paper_sets import robustness_sets
+
+        evaluation = config["evaluation"]
         corpus = open_corpus(config)
         test_examples = self._test_examples(config, args, corpus)
         if items is not None:
@@ -587,14 +629,7 @@ class Recipe:
         enhancers = {strategy + suffix: self._enhancer(config, args, strategy) for strategy in _strategies(args)}
         scores = score_robustness(enhancers, sets, processes=int(evaluation["processes"]),
                                   results_dir=args.results_dir)
-        # the level rows replay the first test files, so the nominal row is scored on those same files
-        nominal_rows = {system: json.loads((Path(args.results_dir) / f"rows_{system}.json").read_text())
-                        for system in enhancers}
-        nominal = {system: summarize(rows[: len(test_examples)]) for system, rows in nominal_rows.items()}
-        path = Path(args.results_dir) / f"robustness{suffix}.json"
-        path.write_text(json.dumps({"scores": scores, "nominal": nominal, "items": items,
-                                    "nominal_files": len(test_examples)}, indent=1, default=float))
-        _log(f"[tfgridnet] robustness scores: {path}")
+        _log(f"[tfgridnet] robustness scores: {Path(args.results_dir) / 'scores' / 'robustness'}")
         return scores
 
     # ---------------------------------------------------------------------------------------------- export
@@ -723,11 +758,12 @@ class Recipe:
     def table(self, config, args):
         from common.tables import ResultTable
 
+        from common.evaluation import load_scores, scores_path
+
         results_dir = Path(args.results_dir)
-        evaluation_path = results_dir / "evaluation.json"
-        if not evaluation_path.exists():
-            raise FileNotFoundError(f"{evaluation_path}: run 'evaluate' first")
-        evaluation = json.loads(evaluation_path.read_text())
+        evaluation = self.load_evaluation(results_dir)
+        if evaluation is None:
+            raise FileNotFoundError(f"{scores_path(results_dir, 'noisy')}: run 'evaluate' first")
         info_path = results_dir / "info.json"
         info = json.loads(info_path.read_text()) if info_path.exists() else self.info(config, args)
         mean = lambda summary, key: summary.get(key, [None])[0] if summary else None  # noqa: E731
@@ -763,10 +799,9 @@ class Recipe:
         texts = [table1.render(), table2.render()]
         table1.save(results_dir / "table1", config, extra={"info": info})
         table2.save(results_dir / "table2", config, extra={"evaluation": evaluation})
-        rows_paths = {strategy: results_dir / f"rows_{strategy}.json" for strategy in STRATEGIES}
-        if all(path.exists() for path in rows_paths.values()):
-            differences = paired_differences(json.loads(rows_paths["progressive"].read_text()),
-                                             json.loads(rows_paths["direct"].read_text()))
+        documents = {strategy: load_scores(results_dir, strategy) for strategy in STRATEGIES}
+        if all(documents.values()):
+            differences = paired_differences(documents["progressive"]["rows"], documents["direct"]["rows"])
             table_pl = self.paired_table(differences)
             texts.append(table_pl.render())
             table_pl.save(results_dir / "pl_minus_dl", config, extra={"paired_differences": differences})
@@ -815,10 +850,9 @@ class Recipe:
             texts.append(table3.render())
             table3.save(results_dir / "export_table", config, extra={"export": export})
         for suffix, label in (("", "float Keras models"), ("_tflite", "float32 .tflite models")):
-            robustness_path = results_dir / f"robustness{suffix}.json"
-            if robustness_path.exists():
-                texts.append(self.robustness_table(json.loads(robustness_path.read_text()), label, results_dir,
-                                                   config, suffix).render())
+            robustness = self.load_robustness(results_dir, suffix)
+            if robustness is not None:
+                texts.append(self.robustness_table(robustness, label, results_dir, config, suffix).render())
         text = "\n\n".join(texts)
         times_path = Path(args.exp_dir) / "stages" / "times.tsv"
         if times_path.exists():

@@ -1,5 +1,6 @@
 """Progressive-learning targets, training batches and one training step (reproductions/tfgridnet/recipe.py)."""
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +142,7 @@ def test_evaluate_scores_a_folder_of_pairs_with_a_checkpoint(tmp_path, capsys):
         # The untrained model's output is tiny (about -46 dB SI-SNR) and its score is not repeatable to 0.001 dB
         # between runs: only its presence is checked.
         assert row["valid"] and np.isfinite(row["si_snr"]) and row["dnsmos_ovrl"] is not None
-    assert not (tmp_path / "results" / "evaluation.json").exists()  # the test set's file, which table reads
+    assert not (tmp_path / "results" / "scores" / "direct.json").exists()  # the test set's scores, which table reads
 
 
 def test_tflite_enhancer_runs_any_length_through_the_fixed_export_length(tmp_path):
@@ -290,3 +291,48 @@ def test_robustness_table_checks_every_unseen_set_and_the_level_rows(tmp_path):
     # 1.29 against a nominal 1.40: more than 0.05 PESQ WB apart
     assert "of the nominal test row: False (largest gap 0.110)" in text
     assert (tmp_path / "robustness" / "results.json").exists()
+
+
+def test_table_inputs_come_back_from_the_saved_scores(tmp_path):
+    """evaluate's test-set scores (scores/<system>.json) and robustness scores (scores/robustness/) give the
+    table its evaluation summary, the robustness scores in set order and the nominal summaries over the first
+    test files, which the level rows replay."""
+    from common.evaluation import save_scores
+    from common.metrics import summarize
+    from reproductions.tfgridnet.recipe import Recipe
+
+    rng = np.random.default_rng(0)
+    rows = {system: [{"name": f"{index:04d}_u", "pesq_wb": float(rng.uniform(1, 3)), "si_snr": float(rng.normal(5)),
+                      "noisy_pesq_wb": 1.1 + index, "noisy_si_snr": float(index)} for index in range(4)]
+            for system in ("direct", "progressive")}
+    settings = {"items": 2, "nominal_files": 2}
+    for system, system_rows in rows.items():
+        summary = {key: value for key, value in summarize(system_rows).items() if not key.startswith("noisy_")}
+        save_scores(tmp_path, system, system_rows, summary, robustness=settings)
+    noisy_rows = [{"name": row["name"], "pesq_wb": row["noisy_pesq_wb"], "si_snr": row["noisy_si_snr"]}
+                  for row in rows["direct"]]
+    save_scores(tmp_path, "noisy", noisy_rows, summarize(noisy_rows))
+    assert Recipe.load_robustness(tmp_path) is None  # not scored on the robustness sets yet
+    for index, set_name in enumerate(("unseen voice x noise -5 dB", "test at -40 dBFS")):
+        for system in ("noisy", "direct"):  # progressive left out: only the systems scored there
+            folder = tmp_path / "scores" / "robustness" / set_name.replace(" ", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{system}.json").write_text(json.dumps(
+                {"set": set_name, "set_index": index, "system": system, "rows": [],
+                 "summary": {"pesq_wb": [1.5 + index, 0.1, 2]}}))
+
+    evaluation = Recipe.load_evaluation(tmp_path)
+    assert evaluation["files"] == 4
+    assert evaluation["noisy"]["pesq_wb"][0] == pytest.approx(np.mean([1.1, 2.1, 3.1, 4.1]))
+    assert evaluation["progressive"]["si_snr"][0] == pytest.approx(np.mean([row["si_snr"] for row in
+                                                                           rows["progressive"]]))
+    assert "noisy_pesq_wb" not in evaluation["direct"]
+    assert Recipe.load_evaluation(tmp_path, "_tflite") is None and Recipe.load_robustness(tmp_path, "_tflite") is None
+
+    robustness = Recipe.load_robustness(tmp_path)
+    assert list(robustness["scores"]) == ["unseen voice x noise -5 dB", "test at -40 dBFS"]
+    assert list(robustness["nominal"]) == ["direct"]
+    assert robustness["nominal"]["direct"]["pesq_wb"][2] == 2
+    assert robustness["nominal"]["direct"]["pesq_wb"][0] == pytest.approx(
+        np.mean([row["pesq_wb"] for row in rows["direct"][:2]]))
+    assert (robustness["items"], robustness["nominal_files"]) == (2, 2)
