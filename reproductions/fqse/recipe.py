@@ -485,10 +485,10 @@ class Recipe:
 
             vanilla_input = Int8CoreRunner(tflite_path(exp_dir, "vanilla")).input["quantization"]
             buckets = {}
-            for snr_db in config["evaluate"]["snr_buckets"]:
+            for snr_db in config["evaluation"]["snr_buckets"]:
                 bucket = {name: [] for name in ("float", "vanilla_tflite", "fqse_tflite", "vanilla_input_floor")}
                 rng = np.random.default_rng([int(config["data"]["seed"]), int(snr_db + 100)])
-                for noisy, clean, noise in tqdm(arrays[: config["evaluate"]["bucket_items"]], desc=f"{snr_db:+.0f} dB"):
+                for noisy, clean, noise in tqdm(arrays[: config["evaluation"]["bucket_items"]], desc=f"{snr_db:+.0f} dB"):
                     mixture = mix_energy_gain(clean, noise, float(snr_db), rng)
                     for name in ("float", "vanilla_tflite", "fqse_tflite"):
                         bucket[name].append(si_snr(mixture.speech, systems[name](mixture.mixture)))
@@ -561,8 +561,8 @@ class Recipe:
         from data_prep.corpus import ensure_mini_corpus
         from data_prep.paper_sets import robustness_sets
 
-        evaluate = config["evaluate"]
-        processes = int(evaluate.get("processes", 1))
+        evaluation = config["evaluation"]
+        processes = int(evaluation.get("processes", 1))
         items = [(str(index), noisy, clean) for index, (noisy, clean, _noise) in enumerate(arrays)]
         nominal = {}
         for name in ("noisy", *ROBUSTNESS_SYSTEMS):
@@ -571,7 +571,7 @@ class Recipe:
                                                   description=f"{name} on the test set")
         corpus = ensure_mini_corpus(config["data"].get("data_dir", "data"))
         sets = robustness_sets(corpus, test_examples, seed=int(config["data"]["seed"]),
-                               max_items=evaluate.get("robustness_items"))
+                               max_items=evaluation.get("robustness_items"))
         robustness = score_robustness({name: systems[name] for name in ROBUSTNESS_SYSTEMS}, sets,
                                       sample_rate=SAMPLE_RATE, processes=processes, results_dir=args.results_dir)
         return nominal, robustness
@@ -591,11 +591,11 @@ class Recipe:
 
         path = tflite_path(exp_dir, variant)
         runner = Int8CoreRunner(path)
-        seconds = float(config["evaluate"]["rtf_seconds"])
+        seconds = float(config["evaluation"]["rtf_seconds"])
         noisy = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)).astype(np.float32) * 0.1
         enhance_tflite(runner, noisy, variant, config)
         started = time.perf_counter()
-        repeats = int(config["evaluate"]["rtf_repeats"])
+        repeats = int(config["evaluation"]["rtf_repeats"])
         for _ in range(repeats):
             enhance_tflite(runner, noisy, variant, config)
         elapsed = (time.perf_counter() - started) / repeats
