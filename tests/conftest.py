@@ -26,3 +26,16 @@ def mini_corpus(mini_corpus_root):
     from data_prep.corpus import Corpus
 
     return Corpus(mini_corpus_root)
+
+
+@pytest.fixture
+def mini_data_dir(mini_corpus_root, monkeypatch):
+    """``data.data_dir`` of the tiny corpus for code that opens ``data.corpus: mini`` through data_prep.registry:
+    ``ensure_mini_corpus`` gets the tiny build options, so that it reuses the tiny corpus instead of building the
+    full one."""
+    import data_prep.corpus
+
+    original = data_prep.corpus.ensure_mini_corpus
+    monkeypatch.setattr(data_prep.corpus, "ensure_mini_corpus", lambda data_dir="data", **options: original(
+        data_dir, **{"quiet": True, **TINY_CORPUS_OPTIONS, **options}))
+    return mini_corpus_root.parent

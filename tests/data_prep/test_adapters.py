@@ -16,22 +16,9 @@ from data_prep.adapters.voicebank import voicebank_pairs
 from data_prep.adapters.wsj0_chime2 import chime2_pairs, wsj0_si84_corpus
 from data_prep.mix import main as mix_main
 from data_prep.paper_sets import crn_set, fcn_set, sednn_set, tfgridnet_set
+from tests.corpus_trees import dns_fixture, librimix_fixture, sednn_fixture, timit_fixture, tone, write, wsj0_fixture
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-def tone(seed, seconds=0.5, rate=16000, channels=1):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    signal = 0.3 * np.sin(2 * np.pi * (150 + 50 * seed) * t) + 0.05 * rng.standard_normal(t.size)
-    signal = signal.astype(np.float32)
-    return np.stack([signal] * channels, axis=1) if channels > 1 else signal
-
-
-def write(path, signal, rate=16000, **kwargs):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(path), signal, rate, **kwargs)
-    return path
 
 
 # ------------------------------------------------------------------------------------------------ VoiceBank
@@ -96,29 +83,6 @@ def test_missing_folder_is_named(tmp_path):
 # ------------------------------------------------------------------------------------------------ LibriMix
 
 
-def librimix_fixture(storage, moved=False):
-    mode = storage / "Libri2Mix" / "wav16k" / "min"
-    rows = []
-    for index, mixture_id in enumerate(["61-70968-0000_8455-210777-0012", "121-121726-0000_4446-2271-0003"]):
-        s1 = tone(index, seconds=1.0 + index)
-        noise = tone(index + 5, seconds=1.0 + index) * 0.3
-        paths = {}
-        for kind, signal in (("s1", s1), ("s2", tone(index + 9, seconds=1.0 + index)), ("noise", noise),
-                             ("mix_single", s1 + noise)):
-            paths[kind] = write(mode / "test" / kind / f"{mixture_id}.wav", signal)
-        prefix = Path("/old/machine/storage") if moved else None
-        as_written = {kind: (prefix / path.relative_to(storage) if moved else path.resolve()) for kind, path in paths.items()}
-        rows.append({"mixture_ID": mixture_id, "original_mixture_ID": mixture_id,
-                     "mixture_path": str(as_written["mix_single"]), "source_1_path": str(as_written["s1"]),
-                     "noise_path": str(as_written["noise"]), "length": s1.shape[0]})
-    (mode / "metadata").mkdir(parents=True, exist_ok=True)
-    with open(mode / "metadata" / "mixture_test_mix_single.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return storage
-
-
 @pytest.mark.parametrize("moved", [False, True])
 def test_librimix_pairs_from_metadata(tmp_path, moved):
     pairs = librimix_pairs(librimix_fixture(tmp_path, moved), subset="test")
@@ -142,16 +106,6 @@ def test_librimix_missing_metadata_and_columns(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ DNS5
-
-
-def dns_fixture(root, readers=12):
-    for reader in range(readers):
-        for segment in range(2):
-            name = f"book_{reader:05d}_chp_0009_reader_{1000 + reader:05d}_{segment}_seg_{segment}.wav"
-            write(root / "clean_fullband" / "read_speech" / name, tone(reader + segment, seconds=1.0))
-    for index in range(12):
-        write(root / "noise_fullband" / f"noise_{index:03d}_audioset.wav", tone(index + 30, seconds=1.5))
-    return root
 
 
 def test_dns5_corpus_splits_and_on_the_fly_mixing(tmp_path):
@@ -192,14 +146,7 @@ def test_dns5_synthetic_test_and_pairs(tmp_path):
 
 
 def test_timit_tree_corpus_with_nist_files(tmp_path):
-    for part, speakers in (("TRAIN", ["FCJF0", "MRDD0", "FKFB0", "MPGR0"]), ("TEST", ["FDMS0", "MRJM3"])):
-        for index, speaker in enumerate(speakers):
-            for utterance in ("SA1", "SX48"):
-                write(tmp_path / "TIMIT" / part / f"DR{index + 1}" / speaker / f"{utterance}.WAV",
-                      (tone(index) * 32767).astype(np.int16), format="NIST", subtype="PCM_16")
-    for noise in ("n1", "n49"):
-        write(tmp_path / "noise" / "train" / f"{noise}.wav", tone(7, seconds=2.0))
-    write(tmp_path / "noise" / "test" / "babble.wav", tone(8, seconds=2.0))
+    timit_fixture(tmp_path)
     corpus = timit_corpus(tmp_path / "TIMIT", tmp_path / "noise" / "train", tmp_path / "noise" / "test",
                           valid_fraction=0.3)
     assert set(corpus.speakers("test")) == {"FDMS0", "MRJM3"}
@@ -213,11 +160,7 @@ def test_timit_tree_corpus_with_nist_files(tmp_path):
 
 
 def test_sednn_mini_data_folders(tmp_path):
-    for folder, names in (("train_speech", ["TRAIN_DR1_FCJF0_SA1.WAV", "TRAIN_DR1_MRDD0_SI1680.WAV"]),
-                          ("test_speech", ["TEST_DR4_FDMS0_SX48.WAV"]), ("train_noise", ["n1.wav", "n49.wav", "n95.wav"]),
-                          ("test_noise", ["n64.wav", "n71.wav"])):
-        for index, name in enumerate(names):
-            write(tmp_path / folder / name, tone(index))
+    sednn_fixture(tmp_path)
     corpus = sednn_folders_corpus(tmp_path)
     assert corpus.speakers("train") == ["FCJF0", "MRDD0"] and corpus.speakers("test") == ["FDMS0"]
     train = sednn_set(corpus, "train", magnification=2)
@@ -258,13 +201,7 @@ def sednn_folders_corpus_from_pairs(root):
 
 
 def test_wsj0_si84_corpus_and_crn_protocol(tmp_path):
-    for index, speaker in enumerate(["011", "012", "013", "014"]):
-        for utterance in range(3):
-            write(tmp_path / "wsj0" / "si_tr_s" / speaker / f"{speaker}c020{utterance}.wav", tone(index + utterance))
-    for name in ("door", "wind", "engine"):
-        write(tmp_path / "sound_effects" / f"{name}.wav", tone(20, seconds=2.0))
-    for name in ("babble", "cafeteria"):
-        write(tmp_path / "auditec" / f"{name}.wav", tone(21, seconds=2.0))
+    wsj0_fixture(tmp_path)
     corpus = wsj0_si84_corpus(tmp_path / "wsj0", tmp_path / "sound_effects", tmp_path / "auditec", test_speakers=["014"])
     assert corpus.speakers("test_unseen_voice") == ["014"]
     assert "014" not in corpus.speakers("train")
