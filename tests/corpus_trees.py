@@ -88,3 +88,17 @@ def wsj0_fixture(root):
     for name in ("babble", "cafeteria"):
         write(root / "auditec" / f"{name}.wav", tone(21, seconds=2.0))
     return root
+
+
+def describe(examples) -> list:
+    """Everything that decides what each lazy example loads (files, seed, SNR, offsets, crop, mixing convention,
+    augmentation, level, meta), as values that compare equal between two identical example lists."""
+    described = []
+    for example in examples:
+        fields = dict(vars(example))
+        if "example" in fields:
+            fields["example"] = describe([fields["example"]])[0]
+        if "mixer" in fields:
+            fields["mixer"] = (type(fields["mixer"]).__name__, vars(fields["mixer"]))
+        described.append((type(example).__name__, fields))
+    return described

@@ -26,6 +26,7 @@ TFLITE_MODES = ("float32", "dynamic", "int8")
 ALL_SYSTEMS = SYSTEMS_FLOAT + tuple(f"crn_tflite_{mode}" for mode in TFLITE_MODES)
 METRICS = ("stoi", "pesq_nb_raw", "estoi", "snr", "pesq_wb", "si_snr")
 MODEL_NAMES = ("crn", "lstm2")
+CORPORA = ("mini", "wsj0_si84")
 SYSTEM_LABELS = {
     "unprocessed": "Unprocessed",
     "lstm2": "LSTM-2 (Keras)",
@@ -51,19 +52,9 @@ def _config_file(config) -> str:
 # ------------------------------------------------------------------------------------------------------ data
 def load_corpus(config):
     """The speech/noise corpus named by ``config['data']``: the embedded mini corpus or WSJ0 SI-84 + noise folders."""
-    data = config["data"]
-    if data["corpus"] == "mini":
-        from data_prep.corpus import ensure_mini_corpus
+    from data_prep.registry import open_corpus
 
-        return ensure_mini_corpus(data.get("data_dir", "data"))
-    if data["corpus"] == "wsj0_si84":
-        from data_prep.adapters.wsj0_chime2 import wsj0_si84_corpus
-
-        for key in ("wsj0_root", "noise_train_dir", "noise_test_dir"):
-            if not data.get(key) or not Path(data[key]).is_dir():
-                raise ValueError(f"{_config_file(config)}: data.{key} = {data.get(key)!r} is not a folder")
-        return wsj0_si84_corpus(data["wsj0_root"], data["noise_train_dir"], data["noise_test_dir"], seed=data["seed"])
-    raise ValueError(f"{_config_file(config)}: data.corpus must be 'mini' or 'wsj0_si84', got {data['corpus']!r}")
+    return open_corpus(config["data"], _config_file(config), names=CORPORA)
 
 
 def training_examples(corpus, config, split):

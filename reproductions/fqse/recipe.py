@@ -36,6 +36,7 @@ ROBUSTNESS_SYSTEMS = ("float", "vanilla_tflite", "fqse_tflite")
 # Every system evaluate scores on the test set, in the order of the table's summary.
 SCORED_SYSTEMS = ("float", "vanilla_keras", "vanilla_tflite", "fqse_keras", "fqse_tflite")
 SAMPLE_RATE = 16000
+CORPORA = ("mini", "librimix")
 
 
 def _log(message: str) -> None:
@@ -45,22 +46,18 @@ def _log(message: str) -> None:
 # --------------------------------------------------------------------------------------------------------- data
 def load_examples(config: dict, split: str, max_items=None) -> list:
     """Lazy examples of ``split`` (train/valid: segments, test: whole utterances) for the configured corpus."""
+    from data_prep.registry import open_corpus
+
     data = config["data"]
-    segment = data["segment_seconds"] if split in ("train", "valid") else None
-    if data["corpus"] == "mini":
-        from data_prep.corpus import ensure_mini_corpus
-        from data_prep.paper_sets import fqse_set
-
-        corpus = ensure_mini_corpus(data.get("data_dir", "data"))
-        return fqse_set(corpus, split, segment_seconds=data["segment_seconds"], seed=data["seed"],
-                        max_items=max_items)
+    corpus = open_corpus(data, config.get("config_path"), names=CORPORA)
     if data["corpus"] == "librimix":
-        from data_prep.adapters.librimix import librimix_pairs
-
         subset = {"train": data["train_subset"], "valid": "dev", "test": "test"}[split]
-        pairs = librimix_pairs(data["librimix_root"], subset=subset, segment_seconds=segment, seed=data["seed"])
+        segment = data["segment_seconds"] if split in ("train", "valid") else None
+        pairs = corpus.pairs(subset, segment_seconds=segment, seed=data["seed"])
         return list(pairs)[:max_items] if max_items else list(pairs)
-    raise ValueError(f"config data.corpus must be 'mini' or 'librimix', got {data['corpus']!r}")
+    from data_prep.paper_sets import fqse_set
+
+    return fqse_set(corpus, split, segment_seconds=data["segment_seconds"], seed=data["seed"], max_items=max_items)
 
 
 def load_arrays(examples) -> list:
@@ -558,8 +555,8 @@ class Recipe:
         """PESQ WB, STOI and SI-SNR of noisy and :data:`ROBUSTNESS_SYSTEMS` on the test set (``nominal``) and on
         the shared robustness sets (unseen voices x unseen noises, the test set at other levels)."""
         from common.evaluation import ROBUSTNESS_METRICS, score_examples, score_robustness
-        from data_prep.corpus import ensure_mini_corpus
         from data_prep.paper_sets import robustness_sets
+        from data_prep.registry import open_corpus
 
         evaluation = config["evaluation"]
         processes = int(evaluation.get("processes", 1))
@@ -569,7 +566,8 @@ class Recipe:
             _rows, nominal[name] = score_examples(outputs.get(name), items, ROBUSTNESS_METRICS,
                                                   sample_rate=SAMPLE_RATE, processes=processes,
                                                   description=f"{name} on the test set")
-        corpus = ensure_mini_corpus(config["data"].get("data_dir", "data"))
+        # LibriMix pairs have no unseen-voice or unseen-noise split: the unseen sets come from the mini corpus.
+        corpus = open_corpus({**config["data"], "corpus": "mini"}, config.get("config_path"), names=("mini",))
         sets = robustness_sets(corpus, test_examples, seed=int(config["data"]["seed"]),
                                max_items=evaluation.get("robustness_items"))
         robustness = score_robustness({name: systems[name] for name in ROBUSTNESS_SYSTEMS}, sets,

@@ -40,6 +40,7 @@ from reproductions.icse.fcn import (
 RECIPE_DIR = Path(__file__).resolve().parent
 REPOSITORY_ROOT = RECIPE_DIR.parents[1]
 SAMPLE_RATE = 16000
+CORPORA = ("mini", "folder", "timit")
 METRICS = ("pesq_wb", "pesq_nb_mos", "stoi", "si_snr")
 # A float32 weight costs 32 bits under the ICSE size rule: a "code book" of 2**32 levels.
 FLOAT_LEVELS = 2 ** 32
@@ -209,31 +210,14 @@ def round_centroids_to_fp16(model) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------------------------------
-def resolve_path(value) -> Path:
-    path = Path(value)
-    return path if path.is_absolute() else REPOSITORY_ROOT / path
-
-
 def load_corpus(config):
-    """The configured corpus: ``mini`` (embedded, built on first use into ``data.data_dir``), ``folder`` (a corpus
-    folder written by data_prep, ``data.root``) or ``timit`` (TIMIT + noise folders, data_prep.adapters.timit)."""
+    """The configured corpus (``data.corpus``: ``mini``, ``folder`` or ``timit``, data_prep.registry), relative
+    folders read from the repository root."""
+    from data_prep.registry import open_corpus
+
     data = config["data"]
-    kind = data.get("corpus", "mini")
-    if kind == "mini":
-        from data_prep.corpus import ensure_mini_corpus
-
-        corpus = ensure_mini_corpus(resolve_path(data.get("data_dir", "data")))
-    elif kind == "folder":
-        from data_prep.corpus import Corpus
-
-        corpus = Corpus(resolve_path(data["root"]))
-    elif kind == "timit":
-        from data_prep.adapters.timit import timit_corpus
-
-        corpus = timit_corpus(resolve_path(data["timit_root"]), resolve_path(data["noise_train_dir"]),
-                              resolve_path(data["noise_test_dir"]), seed=int(config.get("seed", 0)))
-    else:
-        raise ValueError(f"{config.get('config_path')}: data.corpus must be 'mini', 'folder' or 'timit', got {kind!r}")
+    corpus = open_corpus(data, config.get("config_path"), names=CORPORA, root=REPOSITORY_ROOT,
+                         adapter_options={"timit": {"seed": int(config.get("seed", 0))}})
     limit = data.get("max_train_seconds")
     if limit is None:
         return corpus

@@ -30,6 +30,7 @@ EVALUATION_METRICS = ("pesq_nb_raw", "pesq_wb", "stoi", "si_snr")
 # The runs scored on the robustness sets: the float DNN and its int8 .tflite.
 ROBUSTNESS_RUNS = ("float", "float_int8_tflite")
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+CORPORA = ("mini", "manifest", "sednn_folders", "timit")
 
 
 def _log(message: str) -> None:
@@ -99,27 +100,11 @@ class Recipe:
 
     # ------------------------------------------------------------------------------------------ data
     def _corpus(self, config):
-        data = config["data"]
-        if data["corpus"] == "mini":
-            from data_prep.corpus import ensure_mini_corpus
+        from data_prep.registry import open_corpus
 
-            return ensure_mini_corpus(str(REPOSITORY_ROOT / data["data_dir"]))
-        if data["corpus"] == "manifest":
-            from data_prep.corpus import Corpus
-
-            return Corpus(_resolve(data["corpus_dir"]))
-        if data["corpus"] == "sednn_folders":
-            from data_prep.adapters.timit import sednn_folders_corpus
-
-            return sednn_folders_corpus(_resolve(data["sednn_dir"]))
-        if data["corpus"] == "timit":
-            from data_prep.adapters.timit import timit_corpus
-
-            # sednn trains on all 4620 TIMIT training utterances: no speakers are held out for validation.
-            return timit_corpus(_resolve(data["timit_dir"]), _resolve(data["noise_train_dir"]),
-                                _resolve(data["noise_test_dir"]), valid_fraction=0.0)
-        raise ValueError(f"{config['config_path']}: data.corpus must be 'mini', 'manifest', 'sednn_folders' or "
-                         f"'timit', got {data['corpus']!r}")
+        # sednn trains on all 4620 TIMIT training utterances: no speakers are held out for validation.
+        return open_corpus(config["data"], config.get("config_path"), names=CORPORA, root=REPOSITORY_ROOT,
+                           adapter_options={"timit": {"valid_fraction": 0.0}})
 
     def _examples(self, config, split):
         from common.mixing import Augmentation
@@ -528,11 +513,6 @@ def _snr_cycled(make_set, snrs) -> list:
     """
     sets = [make_set(snr) for snr in snrs]
     return [sets[index % len(sets)][index] for index in range(len(sets[0]))]
-
-
-def _resolve(path) -> Path:
-    path = Path(path)
-    return path if path.is_absolute() else REPOSITORY_ROOT / path
 
 
 def _snr_text(snr) -> str:

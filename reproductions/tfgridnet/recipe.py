@@ -38,6 +38,7 @@ PAPER_FINDING = "upstream: PL ahead on DNSMOS (OVRL +0.032) and SI-SNR (+0.74 dB
 # An int8 model is usable when it keeps the float model's SI-SNR within this margin (dB).
 USABLE_SI_SNR_DROP_DB = 0.5
 METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos")
+CORPORA = ("mini", "dns5")
 # Acceleration123/Speech-Enhancement README Tables 1 and 2 (DNS5 synthetic test set),
 # docs/tfgridnet.md#reported-results.
 PAPER_TABLE1 = {
@@ -119,16 +120,9 @@ def macs_per_second(model) -> int:
 
 # -------------------------------------------------------------------------------------------------------- data
 def open_corpus(config: dict):
-    data = config["data"]
-    if data["corpus"] == "mini":
-        from data_prep.corpus import ensure_mini_corpus
+    from data_prep.registry import open_corpus as open_configured
 
-        return ensure_mini_corpus(data.get("data_dir", "data"))
-    if data["corpus"] == "dns5":
-        from data_prep.adapters.dns5 import dns5_corpus
-
-        return dns5_corpus(data["clean_dir"], data["noise_dir"], seed=data["seed"])
-    raise ValueError(f"{config['config_path']}: data.corpus must be 'mini' or 'dns5', got {data['corpus']!r}")
+    return open_configured(config["data"], config.get("config_path"), names=CORPORA)
 
 
 def draw_examples(config: dict, corpus, split: str, seed: int, max_items=None, segmented: bool = True) -> list:

@@ -69,6 +69,30 @@ def test_test_set_uses_unseen_noises_same_utterances_every_condition(mini_corpus
     assert len(examples) == 2 * len(conditions)
 
 
+def test_each_corpus_name_gives_the_examples_of_its_adapter(tmp_path, mini_data_dir, mini_corpus):
+    from data_prep.adapters.wsj0_chime2 import wsj0_si84_corpus
+    from reproductions.crn.recipe import load_corpus, test_examples, training_examples
+    from tests.corpus_trees import describe, wsj0_fixture
+
+    mini = {**MINI, "data": {**MINI["data"], "data_dir": str(mini_data_dir)}, "config_path": "conf/tiny.yaml"}
+    corpus = load_corpus(mini)
+    assert corpus.root == mini_corpus.root
+    assert describe(training_examples(corpus, mini, "train")) == describe(training_examples(mini_corpus, mini, "train"))
+    assert describe(test_examples(corpus, mini)) == describe(test_examples(mini_corpus, mini))
+
+    wsj0_fixture(tmp_path)
+    folders = {"wsj0_root": str(tmp_path / "wsj0"), "noise_train_dir": str(tmp_path / "sound_effects"),
+               "noise_test_dir": str(tmp_path / "auditec")}
+    paper = {**mini, "data": {**mini["data"], "corpus": "wsj0_si84", "seed": 1, "train_items": None, **folders}}
+    expected = wsj0_si84_corpus(tmp_path / "wsj0", tmp_path / "sound_effects", tmp_path / "auditec", seed=1)
+    opened = load_corpus(paper)
+    assert opened.speakers("test_unseen_voice") == expected.speakers("test_unseen_voice")
+    train = training_examples(opened, paper, "train")
+    assert train and describe(train) == describe(training_examples(expected, paper, "train"))
+    with pytest.raises(ValueError, match=r"^conf/tiny\.yaml: data\.corpus = 'dns5' .* 'mini', 'wsj0_si84'$"):
+        load_corpus({**mini, "data": {**mini["data"], "corpus": "dns5"}})
+
+
 def test_info_counts_match_formulas():
     from reproductions.crn.crn import crn_macs_per_frame
     from reproductions.crn.recipe import Recipe

@@ -329,3 +329,32 @@ def test_bad_training_settings_are_value_errors(training, message):
 
     with pytest.raises(ValueError, match=message):
         training_settings({"config_path": "mini.yaml", "training": training})
+
+
+def test_each_corpus_name_gives_the_examples_of_its_adapter(tmp_path, mini_data_dir, mini_corpus):
+    from data_prep.adapters.timit import timit_corpus
+    from reproductions.icse.recipe import load_corpus, test_examples, training_examples
+    from tests.corpus_trees import describe, timit_fixture
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[3] / "reproductions/icse/conf/mini.yaml").read_text())
+    config["data"].update(data_dir=str(mini_data_dir), max_train_seconds=None)
+    config["config_path"] = "conf/tiny.yaml"
+    corpus = load_corpus(config)
+    assert corpus.root == mini_corpus.root
+    assert describe(training_examples(corpus, config, "train", 1, 5)) == describe(
+        training_examples(mini_corpus, config, "train", 1, 5))
+    assert describe(test_examples(corpus, config, 6)) == describe(test_examples(mini_corpus, config, 6))
+
+    # TIMIT's validation speakers are drawn with the top-level seed (3 holds one out of the fixture's four)
+    timit_fixture(tmp_path)
+    config["seed"] = 3
+    config["data"].update(corpus="timit", timit_root=str(tmp_path / "TIMIT"),
+                          noise_train_dir=str(tmp_path / "noise" / "train"), noise_test_dir=str(tmp_path / "noise" / "test"))
+    expected = timit_corpus(tmp_path / "TIMIT", tmp_path / "noise" / "train", tmp_path / "noise" / "test", seed=3)
+    opened = load_corpus(config)
+    assert opened.speakers("valid") == expected.speakers("valid") == ["FCJF0"]
+    assert describe(training_examples(opened, config, "train", 0, None)) == describe(
+        training_examples(expected, config, "train", 0, None))
+    config["data"]["corpus"] = "librimix"
+    with pytest.raises(ValueError, match=r"^conf/tiny\.yaml: data\.corpus = 'librimix' .* 'mini', 'folder', 'timit'$"):
+        load_corpus(config)

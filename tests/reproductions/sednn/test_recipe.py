@@ -229,3 +229,46 @@ def test_enhancement_check_reports_the_gains_against_the_targets():
     assert "SI-SNR (dB) +3.500 (target >= +3)" in line and line.endswith("-> met")
     per_metric["stoi"] = stats(0.76)
     assert enhancement_check(per_metric).endswith("-> NOT met")
+
+
+def _paper_config(overrides=()):
+    from pathlib import Path
+
+    from common.config import load_config
+
+    recipe_dir = Path(__file__).resolve().parents[3] / "reproductions" / "sednn"
+    return load_config("paper", recipe_dir, overrides=list(overrides))
+
+
+def test_each_corpus_name_gives_the_examples_of_its_adapter(tmp_path, mini_data_dir, mini_corpus):
+    from data_prep.adapters.timit import sednn_folders_corpus, timit_corpus
+    from data_prep.paper_sets import sednn_set
+    from tests.corpus_trees import describe, sednn_fixture, timit_fixture
+
+    recipe = Recipe()
+    config = _mini_config([f"data.data_dir={mini_data_dir}"])
+    assert recipe._corpus(config).root == mini_corpus.root
+    reference = sednn_set(mini_corpus, "test", snr_db=0, seed=0, max_speech=6)
+    wanted = set(config["data"]["test_noise_types"])
+    assert describe(recipe._examples(config, "test")) == describe(
+        [example for example in reference if example.meta["noise_type"] in wanted])
+
+    # sednn's TIMIT keeps every training speaker (no validation split), whatever data.seed says
+    timit_fixture(tmp_path / "timit")
+    config = _paper_config([f"data.timit_dir={tmp_path / 'timit' / 'TIMIT'}", "data.seed=3",
+                            f"data.noise_train_dir={tmp_path / 'timit' / 'noise' / 'train'}",
+                            f"data.noise_test_dir={tmp_path / 'timit' / 'noise' / 'test'}"])
+    expected = timit_corpus(tmp_path / "timit" / "TIMIT", tmp_path / "timit" / "noise" / "train",
+                            tmp_path / "timit" / "noise" / "test", valid_fraction=0.0)
+    assert not recipe._corpus(config).speech("valid") and len(recipe._corpus(config).speech("train")) == 8
+    assert describe(recipe._examples(config, "train")) == describe(
+        sednn_set(expected, "train", snr_db=0, magnification=2, seed=3))
+
+    sednn_fixture(tmp_path / "sednn")
+    config = _paper_config(["data.corpus=sednn_folders", f"data.sednn_dir={tmp_path / 'sednn'}"])
+    assert describe(recipe._examples(config, "test")) == describe(
+        sednn_set(sednn_folders_corpus(tmp_path / "sednn"), "test", snr_db=0, max_speech=168))
+    config = _paper_config(["data.corpus=dns5"])
+    with pytest.raises(ValueError, match=r"paper\.yaml: data\.corpus = 'dns5' .* 'mini', 'manifest', 'sednn_folders', "
+                                         r"'timit'$"):
+        recipe._corpus(config)

@@ -336,3 +336,27 @@ def test_table_inputs_come_back_from_the_saved_scores(tmp_path):
     assert robustness["nominal"]["direct"]["pesq_wb"][0] == pytest.approx(
         np.mean([row["pesq_wb"] for row in rows["direct"][:2]]))
     assert (robustness["items"], robustness["nominal_files"]) == (2, 2)
+
+
+def test_each_corpus_name_gives_the_examples_of_its_adapter(tmp_path, mini_data_dir, mini_corpus):
+    from data_prep.adapters.dns5 import dns5_corpus
+    from reproductions.tfgridnet.recipe import open_corpus
+    from tests.corpus_trees import describe, dns_fixture
+
+    config = load_config("mini", RECIPE_DIR, overrides=[f"data.data_dir={mini_data_dir}"])
+    corpus = open_corpus(config)
+    assert corpus.root == mini_corpus.root
+    assert describe(draw_examples(config, corpus, "train", seed=1, max_items=6)) == describe(
+        draw_examples(config, mini_corpus, "train", seed=1, max_items=6))
+
+    dns_fixture(tmp_path)
+    config = load_config("paper", RECIPE_DIR, overrides=[f"data.clean_dir={tmp_path / 'clean_fullband'}",
+                                                         f"data.noise_dir={tmp_path / 'noise_fullband'}"])
+    expected = dns5_corpus(tmp_path / "clean_fullband", tmp_path / "noise_fullband", seed=43)
+    opened = open_corpus(config)
+    assert opened.speech("train") == expected.speech("train") and opened.noise("train") == expected.noise("train")
+    assert describe(draw_examples(config, opened, "train", seed=2)) == describe(
+        draw_examples(config, expected, "train", seed=2))
+    config["data"]["corpus"] = "timit"
+    with pytest.raises(ValueError, match=r"paper\.yaml: data\.corpus = 'timit' .* expected one of 'mini', 'dns5'$"):
+        open_corpus(config)
