@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["CORPORA", "LibriMixCorpus", "open_corpus"]
+__all__ = ["SOURCES", "LibriMixCorpus", "open_corpus"]
 
 
 class LibriMixCorpus:
@@ -102,7 +102,7 @@ class Source:
     built: bool = False
 
 
-CORPORA = {
+SOURCES = {
     "mini": Source((("data_dir",),), _mini, built=True),
     "folder": Source((("root",),), _folder),
     "manifest": Source((("corpus_dir",),), _folder),
@@ -127,7 +127,7 @@ def open_corpus(data: dict, config_path=None, names=None, root=None, adapter_opt
         data: the configuration's ``data`` section: ``data.corpus`` (``mini`` when absent) and the folder keys of
             that corpus.
         config_path: the configuration file, named by every error.
-        names: the ``data.corpus`` values the caller reads (default: every name of ``CORPORA``).
+        names: the ``data.corpus`` values the caller reads (default: every name of ``SOURCES``).
         root: the folder relative paths are read from (None: the working directory).
         adapter_options: {name: keyword arguments} passed to that name's opener over the registry's defaults.
 
@@ -140,16 +140,16 @@ def open_corpus(data: dict, config_path=None, names=None, root=None, adapter_opt
             folder key or a folder that does not exist.
     """
     where = config_path or "the configuration"
-    names = tuple(CORPORA if names is None else names)
-    unknown = [name for name in names if name not in CORPORA]
+    names = tuple(SOURCES if names is None else names)
+    unknown = [name for name in names if name not in SOURCES]
     if unknown:
         raise ValueError(f"data_prep/registry.py: no corpus named {_names_text(unknown)}; "
-                         f"known: {_names_text(CORPORA)}")
+                         f"known: {_names_text(SOURCES)}")
     name = data.get("corpus", "mini")
     if name not in names:
         raise ValueError(f"{where}: data.corpus = {name!r} is not a corpus this recipe reads; "
                          f"expected one of {_names_text(names)}")
-    source = CORPORA[name]
+    source = SOURCES[name]
     folders = {}
     for spellings in source.folders:
         key = next((key for key in spellings if data.get(key) not in (None, "")), spellings[0])

@@ -8,7 +8,7 @@ from data_prep.adapters.librimix import librimix_pairs
 from data_prep.adapters.timit import sednn_folders_corpus, timit_corpus
 from data_prep.adapters.wsj0_chime2 import wsj0_si84_corpus
 from data_prep.corpus import NOISE_SPLITS, SPEECH_SPLITS, Corpus
-from data_prep.registry import CORPORA, LibriMixCorpus, open_corpus
+from data_prep.registry import SOURCES, LibriMixCorpus, open_corpus
 from tests.conftest import TINY_CORPUS_OPTIONS
 from tests.corpus_trees import dns_fixture, librimix_fixture, sednn_fixture, timit_fixture, wsj0_fixture
 
@@ -88,7 +88,7 @@ def test_an_unknown_name_is_named_with_the_accepted_ones():
         open_corpus({"corpus": "wsj1"}, CONFIG)
     message = str(error.value)
     assert message.startswith(f"{CONFIG}: data.corpus = 'wsj1'")
-    assert all(repr(name) in message for name in CORPORA)
+    assert all(repr(name) in message for name in SOURCES)
     # a registered corpus that the recipe does not read
     with pytest.raises(ValueError, match=r"conf/tiny\.yaml: data\.corpus = 'timit' .* expected one of 'mini', "
                                          r"'dns5'$"):
