@@ -240,6 +240,8 @@ class Recipe:
     """Tan & Wang (2018) causal CRN for real-time speech enhancement, with the LSTM-2 baseline and int8 streaming."""
 
     name = "crn"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("model", "baseline", "data", "training", "test", "export", "inference", "evaluation")
 
     def add_arguments(self, command, parser):
         if command in ("train", "enhance"):

@@ -319,6 +319,8 @@ class Recipe:
     """FQSE: fully quantized 8-bit Conv-TasNet (float vs vanilla QAT vs FQSE), Keras and int8 TFLite."""
 
     name = "fqse"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("model", "data", "training", "qat", "quantization", "inference", "fqse", "export", "evaluation")
 
     def add_arguments(self, command, parser):
         if command in ("train", "enhance"):

@@ -550,6 +550,9 @@ class Recipe:
     """ICSE: PP + PQ of Fu et al.'s waveform FCN (arXiv 1906.01078)."""
 
     name = "icse"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("seed", "model", "data", "training", "pruning", "quantization", "export", "inference",
+                       "evaluation", "released")
 
     def add_arguments(self, command, parser):
         if command in ("info", "train"):

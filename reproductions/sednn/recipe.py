@@ -40,6 +40,8 @@ class Recipe:
     """sednn: Xu et al.'s regression DNN (Kong's Keras mixture2clean_dnn), per-noise PESQ table, compression."""
 
     name = "sednn"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("data", "features", "model", "training", "inference", "evaluation", "compression")
     # Checkpoints depend on the mixtures and features as much as on the network.
     experiment_sections = ("data", "features", "model")
 

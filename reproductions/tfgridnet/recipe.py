@@ -427,6 +427,8 @@ class Recipe:
     """TF-GridNet with direct and SNR-progressive learning (upstream: Acceleration123/Speech-Enhancement)."""
 
     name = "tfgridnet"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("model", "loss", "data", "training", "inference", "evaluation", "export")
 
     def add_arguments(self, command, parser):
         if command in ("train", "evaluate", "enhance", "export"):
