@@ -311,5 +311,5 @@ def test_model_section_errors_name_the_key():
     assert str(error.value) == ("conf/mini.yaml: unknown key model.num_layers; model accepts: " + ", ".join(MODEL_KEYS))
     # No builder default stands in for a key the YAML lacks.
     del section["normalize_input"]
-    with pytest.raises(ValueError, match=r"^conf/mini.yaml: missing key model.normalize_input; model requires: n_fft, "):
+    with pytest.raises(ValueError, match=r"^conf/mini.yaml: missing key model.normalize_input; model requires: "):
         build_from_config(section, source="conf/mini.yaml")
