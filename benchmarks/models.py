@@ -636,7 +636,7 @@ class SednnAdapter(Adapter):
         from reproductions.sednn.scaler import Scaler
 
         n_concat = int(config["features"]["n_concat"])
-        load = seeded_model(lambda: build_from_config(config["model"]))
+        load = seeded_model(lambda: build_from_config(config["model"], source=config["config_path"]))
         cache = {}
 
         def packed():

@@ -150,7 +150,7 @@ class SednnBench(Bench):
         from reproductions.sednn.dnn import build_from_config
         from reproductions.sednn.trainer import compile_model
 
-        model = build_from_config(self.config["model"])
+        model = build_from_config(self.config["model"], source=self.config["config_path"])
         compile_model(model, float(self.config["training"]["learning_rate"]))
         return model
 
@@ -163,19 +163,16 @@ class SednnBench(Bench):
 
 class CrnBench(Bench):
     def fused_builder(self):
-        from reproductions.crn.crn import build_crn
+        from reproductions.crn.crn import build_from_config
 
-        return build_crn
+        return build_from_config
 
     def build(self, fused):
         from common.tfkeras import keras
-        from reproductions.crn.crn import build_crn
+        from reproductions.crn.crn import build_from_config
         from reproductions.crn.recipe import masked_mse
 
-        model_config = self.config["model"]
-        extra = {"fused_lstm": True} if fused else {}
-        model = build_crn(model_config["frequency_bins"], model_config["channels"], model_config["lstm_layers"],
-                          name="crn", **extra)
+        model = build_from_config(self.config["model"], fused_lstm=fused, source=self.config["config_path"])
         model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])), loss=masked_mse)
         return model
 
@@ -207,19 +204,19 @@ class FqseBench(Bench):
 
 class TfgridnetBench(Bench):
     def fused_builder(self):
-        from reproductions.tfgridnet.tfgridnet import build_tfgridnet
+        from reproductions.tfgridnet.tfgridnet import build_from_config
 
-        return build_tfgridnet
+        return build_from_config
 
     def utterance_samples(self):
         return int(float(self.config["data"]["segment_seconds"]) * SAMPLE_RATE)
 
     def build(self, fused):
         from reproductions.tfgridnet.recipe import compile_model
-        from reproductions.tfgridnet.tfgridnet import build_tfgridnet
+        from reproductions.tfgridnet.tfgridnet import build_from_config
 
-        extra = {"fused_lstm": True} if fused else {}
-        model = build_tfgridnet(**self.config["model"], progressive=False, **extra)
+        model = build_from_config(self.config["model"], progressive=False, fused_lstm=fused,
+                                  source=self.config["config_path"])
         return compile_model(model, self.config, len(model.outputs))
 
     def random_batch(self, random):

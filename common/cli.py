@@ -20,7 +20,8 @@ The folders are ``exp/<name>/<run>`` and ``results/<name>/<run>``, where ``<run>
 tag of the ``--set`` overrides when there are any (``common.config.experiment_name``). ``train`` records the
 resolved configuration in ``<exp>/config.yaml`` and refuses a folder whose recorded ``experiment_sections``
 (a recipe attribute, ``("model",)`` by default) differ. A recipe's optional ``prepare(config, args)`` adjusts
-the configuration and folders from its own flags before that check.
+the configuration and folders from its own flags before that check. A recipe's ``config_sections`` lists the
+top-level sections it reads; a configuration with one missing or one more is refused when it is loaded.
 """
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ def main(recipe, argv=None) -> int:
         return 2
     recipe_dir = Path(sys.modules[type(recipe).__module__].__file__).resolve().parent
     try:
-        config = load_config(args.config, recipe_dir, args.set)
+        config = load_config(args.config, recipe_dir, args.set, sections=getattr(recipe, "config_sections", None))
         args.config_name = config["config_name"]
         args.experiment_name = experiment_name(args.config_name, args.set)
         if args.exp_dir is None:

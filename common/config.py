@@ -145,13 +145,68 @@ def apply_override(config: dict, assignment: str, reference: dict | None = None)
             node, reference_node = node[key], reference_value
 
 
-def load_config(name_or_path: str, recipe_dir: Path, overrides=()) -> dict:
+def check_keys(section, name: str, required, optional=(), source=None) -> dict:
+    """Return ``section`` once it holds every ``required`` key and no key outside ``required`` and ``optional``.
+
+    The model builders call this on their section, so that a misspelt or forgotten key fails before a model of
+    the wrong shape is built, and the YAML files stay the only source of the values.
+
+    Args:
+        section: the mapping to check (a section of a configuration, such as ``config["model"]``).
+        name: its dotted name in the configuration (``model``), which the messages put before each key.
+        required: the keys it must hold.
+        optional: the keys it may hold besides.
+        source: the configuration file the errors name (``config["config_path"]``); ``None`` leaves it out.
+
+    Raises:
+        ValueError: naming the unknown or missing key and listing the accepted ones.
+    """
+    where = f"{source}: " if source else ""
+    accepted = list(required) + [key for key in optional if key not in required]
+    listing = ", ".join(accepted)
+    if not isinstance(section, dict):
+        raise ValueError(f"{where}{name} must be a mapping with the keys {listing}, got {_type_name(section)}")
+    unknown = [key for key in section if key not in accepted]
+    if unknown:
+        named = ", ".join(f"{name}.{key}" for key in unknown)
+        raise ValueError(f"{where}unknown key{'s' if len(unknown) > 1 else ''} {named}; {name} accepts: {listing}")
+    missing = [key for key in required if key not in section]
+    if missing:
+        named = ", ".join(f"{name}.{key}" for key in missing)
+        raise ValueError(f"{where}missing key{'s' if len(missing) > 1 else ''} {named}; {name} requires: "
+                         f"{', '.join(required)}" + (f" (optional: {', '.join(optional)})" if optional else ""))
+    return section
+
+
+def check_sections(config: dict, path, sections) -> None:
+    """Raise ValueError naming ``path`` when ``config`` lacks one of ``sections`` or has a top-level key beyond them.
+
+    A section that a recipe renamed (fqse's ``evaluate:``, now ``evaluation:``) would otherwise surface as a bare
+    KeyError deep inside a command; the unknown sections are named beside the missing one, so the old name shows.
+    """
+    unknown = [str(key) for key in config if key not in sections]
+    missing = [section for section in sections if section not in config]
+    listing = ", ".join(sections)
+    if missing:
+        found = f" (found {', '.join(repr(key) for key in unknown)})" if unknown else ""
+        plural = "s" if len(missing) > 1 else ""
+        raise ValueError(f"{path}: no section{plural} {', '.join(repr(key) for key in missing)}{found}; "
+                         f"the recipe reads the sections {listing}")
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        raise ValueError(f"{path}: unknown section{plural} {', '.join(repr(key) for key in unknown)}; "
+                         f"the recipe reads the sections {listing}")
+
+
+def load_config(name_or_path: str, recipe_dir: Path, overrides=(), sections=None) -> dict:
     """Load a recipe configuration and apply ``--set`` overrides.
 
     Args:
         name_or_path: ``"paper"``, ``"mini"`` or the path of a YAML file.
         recipe_dir: the reproduction's folder (holding ``conf/``).
         overrides: ``key.subkey=value`` strings.
+        sections: the top-level sections the recipe reads (its ``config_sections``); when given, a file with
+            a section missing or one more is refused (:func:`check_sections`). ``None`` checks nothing.
 
     Returns:
         The configuration dict, with ``config_name`` (file stem), ``config_path`` and ``overrides`` added.
@@ -167,6 +222,8 @@ def load_config(name_or_path: str, recipe_dir: Path, overrides=()) -> dict:
         raise ValueError(f"configuration file {path} is not valid YAML: {error}") from error
     if not isinstance(config, dict):
         raise ValueError(f"configuration file {path} must hold a mapping at its top level")
+    if sections is not None:
+        check_sections(config, path, sections)
     loaded = copy.deepcopy(config)
     for assignment in overrides:
         apply_override(config, assignment, reference=loaded)

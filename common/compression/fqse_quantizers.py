@@ -262,7 +262,7 @@ def quantizer_from_config(config: dict | None):
     if config is None:
         return None
     if config["class_name"] not in QUANTIZERS:
-        raise ValueError(f"fqse_quantizers: unknown quantizer {config['class_name']!r}")
+        raise ValueError(f"unknown quantizer class_name {config['class_name']!r}; known: {', '.join(QUANTIZERS)}")
     return QUANTIZERS[config["class_name"]].from_config(config["config"])
 
 

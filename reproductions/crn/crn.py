@@ -52,6 +52,7 @@ References:
     K. Tan and D. L. Wang, "A convolutional recurrent neural network for real-time speech enhancement",
     Interspeech 2018. Code: github.com/JupiterEthan/CRN-causal (HEAD a50799a).
 """
+from common.config import check_keys
 from common.recurrent import lstm
 from common.tfkeras import keras, layers, tf
 
@@ -170,6 +171,19 @@ def build_crn(
     x = StableSoftplus(dtype="float32", name="softplus")(x)
     enhanced = layers.Reshape((-1, frequency_bins), dtype="float32", name="enhanced_magnitude")(x)
     return keras.Model(noisy, enhanced, name=name)
+
+
+MODEL_KEYS = ("frequency_bins", "channels", "lstm_layers")
+
+
+def build_from_config(model_section, fused_lstm=False, name="crn", source=None):
+    """Build the CRN from the ``model:`` section of ``conf/*.yaml``, which must hold every key of ``MODEL_KEYS``.
+
+    ``source`` is the configuration file that the errors name (``config["config_path"]``).
+    """
+    check_keys(model_section, "model", MODEL_KEYS, source=source)
+    return build_crn(model_section["frequency_bins"], model_section["channels"], model_section["lstm_layers"],
+                     name=name, fused_lstm=fused_lstm)
 
 
 def crn_macs_per_frame(frequency_bins=PAPER_FREQUENCY_BINS, channels=PAPER_CHANNELS, lstm_layers=2):

@@ -22,6 +22,7 @@ Returns:
 References:
     K. Tan and D. L. Wang, Interspeech 2018, table of baselines (LSTM-1, LSTM-2).
 """
+from common.config import check_keys
 from common.recurrent import lstm
 from common.tfkeras import keras, layers
 
@@ -45,6 +46,20 @@ def build_lstm_baseline(
         x = lstm(units, fused_lstm, return_sequences=True, name=f"lstm{index}")(x)
     enhanced = layers.Dense(frequency_bins, activation="softplus", dtype="float32", name="enhanced_magnitude")(x)
     return keras.Model(noisy, enhanced, name=name)
+
+
+BASELINE_KEYS = ("units", "lstm_layers")
+
+
+def build_from_config(baseline_section, frequency_bins, fused_lstm=False, name="lstm2", source=None):
+    """Build LSTM-2 from the ``baseline:`` section of ``conf/*.yaml`` (every key of ``BASELINE_KEYS``).
+
+    ``frequency_bins`` is the CRN's ``model.frequency_bins``: both models read the same features. ``source`` is
+    the configuration file that the errors name (``config["config_path"]``).
+    """
+    check_keys(baseline_section, "baseline", BASELINE_KEYS, source=source)
+    return build_lstm_baseline(frequency_bins, baseline_section["units"], baseline_section["lstm_layers"], name=name,
+                               fused_lstm=fused_lstm)
 
 
 def lstm_baseline_macs_per_frame(frequency_bins=161, units=PAPER_UNITS, lstm_layers=PAPER_LAYERS):

@@ -156,19 +156,14 @@ def masked_mse(target_and_mask, estimate):
 def build_model(config, which, fused_lstm=False):
     """The CRN or the LSTM-2 baseline of ``config``; ``fused_lstm`` builds its LSTMs from ``common.recurrent``."""
     if which == "crn":
-        from reproductions.crn.crn import build_crn
+        from reproductions.crn.crn import build_from_config
 
-        model = config["model"]
-        return build_crn(
-            model["frequency_bins"], model["channels"], model["lstm_layers"], name="crn", fused_lstm=fused_lstm
-        )
+        return build_from_config(config["model"], fused_lstm=fused_lstm, source=_config_file(config))
     if which == "lstm2":
-        from reproductions.crn.lstm_baseline import build_lstm_baseline
+        from reproductions.crn.lstm_baseline import build_from_config
 
-        baseline = config["baseline"]
-        return build_lstm_baseline(
-            config["model"]["frequency_bins"], baseline["units"], baseline["lstm_layers"], fused_lstm=fused_lstm
-        )
+        return build_from_config(config["baseline"], config["model"]["frequency_bins"], fused_lstm=fused_lstm,
+                                 source=_config_file(config))
     raise ValueError(f"unknown model {which!r}; expected one of {MODEL_NAMES}")
 
 
@@ -231,6 +226,8 @@ class Recipe:
     """Tan & Wang (2018) causal CRN for real-time speech enhancement, with the LSTM-2 baseline and int8 streaming."""
 
     name = "crn"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("model", "baseline", "data", "training", "test", "export", "inference", "evaluation")
 
     def add_arguments(self, command, parser):
         if command in ("train", "enhance"):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.compression import fqse_quantizers as fq
+from common.config import check_keys
 from common.normalization import normalise_by_own_statistics
 from common.tfkeras import keras, layers, tf
 
@@ -230,7 +231,7 @@ class PointwiseConv(QuantizableLayer):
     def __init__(self, filters, activation=None, **kwargs):
         super().__init__(**kwargs)
         if activation not in (None, "prelu", "relu"):
-            raise ValueError(f"convtasnet.py: PointwiseConv activation must be None, 'prelu' or 'relu', got {activation!r}")
+            raise ValueError(f"PointwiseConv activation must be None, 'prelu' or 'relu', got {activation!r}")
         self.filters = int(filters)
         self.activation = activation
 
@@ -274,7 +275,7 @@ class DepthwiseConv(QuantizableLayer):
     def __init__(self, kernel_size, dilation, **kwargs):
         super().__init__(**kwargs)
         if int(kernel_size) % 2 != 1:
-            raise ValueError(f"convtasnet.py: the depthwise kernel must be odd for non-causal padding, got {kernel_size}")
+            raise ValueError(f"the depthwise kernel must be odd for non-causal padding, got {kernel_size}")
         self.kernel_size = int(kernel_size)
         self.dilation = int(dilation)
 
@@ -367,11 +368,11 @@ def build_convtasnet_core(config: dict, quantization=None, quantize_input=False,
     model = config
     filters, kernel_size, stride = int(model["filters"]), int(model["kernel_size"]), int(model["stride"])
     if kernel_size % stride != 0:
-        raise ValueError(f"model config: kernel_size {kernel_size} must be a multiple of stride {stride}")
+        raise ValueError(f"model.kernel_size {kernel_size} must be a multiple of model.stride {stride}")
     input_channels = int(model.get("input_channels", 1))
     residual_stages = int(model.get("residual_stages", 1))
     if residual_stages not in (1, 2):
-        raise ValueError(f"model config: residual_stages must be 1 or 2, got {residual_stages}")
+        raise ValueError(f"residual_stages (fqse.residual_stages) must be 1 or 2, got {residual_stages}")
 
     inputs = keras.Input(shape=(None, input_channels), name="waveform")
     signal = inputs
@@ -416,6 +417,21 @@ def build_convtasnet_core(config: dict, quantization=None, quantize_input=False,
         return keras.Model(inputs, first, name=name)
     second = residual_quantization_block(masked, first, decoder, filters, kernel_size, stride, quantization)
     return keras.Model(inputs, [first, second], name=name)
+
+
+MODEL_KEYS = ("filters", "kernel_size", "stride", "bottleneck", "hidden", "skip", "conv_kernel", "blocks", "repeats")
+
+
+def build_from_config(model_section, quantization=None, quantize_input=False, name="convtasnet", source=None):
+    """Build the Conv-TasNet core from the ``model:`` section of ``conf/*.yaml`` (every key of ``MODEL_KEYS``).
+
+    The float core, or with ``quantization`` and ``quantize_input`` the vanilla-QAT one; the FQSE core, which
+    also reads the ``fqse:`` section, is :func:`reproductions.fqse.fqse.build_from_config`. ``source`` is the
+    configuration file that the errors name (``config["config_path"]``).
+    """
+    check_keys(model_section, "model", MODEL_KEYS, source=source)
+    return build_convtasnet_core(dict(model_section), quantization=quantization, quantize_input=quantize_input,
+                                 name=name)
 
 
 @keras.utils.register_keras_serializable(package="se")

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from common.compression import fqse_quantizers as fq
+from common.config import check_keys
 from common.tfkeras import keras, layers, tf
-from reproductions.fqse.convtasnet import Encoder, activation_quantizer
+from reproductions.fqse.convtasnet import MODEL_KEYS, Encoder, activation_quantizer, build_convtasnet_core
 
 SPLITTER_BITS = 8
 
@@ -170,6 +171,24 @@ def build_waveform_model(core, splitter_stages: int = 1, name="waveform_model"):
     return keras.Model(waveform, enhanced, name=name)
 
 
+FQSE_KEYS = ("splitter_stages", "residual_stages")
+
+
+def build_from_config(model_section, fqse_section, quantization=None, name="convtasnet_fqse", source=None):
+    """Build the FQSE core: the Conv-TasNet of the ``model:`` section with the ``fqse:`` section's splitter and RQB.
+
+    The core takes ``fqse.splitter_stages`` input channels and, with ``fqse.residual_stages`` 2, returns ``[y0, y1]``.
+    With ``quantization`` it is the QAT model, whose input (the splitter's output) is already on the int8 grid, so
+    it gets no input quantizer (FQSE's ``in_quant`` False); without, the float model whose weights
+    :func:`transfer_float_weights` fills. ``source`` is the configuration file that the errors name.
+    """
+    check_keys(model_section, "model", MODEL_KEYS, source=source)
+    check_keys(fqse_section, "fqse", FQSE_KEYS, source=source)
+    core_config = dict(model_section, input_channels=int(fqse_section["splitter_stages"]),
+                       residual_stages=int(fqse_section["residual_stages"]))
+    return build_convtasnet_core(core_config, quantization=quantization, fixed_input_grid=True, name=name)
+
+
 def splitter_encoder_kernel(float_kernel, stages: int, rng: np.random.Generator):
     """Encoder kernel ``(1, L, stages, N)`` from a float ``(1, L, 1, N)`` one, as FQSE's ``Conv1dEncoderQ``.
 
@@ -178,7 +197,7 @@ def splitter_encoder_kernel(float_kernel, stages: int, rng: np.random.Generator)
     """
     float_kernel = np.asarray(float_kernel)
     if float_kernel.ndim != 4 or float_kernel.shape[2] != 1:
-        raise ValueError(f"fqse.py: expected a one-channel (1, L, 1, N) encoder kernel, got shape {float_kernel.shape}")
+        raise ValueError(f"expected a one-channel (1, L, 1, N) encoder kernel, got shape {float_kernel.shape}")
     kernel = np.repeat(float_kernel, stages, axis=2)
     mean, standard_deviation = float(float_kernel.mean()), float(float_kernel.std())
     for stage in range(1, stages):
@@ -210,7 +229,7 @@ def transfer_float_weights(float_core, target_core, seed: int = 0) -> list:
             source_weights = [splitter_encoder_kernel(source_weights[0], target_weights[0].shape[2], rng)]
         for index, value in enumerate(source_weights):
             if target_weights[index].shape != value.shape:
-                raise ValueError(f"fqse.py: layer {layer.name} weight {index} has shape {target_weights[index].shape}, "
+                raise ValueError(f"layer {layer.name} weight {index} has shape {target_weights[index].shape}, "
                                  f"float model has {value.shape}")
             target_weights[index] = value
         layer.set_weights(target_weights)

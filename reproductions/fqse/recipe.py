@@ -121,24 +121,21 @@ def negative_si_sdr(clean, estimate):
     return -10.0 * tf.math.log(ratio + epsilon) / tf.math.log(10.0)
 
 
-def variant_model_config(config: dict, variant: str) -> dict:
-    model = dict(config["model"])
-    if variant == "fqse":
-        model["input_channels"] = int(config["fqse"]["splitter_stages"])
-        model["residual_stages"] = int(config["fqse"]["residual_stages"])
-    return model
-
-
 def build_core(config: dict, variant: str, quantized: bool = True):
-    from reproductions.fqse.convtasnet import build_convtasnet_core
+    """The Conv-TasNet core of ``variant`` (float, vanilla or fqse); ``quantized=False`` gives its float version."""
+    from reproductions.fqse import convtasnet, fqse
 
-    model = variant_model_config(config, variant)
-    if variant == "float" or not quantized:
-        return build_convtasnet_core(model, name=f"convtasnet_{variant}")
-    quantization = {"bits": int(config["quantization"]["bits"]), "trainable_ranges": variant == "fqse"}
-    # vanilla: in_quant True; FQSE: the splitter output is already on the int8 grid (in_quant False).
-    return build_convtasnet_core(model, quantization=quantization, quantize_input=variant == "vanilla",
-                                 fixed_input_grid=variant == "fqse", name=f"convtasnet_{variant}")
+    source = config.get("config_path")
+    quantization = None
+    if variant != "float" and quantized:
+        quantization = {"bits": int(config["quantization"]["bits"]), "trainable_ranges": variant == "fqse"}
+    if variant == "fqse":
+        return fqse.build_from_config(config["model"], config["fqse"], quantization=quantization,
+                                      name=f"convtasnet_{variant}", source=source)
+    # vanilla QAT quantizes the core's input (FQSE's in_quant True).
+    return convtasnet.build_from_config(config["model"], quantization=quantization,
+                                        quantize_input=quantization is not None, name=f"convtasnet_{variant}",
+                                        source=source)
 
 
 def build_trainable(config: dict, variant: str, core):
@@ -316,6 +313,8 @@ class Recipe:
     """FQSE: fully quantized 8-bit Conv-TasNet (float vs vanilla QAT vs FQSE), Keras and int8 TFLite."""
 
     name = "fqse"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("model", "data", "training", "qat", "quantization", "inference", "fqse", "export", "evaluation")
 
     def add_arguments(self, command, parser):
         if command in ("train", "enhance"):

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.config import check_keys
 from common.normalization import normalise_by_own_statistics
 from common.tfkeras import keras, layers
 
@@ -92,8 +93,7 @@ def build_fcn(filters=30, kernel_size=55, hidden_layers=7, leaky_slope=0.3, epsi
     """Build Fu et al.'s FCN (see the module docstring)."""
     if filters < 1 or kernel_size < 1 or hidden_layers < 1:
         raise ValueError(
-            f"reproductions/icse/fcn.py: filters, kernel_size and hidden_layers must be positive, got "
-            f"{filters}, {kernel_size}, {hidden_layers}"
+            f"filters, kernel_size and hidden_layers must be positive, got {filters}, {kernel_size}, {hidden_layers}"
         )
 
     def uniform(index):
@@ -116,6 +116,26 @@ def build_fcn(filters=30, kernel_size=55, hidden_layers=7, leaky_slope=0.3, epsi
     )(hidden)
     enhanced = layers.Activation("tanh", dtype="float32", name="tanh")(hidden)
     return keras.Model(waveform, enhanced, name="fcn")
+
+
+MODEL_KEYS = ("filters", "kernel_size", "hidden_layers", "leaky_slope", "epsilon")
+
+
+def build_from_config(model_section, seed=None, source=None):
+    """Build the FCN from the ``model:`` section of ``conf/*.yaml``, which must hold every key of ``MODEL_KEYS``.
+
+    ``seed`` seeds the initialisers (the configuration's top-level ``seed``); ``source`` is the configuration file
+    that the errors name (``config["config_path"]``).
+    """
+    check_keys(model_section, "model", MODEL_KEYS, source=source)
+    return build_fcn(
+        filters=int(model_section["filters"]),
+        kernel_size=int(model_section["kernel_size"]),
+        hidden_layers=int(model_section["hidden_layers"]),
+        leaky_slope=float(model_section["leaky_slope"]),
+        epsilon=float(model_section["epsilon"]),
+        seed=seed,
+    )
 
 
 def conv_layers(model):
@@ -196,7 +216,7 @@ def fcn_from_keras1(path, leaky_slope=0.3, epsilon=1e-5):
     first = weights["kernels"][0]
     sizes = {"filters": int(first.shape[-1]), "kernel_size": int(first.shape[0]),
              "hidden_layers": len(weights["kernels"]) - 1, "leaky_slope": leaky_slope, "epsilon": epsilon}
-    model = build_fcn(**sizes)
+    model = build_from_config(sizes)
     return load_keras1_weights(model, path), sizes
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from common.enhancement import configured_enhancer
 from reproductions.icse.fcn import (
-    build_fcn,
+    build_from_config,
     conv_layers,
     conv_weight_statistics,
     fcn_from_keras1,
@@ -110,15 +110,10 @@ def robustness_path(results_dir) -> Path:
 
 
 def build_model(config, settings=None):
-    settings = settings or config["model"]
-    return build_fcn(
-        filters=int(settings["filters"]),
-        kernel_size=int(settings["kernel_size"]),
-        hidden_layers=int(settings["hidden_layers"]),
-        leaky_slope=float(settings["leaky_slope"]),
-        epsilon=float(settings["epsilon"]),
-        seed=int(config.get("seed", 0)),
-    )
+    """The FCN of ``config``'s model section, or of ``settings`` (the layer sizes a Keras-1 file's variant records)."""
+    if settings is None:
+        return build_from_config(config["model"], seed=int(config["seed"]), source=config.get("config_path"))
+    return build_from_config(settings, seed=int(config["seed"]))
 
 
 def output_layer_name(model) -> str:
@@ -217,7 +212,7 @@ def load_corpus(config):
 
     data = config["data"]
     corpus = open_corpus(data, config.get("config_path"), names=CORPORA, root=REPOSITORY_ROOT,
-                         adapter_options={"timit": {"seed": int(config.get("seed", 0))}})
+                         adapter_options={"timit": {"seed": int(config["seed"])}})
     limit = data.get("max_train_seconds")
     if limit is None:
         return corpus
@@ -255,7 +250,7 @@ def training_pair(noisy, clean, target_peak="own"):
 def training_examples(corpus, config, split, epoch, count):
     from data_prep.paper_sets import fcn_set
 
-    seed = int(config.get("seed", 0)) * 100_003 + (epoch if split == "train" else 0)
+    seed = int(config["seed"]) * 100_003 + (epoch if split == "train" else 0)
     snrs = config["data"]["train_snrs"]
     examples = fcn_set(corpus, split, snrs=snrs, seed=seed, max_items=count)
     if not examples:
@@ -266,7 +261,7 @@ def training_examples(corpus, config, split, epoch, count):
 def test_examples(corpus, config, max_items):
     from data_prep.paper_sets import fcn_set
 
-    return fcn_set(corpus, "test", snrs=config["data"]["test_snrs"], seed=int(config.get("seed", 0)) + 7,
+    return fcn_set(corpus, "test", snrs=config["data"]["test_snrs"], seed=int(config["seed"]) + 7,
                    max_items=max_items)
 
 
@@ -362,7 +357,7 @@ def make_sequence_class():
                 noisy, clean = self._pair(index)
                 return noisy[None, :, None], clean[None, :, None]
             # The crop positions are a function of seed, epoch and batch, so a resumed epoch sees the same data.
-            rng = np.random.default_rng([int(self.config.get("seed", 0)), self.epoch, index, 29])
+            rng = np.random.default_rng([int(self.config["seed"]), self.epoch, index, 29])
             indices = range(index * self.batch_size, min((index + 1) * self.batch_size, len(self.examples)))
             pairs = [crop_segment(*self._pair(item), self.segment_samples, rng) for item in indices]
             return (np.stack([noisy for noisy, _ in pairs])[:, :, None],
@@ -430,7 +425,7 @@ def quantize_and_retrain(model, corpus, config, run_dir, clusters, spec):
 
     output_clusters = min(int(config["quantization"]["output_clusters_per_sign"]), int(clusters))
     result = icse_kmeans(model, clusters_per_sign={output_layer_name(model): output_clusters}, default=int(clusters),
-                         seed=int(config.get("seed", 0)))
+                         seed=int(config["seed"]))
     train_model(model, corpus, config, run_dir, spec, callbacks=[CentroidHolder(result.assignments)])
     return quantized_levels(model, clusters, output_clusters), output_clusters
 
@@ -534,6 +529,9 @@ class Recipe:
     """ICSE: PP + PQ of Fu et al.'s waveform FCN (arXiv 1906.01078)."""
 
     name = "icse"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("seed", "model", "data", "training", "pruning", "quantization", "export", "inference",
+                       "evaluation", "released")
 
     def add_arguments(self, command, parser):
         if command in ("info", "train"):
@@ -596,7 +594,7 @@ class Recipe:
     def _train(self, config, args):
         from common.training import set_seed
 
-        set_seed(int(config.get("seed", 0)))
+        set_seed(int(config["seed"]))
         variant = getattr(args, "variant", "fcn")
         exp_dir = Path(args.exp_dir)
         if variant == "released":
@@ -804,7 +802,7 @@ class Recipe:
                 enhance = configured_enhancer(config, keras_enhancer(load_variant(config, exp_dir, system)[0]))
             # Scored as the test set is: the enhanced output peak-normalised, as the authors' MATLAB does.
             enhancers[system] = lambda noisy, enhance=enhance: peak_normalise(enhance(noisy))
-        sets = robustness_sets(corpus, examples, seed=int(config.get("seed", 0)),
+        sets = robustness_sets(corpus, examples, seed=int(config["seed"]),
                                max_items=config["evaluation"]["robustness_items"])
         scores = score_robustness(enhancers, sets, processes=processes, results_dir=results_dir, config=config,
                                   run=f"{self.name}/{args.experiment_name}")

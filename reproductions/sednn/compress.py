@@ -44,7 +44,8 @@ def fine_tune_compressed(model, variant: str, compression: dict, scaler, train_i
 
     names = dense_layer_names(model)
     if variant == "pruned":
-        settings = compression["pruning"]
+        section = "pruning"
+        settings = compression[section]
         iterations = int(settings["iterations"])
         frequency = max(1, int(settings["frequency"]))
         # The polynomial ramp must end on a pruning step (TFMOT prunes when (step - begin) % frequency == 0).
@@ -54,7 +55,8 @@ def fine_tune_compressed(model, variant: str, compression: dict, scaler, train_i
         wrapped = pruning.prune_magnitude(model, schedule=schedule, layers=names)
         callbacks = pruning.pruning_callbacks()
     elif variant == "clustered":
-        settings = compression["clustering"]
+        section = "clustering"
+        settings = compression[section]
         iterations = int(settings["iterations"])
         wrapped = clustering.cluster_weights(model, {name: int(settings["clusters"]) for name in names},
                                              centroid_init=settings["centroid_init"], preserve_sparsity=False)
@@ -62,7 +64,7 @@ def fine_tune_compressed(model, variant: str, compression: dict, scaler, train_i
     else:
         raise ValueError(f"unknown variant {variant!r}; use 'pruned' or 'clustered'")
     if iterations < 1:
-        raise ValueError(f"reproductions/sednn/conf: compression.{variant}.iterations must be >= 1")
+        raise ValueError(f"compression.{section}.iterations must be >= 1, got {iterations}")
     compile_model(wrapped, settings["learning_rate"])
     history = wrapped.fit(_batches(train_inputs, train_targets, batch_size, seed), steps_per_epoch=iterations,
                           epochs=1, callbacks=callbacks, verbose=0)

@@ -30,6 +30,7 @@ References:
     Xu's own C++ system used sigmoid units, 11 frames and 8 kHz (``docs/sednn.md#paper``); this file follows sednn, the
     project's reference.
 """
+from common.config import check_keys
 from common.tfkeras import keras, layers
 
 PAPER_PARAMETERS = 12_605_697
@@ -52,10 +53,13 @@ def build_sednn_dnn(n_concat=7, n_freq=257, hidden_units=2048, hidden_layers=3, 
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_from_config(model_config):
-    """Build the DNN from the ``model:`` section of ``conf/*.yaml``."""
-    allowed = {"n_concat", "n_freq", "hidden_units", "hidden_layers", "dropout"}
-    unknown = set(model_config) - allowed
-    if unknown:
-        raise ValueError(f"reproductions/sednn/conf: unknown model keys {sorted(unknown)}; allowed {sorted(allowed)}")
-    return build_sednn_dnn(**model_config)
+MODEL_KEYS = ("n_concat", "n_freq", "hidden_units", "hidden_layers", "dropout")
+
+
+def build_from_config(model_section, source=None):
+    """Build the DNN from the ``model:`` section of ``conf/*.yaml``, which must hold every key of ``MODEL_KEYS``.
+
+    ``source`` is the configuration file that the errors name (``config["config_path"]``).
+    """
+    check_keys(model_section, "model", MODEL_KEYS, source=source)
+    return build_sednn_dnn(**model_section)

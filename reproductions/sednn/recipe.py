@@ -41,6 +41,8 @@ class Recipe:
     """sednn: Xu et al.'s regression DNN (Kong's Keras mixture2clean_dnn), per-noise PESQ table, compression."""
 
     name = "sednn"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("data", "features", "model", "training", "inference", "evaluation", "compression")
     # Checkpoints depend on the mixtures and features as much as on the network.
     experiment_sections = ("data", "features", "model")
 
@@ -87,9 +89,9 @@ class Recipe:
         from reproductions.sednn.features import SEDNN_HOP
         from reproductions.sednn.dnn import build_from_config
 
-        model = build_from_config(config["model"])
         model_config = config["model"]
-        one_frame = (1, model_config.get("n_concat", 7), model_config.get("n_freq", 257))
+        model = build_from_config(model_config, source=config.get("config_path"))
+        one_frame = (1, model_config["n_concat"], model_config["n_freq"])
         # One output frame per 256-sample hop: MACs of one frame divided by the 16 ms it advances.
         seconds_per_frame = SEDNN_HOP / config["data"]["sample_rate"]
         return {
@@ -203,7 +205,7 @@ class Recipe:
         train_x, train_y = arrays["train"]
         test_x, test_y = arrays["test"]
         _, history = train_iterations(
-            lambda: build_from_config(config["model"]), scaler,
+            lambda: build_from_config(config["model"], source=config.get("config_path")), scaler,
             scaler.transform(train_x), scaler.transform(train_y), scaler.transform(test_x), scaler.transform(test_y),
             exp_dir, iterations=training["iterations"], batch_size=training["batch_size"],
             learning_rate=training["learning_rate"], log_interval=training["log_interval"],

@@ -38,7 +38,7 @@ class HybridLoss(keras.losses.Loss):
         self.eps = float(eps)
         self.sisnr_weight = float(sisnr_weight)
         if not self.sisnr_weight >= 0.0:
-            raise ValueError(f"reproductions/tfgridnet/conf: loss.sisnr_weight must be >= 0, got {sisnr_weight!r}")
+            raise ValueError(f"loss.sisnr_weight must be >= 0, got {sisnr_weight!r}")
         self.stft = TorchStft(self.n_fft, self.hop_length, dtype="float32", name=f"{name}_stft")
 
     def compressed(self, waveform):

@@ -72,7 +72,7 @@ def build_model(config: dict, progressive: bool, complex_input=None, fused_lstm:
     from reproductions.tfgridnet.tfgridnet import build_from_config
 
     return build_from_config(config["model"], progressive=progressive, complex_input=complex_input,
-                             fused_lstm=fused_lstm)
+                             fused_lstm=fused_lstm, source=config.get("config_path"))
 
 
 def build_strategy_model(config: dict, strategy: str, fused_lstm: bool = False):
@@ -114,7 +114,7 @@ def macs_per_second(model) -> int:
     rows = macs_breakdown(model, 1.0)
     unknown = [row["layer"] for row in rows if row["macs"] is None]
     if unknown:
-        raise ValueError(f"reproductions/tfgridnet/recipe.py: no MAC formula for layers {unknown}")
+        raise ValueError(f"no MAC formula for layers {unknown}")
     return int(sum(row["macs_total"] for row in rows))
 
 
@@ -252,7 +252,7 @@ def compile_model(model, config: dict, outputs: int):
 def input_deviation(config: dict, signal: np.ndarray) -> float:
     """The scale the model divides its input by: the waveform's standard deviation with ``model.normalize_input``
     (``WaveformDeviation``: unbiased, floored at 1e-8), else 1."""
-    if not config["model"].get("normalize_input", False):
+    if not config["model"]["normalize_input"]:
         return 1.0
     return max(float(np.std(np.asarray(signal, np.float64), ddof=1)), 1e-8)
 
@@ -421,6 +421,8 @@ class Recipe:
     """TF-GridNet with direct and SNR-progressive learning (upstream: Acceleration123/Speech-Enhancement)."""
 
     name = "tfgridnet"
+    # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
+    config_sections = ("model", "loss", "data", "training", "inference", "evaluation", "export")
 
     def add_arguments(self, command, parser):
         if command in ("train", "evaluate", "enhance", "export"):

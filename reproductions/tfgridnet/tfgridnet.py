@@ -53,6 +53,7 @@ import math
 
 import numpy as np
 
+from common.config import check_keys
 from common.recurrent import lstm
 from common.tfkeras import keras, layers, tf
 
@@ -97,7 +98,7 @@ def inverse_dft_matrices(n_fft):
 
 def _check_positive_int(name, value, minimum=1):
     if int(value) != value or value < minimum:
-        raise ValueError(f"reproductions/tfgridnet/tfgridnet.py: {name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -221,7 +222,7 @@ class ComplexPhaseEncoder(layers.Layer):
         self.channels = _check_positive_int("phase_channels", channels)
         self.kernel_size = tuple(int(size) for size in kernel_size)
         if not float(bias_magnitude) >= 0.0:
-            raise ValueError(f"reproductions/tfgridnet/tfgridnet.py: phase_bias_magnitude must be >= 0, got {bias_magnitude!r}")
+            raise ValueError(f"phase_bias_magnitude must be >= 0, got {bias_magnitude!r}")
         self.bias_magnitude = float(bias_magnitude)
 
     def build(self, input_shape):
@@ -307,7 +308,7 @@ class ScaleWaveform(layers.Layer):
 
 def _check_axis(axis):
     if axis not in ("frequency", "time"):
-        raise ValueError(f"reproductions/tfgridnet/tfgridnet.py: axis must be 'frequency' or 'time', got {axis!r}")
+        raise ValueError(f"axis must be 'frequency' or 'time', got {axis!r}")
     return axis
 
 
@@ -463,7 +464,7 @@ def attention_path(x, num_heads, qk_channels, eps, name):
     embedding_dim = x.shape[-1]
     if embedding_dim % num_heads:
         raise ValueError(
-            f"reproductions/tfgridnet/tfgridnet.py: embedding_dim {embedding_dim} must be divisible by num_heads {num_heads}"
+            f"embedding_dim {embedding_dim} must be divisible by num_heads {num_heads}"
         )
     heads = range(num_heads)
     queries = [attention_projection(x, qk_channels, eps, f"{name}_query{h}") for h in heads]
@@ -515,24 +516,24 @@ def build_tfgridnet(
     """Build TF-GridNet (DL) or its progressive-learning variant (PL); see the module docstring."""
     n_fft = _check_positive_int("n_fft", n_fft, 8)
     if n_fft % 2:
-        raise ValueError(f"reproductions/tfgridnet/tfgridnet.py: n_fft must be even, got {n_fft}")
+        raise ValueError(f"n_fft must be even, got {n_fft}")
     hop_length = _check_positive_int("hop_length", hop_length)
     if hop_length > n_fft // 2:
-        raise ValueError(f"reproductions/tfgridnet/tfgridnet.py: hop_length {hop_length} > n_fft/2 breaks the overlap-add")
+        raise ValueError(f"hop_length {hop_length} > n_fft/2 breaks the overlap-add")
     embedding_dim = _check_positive_int("embedding_dim", embedding_dim)
     num_blocks = _check_positive_int("num_blocks", num_blocks)
     hidden_units = _check_positive_int("hidden_units", hidden_units)
     num_heads = _check_positive_int("num_heads", num_heads)
     if embedding_dim % num_heads:
         raise ValueError(
-            f"reproductions/tfgridnet/tfgridnet.py: embedding_dim {embedding_dim} must be divisible by num_heads {num_heads}"
+            f"embedding_dim {embedding_dim} must be divisible by num_heads {num_heads}"
         )
     block_freqs = n_fft // 2 + 1 - 2  # the unpadded 3x3 input convolution removes one bin at each edge
     # E = floor(approx_qk_dim / n_freqs) (upstream Module.py; ESPnet uses ceil), here floor(1024 / 255) = 4.
     qk_channels = math.floor(approx_qk_dim / block_freqs)
     if qk_channels < 1:
         raise ValueError(
-            f"reproductions/tfgridnet/tfgridnet.py: approx_qk_dim {approx_qk_dim} < {block_freqs} frequency bins gives E = 0"
+            f"approx_qk_dim {approx_qk_dim} < {block_freqs} frequency bins gives E = 0"
         )
     waveform = keras.Input(shape=(None,), name="noisy")
     network_input = waveform
@@ -579,16 +580,18 @@ MODEL_KEYS = (
 )
 
 
-def build_from_config(model_config, progressive=False, complex_input=None, fused_lstm=False):
-    """Build the model from the ``model:`` section of ``conf/*.yaml``; ``complex_input`` overrides the section's
-    value (the ablation trains the configured network with the complex spectrum as input)."""
-    unknown = set(model_config) - set(MODEL_KEYS)
-    if unknown:
-        raise ValueError(f"reproductions/tfgridnet/conf: unknown model keys {sorted(unknown)}; allowed {list(MODEL_KEYS)}")
+def build_from_config(model_section, progressive=False, complex_input=None, fused_lstm=False, source=None):
+    """Build the model from the ``model:`` section of ``conf/*.yaml``, which must hold every key of ``MODEL_KEYS``.
+
+    ``complex_input`` overrides the section's value (the ablation trains the configured network with the complex
+    spectrum as input); ``source`` is the configuration file that the errors name (``config["config_path"]``).
+    """
+    check_keys(model_section, "model", MODEL_KEYS, source=source)
+    where = f"{source}: " if source else ""
     for key in ("normalize_input", "complex_input"):
-        if not isinstance(model_config.get(key, False), bool):
-            raise ValueError(f"reproductions/tfgridnet/conf: model.{key} must be true or false, got {model_config[key]!r}")
-    arguments = dict(model_config)
+        if not isinstance(model_section[key], bool):
+            raise ValueError(f"{where}model.{key} must be true or false, got {model_section[key]!r}")
+    arguments = dict(model_section)
     if complex_input is not None:
         arguments["complex_input"] = bool(complex_input)
     return build_tfgridnet(**arguments, progressive=progressive, fused_lstm=fused_lstm)

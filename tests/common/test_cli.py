@@ -38,7 +38,8 @@ def recipe(tmp_path, monkeypatch):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "mini.yaml").write_text("model:\n  filters: 30\n")
     monkeypatch.setattr(common.cli, "load_config",
-                        lambda name, recipe_dir, overrides: common.config.load_config(name, tmp_path, overrides))
+                        lambda name, recipe_dir, overrides, **options: common.config.load_config(
+                            name, tmp_path, overrides, **options))
     # Default experiment folders go under the test's folder, not the repository's exp/.
     monkeypatch.setattr(common.cli, "REPOSITORY_ROOT", tmp_path)
     return EchoRecipe()

@@ -2,7 +2,14 @@ import pytest
 
 import hashlib
 
-from common.config import apply_override, experiment_name, load_config, overrides_tag, record_experiment
+from common.config import (
+    apply_override,
+    check_keys,
+    experiment_name,
+    load_config,
+    overrides_tag,
+    record_experiment,
+)
 
 
 @pytest.fixture
@@ -116,3 +123,58 @@ def test_recorded_experiment_refuses_another_model(recipe_dir, tmp_path):
         record_experiment(exp_dir, wider)
     with pytest.raises(ValueError, match=r"training.epochs \(9 recorded, 2 now\)"):
         record_experiment(exp_dir, config, sections=("model", "training"))
+
+
+def test_sections_named_by_the_recipe_are_checked_naming_the_file(recipe_dir):
+    path = recipe_dir / "conf" / "mini.yaml"
+    assert load_config("mini", recipe_dir, ["training.epochs=4"], sections=("model", "training"))["training"] == {
+        "epochs": 4, "learning_rate": 0.1, "warmup": None}
+    # fqse's old section name: the missing section and the unknown one are both named, with the file.
+    path.write_text(path.read_text() + "evaluate:\n  processes: 2\n")
+    with pytest.raises(ValueError) as error:
+        load_config("mini", recipe_dir, sections=("model", "training", "evaluation"))
+    assert str(error.value) == (f"{path}: no section 'evaluation' (found 'evaluate'); the recipe reads the sections "
+                                "model, training, evaluation")
+    with pytest.raises(ValueError, match=rf"^{path}: unknown section 'evaluate'; the recipe reads the sections "
+                                         "model, training$"):
+        load_config("mini", recipe_dir, sections=("model", "training"))
+    with pytest.raises(ValueError, match=rf"^{path}: no sections 'data', 'export'; "):
+        load_config("mini", recipe_dir, sections=("model", "data", "training", "evaluate", "export"))
+    # Without sections (a caller that is not a recipe) nothing is checked.
+    assert load_config("mini", recipe_dir)["evaluate"] == {"processes": 2}
+
+
+def test_recipes_sections_are_their_yaml_sections():
+    from pathlib import Path
+
+    import yaml
+
+    import reproductions.crn.recipe
+    import reproductions.fqse.recipe
+    import reproductions.icse.recipe
+    import reproductions.sednn.recipe
+    import reproductions.tfgridnet.recipe
+
+    root = Path(__file__).resolve().parents[2] / "reproductions"
+    for module in (reproductions.crn.recipe, reproductions.fqse.recipe, reproductions.icse.recipe,
+                   reproductions.sednn.recipe, reproductions.tfgridnet.recipe):
+        recipe = module.Recipe
+        for name in ("mini", "paper"):
+            text = (root / recipe.name / "conf" / f"{name}.yaml").read_text(encoding="utf-8")
+            assert list(yaml.safe_load(text)) == list(recipe.config_sections), (recipe.name, name)
+            load_config(name, root / recipe.name, sections=recipe.config_sections)
+
+
+def test_check_keys_names_the_unknown_or_missing_key_and_the_accepted_ones():
+    section = {"filters": 3, "kernel": 5}
+    assert check_keys(section, "model", ("filters", "kernel")) is section
+    assert check_keys({"filters": 3}, "model", ("filters",), optional=("kernel",)) == {"filters": 3}
+    with pytest.raises(ValueError) as error:
+        check_keys({"filters": 3, "kernal": 5}, "model", ("filters", "kernel"), source="conf/mini.yaml")
+    assert str(error.value) == "conf/mini.yaml: unknown key model.kernal; model accepts: filters, kernel"
+    with pytest.raises(ValueError) as error:
+        check_keys({"filters": 3}, "model", ("filters", "kernel", "layers"), optional=("name",))
+    assert str(error.value) == ("missing keys model.kernel, model.layers; model requires: filters, kernel, layers "
+                                "(optional: name)")
+    with pytest.raises(ValueError, match=r"^conf/x.yaml: model must be a mapping with the keys filters, got an int$"):
+        check_keys(3, "model", ("filters",), source="conf/x.yaml")

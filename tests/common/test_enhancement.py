@@ -43,7 +43,8 @@ def recipe(tmp_path, monkeypatch):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "mini.yaml").write_text("model:\n  filters: 1\n")
     monkeypatch.setattr(common.cli, "load_config",
-                        lambda name, recipe_dir, overrides: common.config.load_config(name, tmp_path, overrides))
+                        lambda name, recipe_dir, overrides, **options: common.config.load_config(
+                            name, tmp_path, overrides, **options))
     return HalvingRecipe()
 
 

@@ -140,3 +140,6 @@ def test_quantizer_configs_round_trip():
         assert type(rebuilt) is type(quantizer) and rebuilt.get_config() == quantizer.get_config()
     with pytest.raises(ValueError):
         fq.FixedGridQuantizer(minimum=0.5, maximum=1.0)
+    with pytest.raises(ValueError, match=r"^unknown quantizer class_name 'LSQQuantizer'; known: FQSEWeightQuantizer, "
+                                         r"FQSEActivationQuantizer, FixedGridQuantizer$"):
+        fq.quantizer_from_config({"class_name": "LSQQuantizer", "config": {}})

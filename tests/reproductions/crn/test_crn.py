@@ -170,3 +170,33 @@ def test_fused_lstm_crn_has_the_same_weights_and_outputs(channels):
     scale = max(np.abs(expected).max() for expected in gradients[0])
     for weight, expected, actual in zip(plain.trainable_weights, *gradients):
         np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5 * scale, err_msg=weight.name)
+
+
+def test_paper_yaml_builds_the_paper_counts():
+    from pathlib import Path
+
+    from common.config import load_config
+    from reproductions.crn.recipe import Recipe, build_model
+
+    config = load_config("paper", Path(__file__).resolve().parents[3] / "reproductions" / "crn",
+                         sections=Recipe.config_sections)
+    assert trainable_count(build_model(config, "crn")) == 17_571_267
+    # 4 (161 * 1024 + 1024^2 + 1024) + 3 * 4 (2 * 1024^2 + 1024) + 1024 * 161 + 161 (docs/crn.md#baselines)
+    assert trainable_count(build_model(config, "lstm2")) == 30_200_993
+
+
+def test_model_and_baseline_section_errors_name_the_key():
+    from reproductions.crn import crn, lstm_baseline
+
+    section = {"frequency_bins": 17, "channels": [2, 2], "lstm_layers": 1}
+    with pytest.raises(ValueError) as error:
+        crn.build_from_config(dict(section, units=8), source="conf/mini.yaml")
+    assert str(error.value) == ("conf/mini.yaml: unknown key model.units; model accepts: frequency_bins, channels, "
+                                "lstm_layers")
+    with pytest.raises(ValueError, match=r"^missing key model.lstm_layers; model requires: frequency_bins, "):
+        crn.build_from_config({"frequency_bins": 17, "channels": [2, 2]})
+    with pytest.raises(ValueError) as error:
+        lstm_baseline.build_from_config({"units": 4}, 17, source="conf/mini.yaml")
+    assert str(error.value) == "conf/mini.yaml: missing key baseline.lstm_layers; baseline requires: units, lstm_layers"
+    model = lstm_baseline.build_from_config({"units": 4, "lstm_layers": 2}, 17)
+    assert trainable_count(model) == 4 * (17 * 4 + 4 * 4 + 4) + 4 * (2 * 4 * 4 + 4) + 4 * 17 + 17

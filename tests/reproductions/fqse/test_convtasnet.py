@@ -1,4 +1,6 @@
 """Conv-TasNet against a NumPy re-implementation of asteroid's forward pass fed with an asteroid-style state dict."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -175,3 +177,36 @@ def test_deployment_graph_exports_shared_prelu_as_leaky_relu(tmp_path):
     np.testing.assert_allclose(deployed, expected, atol=1e-6)
     operators = TFLiteModel(path).op_names()
     assert "LEAKY_RELU" in operators and "PRELU" not in operators
+
+
+def test_paper_yaml_builds_the_paper_counts():
+    from common.config import load_config
+    from reproductions.fqse import convtasnet, fqse
+
+    config = load_config("paper", Path(recipe.__file__).resolve().parent, sections=recipe.Recipe.config_sections)
+    assert convtasnet.build_from_config(config["model"]).count_params() == 5_000_881
+    # plus the splitter's second encoder channel and the RQB's re-encoder, N x L = 512 x 32 weights each
+    assert fqse.build_from_config(config["model"], config["fqse"]).count_params() == 5_000_881 + 2 * 512 * 32
+    # the recipe's cores are the same models
+    assert recipe.build_core(config, "float").count_params() == 5_000_881
+    assert recipe.build_core(config, "fqse", quantized=False).count_params() == 5_033_649
+
+
+def test_model_and_fqse_section_errors_name_the_key():
+    from reproductions.fqse import convtasnet, fqse
+
+    with pytest.raises(ValueError) as error:
+        convtasnet.build_from_config(dict(TINY, layers=3), source="conf/mini.yaml")
+    assert str(error.value) == ("conf/mini.yaml: unknown key model.layers; model accepts: filters, kernel_size, "
+                                "stride, bottleneck, hidden, skip, conv_kernel, blocks, repeats")
+    # input_channels and residual_stages come from the fqse: section, not from model:
+    with pytest.raises(ValueError, match=r"^unknown key model.input_channels; "):
+        convtasnet.build_from_config(dict(TINY, input_channels=2))
+    with pytest.raises(ValueError, match=r"^conf/x.yaml: missing key model.repeats; model requires: filters, "):
+        convtasnet.build_from_config({key: value for key, value in TINY.items() if key != "repeats"},
+                                     source="conf/x.yaml")
+    with pytest.raises(ValueError) as error:
+        fqse.build_from_config(TINY, {"splitter_stages": 2})
+    assert str(error.value) == "missing key fqse.residual_stages; fqse requires: splitter_stages, residual_stages"
+    with pytest.raises(ValueError, match=r"^model.kernel_size 8 must be a multiple of model.stride 3$"):
+        convtasnet.build_from_config(dict(TINY, stride=3))

@@ -91,3 +91,19 @@ def test_each_corpus_name_gives_the_examples_of_its_adapter(tmp_path, mini_data_
     with pytest.raises(ValueError, match=rf"paper\.yaml: data\.librimix_root = '.*moved': folder {tmp_path / 'moved'} "
                                          "does not exist"):
         load_examples(config, "test")
+
+
+def test_a_configuration_with_the_old_section_name_is_refused_naming_file_and_section(tmp_path, capsys):
+    from common.cli import main
+
+    path = tmp_path / "old.yaml"
+    text = (RECIPE_DIR / "conf" / "mini.yaml").read_text(encoding="utf-8")
+    assert "\nevaluation:\n" in text
+    path.write_text(text.replace("\nevaluation:\n", "\nevaluate:\n"), encoding="utf-8")
+    assert main(Recipe(), ["info", "--config", str(path), "--set", "training.epochs=2"]) == 2
+    assert capsys.readouterr().err == (f"error: {path}: no section 'evaluation' (found 'evaluate'); the recipe reads "
+                                       "the sections model, data, training, qat, quantization, inference, fqse, "
+                                       "export, evaluation\n")
+    # The recipe's own files load with their overrides.
+    config = load_config("mini", RECIPE_DIR, ["evaluation.processes=1"], sections=Recipe.config_sections)
+    assert config["evaluation"]["processes"] == 1

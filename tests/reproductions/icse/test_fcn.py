@@ -8,6 +8,7 @@ from common.tfkeras import keras
 from reproductions.icse.fcn import (
     InstanceNormalization,
     build_fcn,
+    build_from_config,
     conv_layers,
     conv_weight_statistics,
     load_keras1_weights,
@@ -129,3 +130,26 @@ def test_instance_norm_keeps_its_accuracy_in_full_int8_tflite(tmp_path):
 
     snr, _ = int8_normalisation_snr(InstanceNormalization(), 400, tmp_path / "instance_norm.tflite")
     assert snr > 25.0, f"int8 instance norm vs Keras: {snr:.1f} dB"
+
+
+def test_paper_yaml_builds_the_released_count():
+    from common.config import load_config
+    from reproductions.icse.recipe import RECIPE_DIR, Recipe
+
+    config = load_config("paper", RECIPE_DIR, sections=Recipe.config_sections)
+    model = build_from_config(config["model"], seed=config["seed"], source=config["config_path"])
+    assert model.count_params() == 300_931
+    assert [layer.kernel.shape[0] for layer in conv_layers(model)] == [55] * 8
+
+
+def test_model_section_errors_name_the_key_and_the_accepted_ones():
+    section = dict(filters=4, kernel_size=5, hidden_layers=2, leaky_slope=0.3, epsilon=1e-5)
+    with pytest.raises(ValueError) as error:
+        build_from_config(dict(section, kernel=5), source="conf/mini.yaml")
+    assert str(error.value) == ("conf/mini.yaml: unknown key model.kernel; model accepts: filters, kernel_size, "
+                                "hidden_layers, leaky_slope, epsilon")
+    del section["epsilon"]
+    with pytest.raises(ValueError, match=r"^missing key model.epsilon; model requires: filters, kernel_size, "):
+        build_from_config(section)
+    with pytest.raises(ValueError, match=r"^filters, kernel_size and hidden_layers must be positive, got 0, 5, 2$"):
+        build_fcn(filters=0, kernel_size=5, hidden_layers=2)

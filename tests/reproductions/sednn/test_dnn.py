@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 
 from common.tfkeras import layers
+from pathlib import Path
+
+from common.config import load_config
 from reproductions.sednn.dnn import PAPER_PARAMETERS, build_from_config, build_sednn_dnn
+from reproductions.sednn.recipe import Recipe
+
+RECIPE_DIR = Path(__file__).resolve().parents[3] / "reproductions" / "sednn"
 
 
 def test_parameter_count_is_sednns():
@@ -40,9 +46,21 @@ def test_forward_pass_is_the_numpy_mlp():
     np.testing.assert_allclose(model(inputs, training=False).numpy(), hidden, rtol=1e-5, atol=1e-5)
 
 
-def test_config_errors_name_the_file():
-    with pytest.raises(ValueError, match="reproductions/sednn/conf"):
-        build_from_config({"hidden_units": 8, "width": 3})
+def test_paper_yaml_builds_sednns_count():
+    config = load_config("paper", RECIPE_DIR, sections=Recipe.config_sections)
+    assert build_from_config(config["model"], source=config["config_path"]).count_params() == 12_605_697
+
+
+def test_config_errors_name_the_file_and_the_key():
+    section = dict(n_concat=7, n_freq=9, hidden_units=8, hidden_layers=1, dropout=0.0)
+    with pytest.raises(ValueError) as error:
+        build_from_config(dict(section, width=3), source="conf/mini.yaml")
+    assert str(error.value) == ("conf/mini.yaml: unknown key model.width; model accepts: n_concat, n_freq, "
+                                "hidden_units, hidden_layers, dropout")
+    # No default stands in for a key the YAML lacks.
+    del section["dropout"]
+    with pytest.raises(ValueError, match=r"^conf/mini.yaml: missing key model.dropout; model requires: n_concat, "):
+        build_from_config(section, source="conf/mini.yaml")
     # A builder argument is named by its key.
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.5"):
         build_sednn_dnn(dropout=1.5)

@@ -1,4 +1,6 @@
 """TF-GridNet model: exact parameter counts, torch-equivalent STFT/iSTFT, layer maths against numpy, output shapes."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -103,11 +105,20 @@ def test_large_phase_encoder_biases_pass_the_input_phase():
     assert np.corrcoef(linear.ravel(), (plus - np.sqrt(50.0)).ravel())[0, 1] > 0.99
 
 
+def paper_model_section(**changes):
+    """paper.yaml's model section with ``changes`` (TINY's sizes keep the builds fast)."""
+    from common.config import load_config
+
+    recipe_dir = Path(__file__).resolve().parents[3] / "reproductions" / "tfgridnet"
+    return dict(load_config("paper", recipe_dir)["model"], **changes)
+
+
 def test_the_paper_configuration_keeps_zero_phase_encoder_biases():
-    model = build_from_config(dict(TINY, num_blocks=1))
+    model = build_from_config(paper_model_section(**TINY, num_blocks=1))
     encoder = model.get_layer("phase_encoder")
     assert not np.any(encoder.real_convolution.bias.numpy()) and not np.any(encoder.imaginary_convolution.bias.numpy())
-    biased = build_from_config(dict(TINY, num_blocks=1, phase_bias_magnitude=50.0)).get_layer("phase_encoder")
+    biased = build_from_config(paper_model_section(**TINY, num_blocks=1, phase_bias_magnitude=50.0))
+    biased = biased.get_layer("phase_encoder")
     np.testing.assert_allclose(biased.real_convolution.bias.numpy(), phase_encoder_biases(4, 50.0)[0])
 
 
@@ -189,8 +200,8 @@ def test_folded_macs_count_every_sequence(tiny_models):
     assert rows["block1_inter_blstm"]["macs_total"] == 255 * 2 * (frames - 3) * 4 * (features * hidden + hidden**2)
 
 
-def test_invalid_configuration_names_the_file():
-    with pytest.raises(ValueError, match="tfgridnet.py: embedding_dim 6 must be divisible by num_heads 4"):
+def test_invalid_configuration_names_the_argument():
+    with pytest.raises(ValueError, match="^embedding_dim 6 must be divisible by num_heads 4$"):
         build_tfgridnet(embedding_dim=6, hidden_units=2, num_blocks=1, num_heads=4)
     with pytest.raises(ValueError, match="approx_qk_dim"):
         build_tfgridnet(embedding_dim=4, hidden_units=2, num_blocks=1, num_heads=2, approx_qk_dim=100)
@@ -280,8 +291,25 @@ def test_complex_input_ablation_replaces_the_phase_encoder():
 
 
 def test_model_options_must_be_booleans():
-    config = dict(TINY, num_blocks=1, normalize_input="yes")
-    with pytest.raises(ValueError, match="model.normalize_input must be true or false"):
-        build_from_config(config)
-    complex_model = build_from_config(dict(TINY, num_blocks=1), complex_input=True)
+    config = paper_model_section(**TINY, num_blocks=1, normalize_input="yes")
+    with pytest.raises(ValueError, match="^conf/x.yaml: model.normalize_input must be true or false, got 'yes'$"):
+        build_from_config(config, source="conf/x.yaml")
+    complex_model = build_from_config(paper_model_section(**TINY, num_blocks=1), complex_input=True)
     assert "phase_encoder" not in {layer.name for layer in complex_model.layers}
+
+
+def test_model_section_errors_name_the_key():
+    from common.config import load_config
+    from reproductions.tfgridnet.recipe import Recipe
+    from reproductions.tfgridnet.tfgridnet import MODEL_KEYS
+
+    recipe_dir = Path(__file__).resolve().parents[3] / "reproductions" / "tfgridnet"
+    section = load_config("mini", recipe_dir, sections=Recipe.config_sections)["model"]
+    assert list(section) == list(MODEL_KEYS)
+    with pytest.raises(ValueError) as error:
+        build_from_config(dict(section, num_layers=2), source="conf/mini.yaml")
+    assert str(error.value) == ("conf/mini.yaml: unknown key model.num_layers; model accepts: " + ", ".join(MODEL_KEYS))
+    # No builder default stands in for a key the YAML lacks.
+    del section["normalize_input"]
+    with pytest.raises(ValueError, match=r"^conf/mini.yaml: missing key model.normalize_input; model requires: "):
+        build_from_config(section, source="conf/mini.yaml")
