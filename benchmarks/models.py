@@ -264,7 +264,7 @@ class IcseAdapter(Adapter):
 
     @staticmethod
     def prepare(signal):
-        from reproductions.icse.recipe import peak_normalise
+        from reproductions.icse.data import peak_normalise
 
         return [peak_normalise(signal)[None, :, None]], None
 
@@ -273,13 +273,13 @@ class IcseAdapter(Adapter):
         return np.asarray(_first(outputs))[0, :, 0]
 
     def list_variants(self, config, config_name):
-        from reproductions.icse import recipe
+        from reproductions.icse import recipe, variants
 
         exp_dir = self.exp_dir(config_name)
         theta = config["pruning"]["thetas"][0]
         clusters = int(config["quantization"]["clusters_per_sign"])
-        pruned, clustered, pruned_clustered = (recipe.pp_name(theta), recipe.pq_name(clusters),
-                                               recipe.pq_name(clusters, theta))
+        pruned, clustered, pruned_clustered = (variants.pp_name(theta), variants.pq_name(clusters),
+                                               variants.pq_name(clusters, theta))
         names = {"fcn": ("float Keras", "float"), pruned: (f"pruned (ICSE PP theta={theta})", "pruned"),
                  clustered: (f"clustered (ICSE PQ k={clusters})", "clustered"),
                  pruned_clustered: (f"pruned+clustered (ICSE PP+PQ)", "pruned_clustered")}
@@ -290,7 +290,7 @@ class IcseAdapter(Adapter):
             if not weights.is_file():
                 rows.append(self.not_trained(label, kind, weights, config_name, stages_to_make(published, stored)))
                 continue
-            load = _with_source(lambda stored=stored: recipe.load_variant(config, exp_dir, stored)[0], weights)
+            load = _with_source(lambda stored=stored: variants.load_variant(config, exp_dir, stored)[0], weights)
             if kind == "float":
                 rows.append(self.keras_variant(label, kind, weights, load, self.prepare, self.finish))
                 path, build = self.exported(config_name, stored, load)
@@ -324,9 +324,9 @@ class IcseAdapter(Adapter):
         return recipe.artifacts(self.exp_dir(config_name), config)["fcn"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from reproductions.icse import recipe
+        from reproductions.icse import recipe, variants
 
-        load = seeded_model(lambda: recipe.build_model(config))
+        load = seeded_model(lambda: variants.build_model(config))
         representative = lambda: [self.prepare(clip)[0][0] for clip in random_audio(seconds=self.timing_seconds)]  # noqa: E731
         rows = [self.keras_variant("float Keras", "float", None, load, self.prepare, self.finish)]
         for mode, label, kind in (("float32", "float .tflite", "tflite"), ("int8", "PTQ int8 .tflite", "ptq_int8")):

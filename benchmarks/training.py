@@ -129,7 +129,7 @@ class IcseBench(Bench):
 
     def build(self, fused):
         from common.tfkeras import keras
-        from reproductions.icse.recipe import build_model
+        from reproductions.icse.variants import build_model
 
         model = build_model(self.config)
         model.compile(keras.optimizers.Adam(1e-3), loss="mse")
@@ -140,7 +140,7 @@ class IcseBench(Bench):
         return waveform, waveform * 0.5
 
     def data_sequence(self, count):
-        from reproductions.icse.recipe import load_corpus, make_sequence_class
+        from reproductions.icse.data import load_corpus, make_sequence_class
 
         return make_sequence_class()(load_corpus(self.config), self.config, "train", count)
 
