@@ -918,7 +918,7 @@ class TfgridnetAdapter(Adapter):
         return tfgridnet_istft(out[..., 0] + 1j * out[..., 1], length=signal.size)
 
     def list_variants(self, config, config_name):
-        from reproductions.tfgridnet import recipe
+        from reproductions.tfgridnet import export, recipe, strategies
 
         exp_dir = self.exp_dir(config_name)
         rows = []
@@ -934,7 +934,7 @@ class TfgridnetAdapter(Adapter):
                                              stages_to_make(published, strategy)))
             else:
                 def load(strategy=strategy, weights=weights):
-                    model = recipe.build_model(config, strategy == "progressive")
+                    model = strategies.build_model(config, strategy == "progressive")
                     model.load_weights(str(weights))
                     return model
 
@@ -952,7 +952,7 @@ class TfgridnetAdapter(Adapter):
                 if not path.is_file():
                     if entry.get("converted") is False:
                         rows.append(Variant(self.name, full_label, kind,
-                                            missing=f"does not convert: {recipe.distinct_lines(entry.get('error', ''))}"))
+                                            missing=f"does not convert: {export.distinct_lines(entry.get('error', ''))}"))
                     else:
                         rows.append(self.not_exported(full_label, kind, path, config_name,
                                                       stages_to_make(published, f"{strategy}_{mode}")))
@@ -976,9 +976,9 @@ class TfgridnetAdapter(Adapter):
         return recipe.artifacts(self.exp_dir(config_name), config)["direct"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from reproductions.tfgridnet import recipe
+        from reproductions.tfgridnet import strategies
 
-        load = seeded_model(lambda: recipe.build_model(config, False))
+        load = seeded_model(lambda: strategies.build_model(config, False))
         samples = int(round(self.timing_seconds * SAMPLE_RATE))
         hop = int(config["model"]["hop_length"])
         samples = -(-samples // hop) * hop

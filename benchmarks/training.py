@@ -212,7 +212,7 @@ class TfgridnetBench(Bench):
         return int(float(self.config["data"]["segment_seconds"]) * SAMPLE_RATE)
 
     def build(self, fused):
-        from reproductions.tfgridnet.recipe import compile_model
+        from reproductions.tfgridnet.trainer import compile_model
         from reproductions.tfgridnet.tfgridnet import build_from_config
 
         model = build_from_config(self.config["model"], progressive=False, fused_lstm=fused,
