@@ -374,7 +374,7 @@ class FqseAdapter(Adapter):
         return output
 
     def list_variants(self, config, config_name):
-        from reproductions.fqse import recipe
+        from reproductions.fqse import recipe, variants
 
         exp_dir = self.exp_dir(config_name)
         rows = []
@@ -384,7 +384,7 @@ class FqseAdapter(Adapter):
             rows.append(self.not_trained("float Keras", "float", weights, config_name,
                                          stages_to_make(published, "float")))
         else:
-            load_core = _with_source(lambda: recipe.load_core(config, exp_dir, "float"), weights)
+            load_core = _with_source(lambda: variants.load_core(config, exp_dir, "float"), weights)
             rows.append(self.keras_variant("float Keras", "float", weights, load_core, self.prepare_float,
                                            self.finish_float))
             rows += self._float_core_rows(config_name, load_core, lambda: _calibration_waveforms(4), "float_core",
@@ -399,7 +399,7 @@ class FqseAdapter(Adapter):
             stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
             prepare, finish = self._int8_hooks(variant, stages)
             qat_weights = published[variant].path
-            keras_model = (lambda variant=variant: recipe.load_core(config, exp_dir, variant)) \
+            keras_model = (lambda variant=variant: variants.load_core(config, exp_dir, variant)) \
                 if qat_weights.is_file() else None
             rows.append(self.tflite_variant(label, kind, path, prepare, finish, keras_model=keras_model,
                                             runner=_fqse_runner))
@@ -472,9 +472,9 @@ class FqseAdapter(Adapter):
         return recipe.artifacts(self.exp_dir(config_name), config)["float"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from reproductions.fqse import fqse, recipe
+        from reproductions.fqse import fqse, variants
 
-        load_core = seeded_model(lambda: recipe.build_core(config, "float"))
+        load_core = seeded_model(lambda: variants.build_core(config, "float"))
         calibration = lambda: random_audio(seconds=self.timing_seconds)  # noqa: E731
         rows = [self.keras_variant("float Keras", "float", None, load_core, self.prepare_float, self.finish_float)]
         rows += self._float_core_rows(config_name, load_core, calibration, "random_weights/float_core", "")
@@ -483,7 +483,7 @@ class FqseAdapter(Adapter):
             stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
             prepare, finish = self._int8_hooks(variant, stages)
             load = seeded_model(lambda variant=variant, prepare=prepare: _with_initial_ranges(
-                recipe.build_core(config, variant), [prepare(clip)[0][0] for clip in calibration()]),
+                variants.build_core(config, variant), [prepare(clip)[0][0] for clip in calibration()]),
                 source=fqse.__file__)
             path = self.random_dir(config_name) / f"{variant}_int8.tflite"
 

@@ -191,7 +191,7 @@ class FqseBench(Bench):
 
     def build(self, fused):
         from common.tfkeras import keras
-        from reproductions.fqse.recipe import build_core, build_trainable, negative_si_sdr
+        from reproductions.fqse.variants import build_core, build_trainable, negative_si_sdr
 
         model = build_trainable(self.config, "float", build_core(self.config, "float"))
         model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])), loss=negative_si_sdr)
