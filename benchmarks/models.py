@@ -702,7 +702,7 @@ class CrnAdapter(Adapter):
 
     @staticmethod
     def prepare(signal):
-        from reproductions.crn.recipe import magnitude
+        from reproductions.crn.data import magnitude
 
         return [magnitude(signal)[None]], None
 
@@ -714,6 +714,8 @@ class CrnAdapter(Adapter):
 
     def list_variants(self, config, config_name):
         from reproductions.crn import recipe
+        from reproductions.crn.data import magnitude
+        from reproductions.crn.networks import build_model
 
         exp_dir = self.exp_dir(config_name)
         rows = []
@@ -724,7 +726,7 @@ class CrnAdapter(Adapter):
                                          stages_to_make(published, "crn")))
         else:
             def load_weights():
-                model = recipe.build_model(config, "crn")
+                model = build_model(config, "crn")
                 model.load_weights(str(weights))
                 return model
 
@@ -761,7 +763,7 @@ class CrnAdapter(Adapter):
             def calibration():
                 if "inputs" not in cache:
                     cache["inputs"] = streaming.calibration_inputs(
-                        load_weights(), [recipe.magnitude(clip) for clip in _calibration_waveforms(4)],
+                        load_weights(), [magnitude(clip) for clip in _calibration_waveforms(4)],
                         int(config["export"]["calibration_hops"]))
                 return cache["inputs"]
 
@@ -779,9 +781,11 @@ class CrnAdapter(Adapter):
         return recipe.artifacts(self.exp_dir(config_name), config)["crn"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from reproductions.crn import recipe, streaming
+        from reproductions.crn import streaming
+        from reproductions.crn.data import magnitude
+        from reproductions.crn.networks import build_model
 
-        load = seeded_model(lambda: recipe.build_model(config, "crn"), source=streaming.__file__)
+        load = seeded_model(lambda: build_model(config, "crn"), source=streaming.__file__)
         rows = [self.keras_variant("float Keras (offline)", "float", None, load, self.prepare, self.finish)]
         path, build = self.exported(config_name, "random_weights/crn_offline", load,
                                     input_shapes=[(1, None, int(config["model"]["frequency_bins"]))])
@@ -792,7 +796,7 @@ class CrnAdapter(Adapter):
         def calibration():
             if "inputs" not in cache:
                 cache["inputs"] = streaming.calibration_inputs(
-                    load(), [recipe.magnitude(clip) for clip in random_audio(seconds=self.timing_seconds)],
+                    load(), [magnitude(clip) for clip in random_audio(seconds=self.timing_seconds)],
                     int(config["export"]["calibration_hops"]))
             return cache["inputs"]
 

@@ -170,7 +170,7 @@ class CrnBench(Bench):
     def build(self, fused):
         from common.tfkeras import keras
         from reproductions.crn.crn import build_from_config
-        from reproductions.crn.recipe import masked_mse
+        from reproductions.crn.data import masked_mse
 
         model = build_from_config(self.config["model"], fused_lstm=fused, source=self.config["config_path"])
         model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])), loss=masked_mse)
