@@ -264,7 +264,7 @@ class IcseAdapter(Adapter):
 
     @staticmethod
     def prepare(signal):
-        from reproductions.icse.recipe import peak_normalise
+        from reproductions.icse.data import peak_normalise
 
         return [peak_normalise(signal)[None, :, None]], None
 
@@ -273,13 +273,13 @@ class IcseAdapter(Adapter):
         return np.asarray(_first(outputs))[0, :, 0]
 
     def list_variants(self, config, config_name):
-        from reproductions.icse import recipe
+        from reproductions.icse import recipe, variants
 
         exp_dir = self.exp_dir(config_name)
         theta = config["pruning"]["thetas"][0]
         clusters = int(config["quantization"]["clusters_per_sign"])
-        pruned, clustered, pruned_clustered = (recipe.pp_name(theta), recipe.pq_name(clusters),
-                                               recipe.pq_name(clusters, theta))
+        pruned, clustered, pruned_clustered = (variants.pp_name(theta), variants.pq_name(clusters),
+                                               variants.pq_name(clusters, theta))
         names = {"fcn": ("float Keras", "float"), pruned: (f"pruned (ICSE PP theta={theta})", "pruned"),
                  clustered: (f"clustered (ICSE PQ k={clusters})", "clustered"),
                  pruned_clustered: (f"pruned+clustered (ICSE PP+PQ)", "pruned_clustered")}
@@ -290,7 +290,7 @@ class IcseAdapter(Adapter):
             if not weights.is_file():
                 rows.append(self.not_trained(label, kind, weights, config_name, stages_to_make(published, stored)))
                 continue
-            load = _with_source(lambda stored=stored: recipe.load_variant(config, exp_dir, stored)[0], weights)
+            load = _with_source(lambda stored=stored: variants.load_variant(config, exp_dir, stored)[0], weights)
             if kind == "float":
                 rows.append(self.keras_variant(label, kind, weights, load, self.prepare, self.finish))
                 path, build = self.exported(config_name, stored, load)
@@ -324,9 +324,9 @@ class IcseAdapter(Adapter):
         return recipe.artifacts(self.exp_dir(config_name), config)["fcn"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from reproductions.icse import recipe
+        from reproductions.icse import recipe, variants
 
-        load = seeded_model(lambda: recipe.build_model(config))
+        load = seeded_model(lambda: variants.build_model(config))
         representative = lambda: [self.prepare(clip)[0][0] for clip in random_audio(seconds=self.timing_seconds)]  # noqa: E731
         rows = [self.keras_variant("float Keras", "float", None, load, self.prepare, self.finish)]
         for mode, label, kind in (("float32", "float .tflite", "tflite"), ("int8", "PTQ int8 .tflite", "ptq_int8")):
@@ -374,7 +374,7 @@ class FqseAdapter(Adapter):
         return output
 
     def list_variants(self, config, config_name):
-        from reproductions.fqse import recipe
+        from reproductions.fqse import recipe, variants
 
         exp_dir = self.exp_dir(config_name)
         rows = []
@@ -384,7 +384,7 @@ class FqseAdapter(Adapter):
             rows.append(self.not_trained("float Keras", "float", weights, config_name,
                                          stages_to_make(published, "float")))
         else:
-            load_core = _with_source(lambda: recipe.load_core(config, exp_dir, "float"), weights)
+            load_core = _with_source(lambda: variants.load_core(config, exp_dir, "float"), weights)
             rows.append(self.keras_variant("float Keras", "float", weights, load_core, self.prepare_float,
                                            self.finish_float))
             rows += self._float_core_rows(config_name, load_core, lambda: _calibration_waveforms(4), "float_core",
@@ -399,7 +399,7 @@ class FqseAdapter(Adapter):
             stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
             prepare, finish = self._int8_hooks(variant, stages)
             qat_weights = published[variant].path
-            keras_model = (lambda variant=variant: recipe.load_core(config, exp_dir, variant)) \
+            keras_model = (lambda variant=variant: variants.load_core(config, exp_dir, variant)) \
                 if qat_weights.is_file() else None
             rows.append(self.tflite_variant(label, kind, path, prepare, finish, keras_model=keras_model,
                                             runner=_fqse_runner))
@@ -472,9 +472,9 @@ class FqseAdapter(Adapter):
         return recipe.artifacts(self.exp_dir(config_name), config)["float"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from reproductions.fqse import fqse, recipe
+        from reproductions.fqse import fqse, variants
 
-        load_core = seeded_model(lambda: recipe.build_core(config, "float"))
+        load_core = seeded_model(lambda: variants.build_core(config, "float"))
         calibration = lambda: random_audio(seconds=self.timing_seconds)  # noqa: E731
         rows = [self.keras_variant("float Keras", "float", None, load_core, self.prepare_float, self.finish_float)]
         rows += self._float_core_rows(config_name, load_core, calibration, "random_weights/float_core", "")
@@ -483,7 +483,7 @@ class FqseAdapter(Adapter):
             stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
             prepare, finish = self._int8_hooks(variant, stages)
             load = seeded_model(lambda variant=variant, prepare=prepare: _with_initial_ranges(
-                recipe.build_core(config, variant), [prepare(clip)[0][0] for clip in calibration()]),
+                variants.build_core(config, variant), [prepare(clip)[0][0] for clip in calibration()]),
                 source=fqse.__file__)
             path = self.random_dir(config_name) / f"{variant}_int8.tflite"
 
@@ -702,7 +702,7 @@ class CrnAdapter(Adapter):
 
     @staticmethod
     def prepare(signal):
-        from reproductions.crn.recipe import magnitude
+        from reproductions.crn.data import magnitude
 
         return [magnitude(signal)[None]], None
 
@@ -714,6 +714,8 @@ class CrnAdapter(Adapter):
 
     def list_variants(self, config, config_name):
         from reproductions.crn import recipe
+        from reproductions.crn.data import magnitude
+        from reproductions.crn.networks import build_model
 
         exp_dir = self.exp_dir(config_name)
         rows = []
@@ -724,7 +726,7 @@ class CrnAdapter(Adapter):
                                          stages_to_make(published, "crn")))
         else:
             def load_weights():
-                model = recipe.build_model(config, "crn")
+                model = build_model(config, "crn")
                 model.load_weights(str(weights))
                 return model
 
@@ -761,7 +763,7 @@ class CrnAdapter(Adapter):
             def calibration():
                 if "inputs" not in cache:
                     cache["inputs"] = streaming.calibration_inputs(
-                        load_weights(), [recipe.magnitude(clip) for clip in _calibration_waveforms(4)],
+                        load_weights(), [magnitude(clip) for clip in _calibration_waveforms(4)],
                         int(config["export"]["calibration_hops"]))
                 return cache["inputs"]
 
@@ -779,9 +781,11 @@ class CrnAdapter(Adapter):
         return recipe.artifacts(self.exp_dir(config_name), config)["crn"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from reproductions.crn import recipe, streaming
+        from reproductions.crn import streaming
+        from reproductions.crn.data import magnitude
+        from reproductions.crn.networks import build_model
 
-        load = seeded_model(lambda: recipe.build_model(config, "crn"), source=streaming.__file__)
+        load = seeded_model(lambda: build_model(config, "crn"), source=streaming.__file__)
         rows = [self.keras_variant("float Keras (offline)", "float", None, load, self.prepare, self.finish)]
         path, build = self.exported(config_name, "random_weights/crn_offline", load,
                                     input_shapes=[(1, None, int(config["model"]["frequency_bins"]))])
@@ -792,7 +796,7 @@ class CrnAdapter(Adapter):
         def calibration():
             if "inputs" not in cache:
                 cache["inputs"] = streaming.calibration_inputs(
-                    load(), [recipe.magnitude(clip) for clip in random_audio(seconds=self.timing_seconds)],
+                    load(), [magnitude(clip) for clip in random_audio(seconds=self.timing_seconds)],
                     int(config["export"]["calibration_hops"]))
             return cache["inputs"]
 
@@ -918,7 +922,7 @@ class TfgridnetAdapter(Adapter):
         return tfgridnet_istft(out[..., 0] + 1j * out[..., 1], length=signal.size)
 
     def list_variants(self, config, config_name):
-        from reproductions.tfgridnet import recipe
+        from reproductions.tfgridnet import export, recipe, strategies
 
         exp_dir = self.exp_dir(config_name)
         rows = []
@@ -934,7 +938,7 @@ class TfgridnetAdapter(Adapter):
                                              stages_to_make(published, strategy)))
             else:
                 def load(strategy=strategy, weights=weights):
-                    model = recipe.build_model(config, strategy == "progressive")
+                    model = strategies.build_model(config, strategy == "progressive")
                     model.load_weights(str(weights))
                     return model
 
@@ -952,7 +956,7 @@ class TfgridnetAdapter(Adapter):
                 if not path.is_file():
                     if entry.get("converted") is False:
                         rows.append(Variant(self.name, full_label, kind,
-                                            missing=f"does not convert: {recipe.distinct_lines(entry.get('error', ''))}"))
+                                            missing=f"does not convert: {export.distinct_lines(entry.get('error', ''))}"))
                     else:
                         rows.append(self.not_exported(full_label, kind, path, config_name,
                                                       stages_to_make(published, f"{strategy}_{mode}")))
@@ -976,9 +980,9 @@ class TfgridnetAdapter(Adapter):
         return recipe.artifacts(self.exp_dir(config_name), config)["direct"].path.is_file()
 
     def speed_only_variants(self, config, config_name):
-        from reproductions.tfgridnet import recipe
+        from reproductions.tfgridnet import strategies
 
-        load = seeded_model(lambda: recipe.build_model(config, False))
+        load = seeded_model(lambda: strategies.build_model(config, False))
         samples = int(round(self.timing_seconds * SAMPLE_RATE))
         hop = int(config["model"]["hop_length"])
         samples = -(-samples // hop) * hop

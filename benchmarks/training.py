@@ -129,7 +129,7 @@ class IcseBench(Bench):
 
     def build(self, fused):
         from common.tfkeras import keras
-        from reproductions.icse.recipe import build_model
+        from reproductions.icse.variants import build_model
 
         model = build_model(self.config)
         model.compile(keras.optimizers.Adam(1e-3), loss="mse")
@@ -140,7 +140,7 @@ class IcseBench(Bench):
         return waveform, waveform * 0.5
 
     def data_sequence(self, count):
-        from reproductions.icse.recipe import load_corpus, make_sequence_class
+        from reproductions.icse.data import load_corpus, make_sequence_class
 
         return make_sequence_class()(load_corpus(self.config), self.config, "train", count)
 
@@ -170,7 +170,7 @@ class CrnBench(Bench):
     def build(self, fused):
         from common.tfkeras import keras
         from reproductions.crn.crn import build_from_config
-        from reproductions.crn.recipe import masked_mse
+        from reproductions.crn.data import masked_mse
 
         model = build_from_config(self.config["model"], fused_lstm=fused, source=self.config["config_path"])
         model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])), loss=masked_mse)
@@ -191,7 +191,7 @@ class FqseBench(Bench):
 
     def build(self, fused):
         from common.tfkeras import keras
-        from reproductions.fqse.recipe import build_core, build_trainable, negative_si_sdr
+        from reproductions.fqse.variants import build_core, build_trainable, negative_si_sdr
 
         model = build_trainable(self.config, "float", build_core(self.config, "float"))
         model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])), loss=negative_si_sdr)
@@ -212,7 +212,7 @@ class TfgridnetBench(Bench):
         return int(float(self.config["data"]["segment_seconds"]) * SAMPLE_RATE)
 
     def build(self, fused):
-        from reproductions.tfgridnet.recipe import compile_model
+        from reproductions.tfgridnet.trainer import compile_model
         from reproductions.tfgridnet.tfgridnet import build_from_config
 
         model = build_from_config(self.config["model"], progressive=False, fused_lstm=fused,

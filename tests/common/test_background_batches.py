@@ -77,7 +77,7 @@ def test_bad_depth_and_index_are_refused():
 
 
 def test_icse_mixtures_through_the_data_path_follow_the_seed(mini_corpus):
-    from reproductions.icse.recipe import make_sequence_class
+    from reproductions.icse.data import make_sequence_class
 
     config = {"seed": 0, "data": {"train_snrs": [-6, 0, 6]}}
 

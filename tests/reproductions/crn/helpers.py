@@ -2,6 +2,15 @@
 import numpy as np
 
 TINY_CHANNELS = (2, 3, 4, 4, 4)  # frequency 161 -> 80 -> 39 -> 19 -> 9 -> 4, LSTM width 16
+# A configuration of the tiny CRN and LSTM-2 on the mini corpus, for the tests that need no YAML file.
+MINI = {
+    "model": {"frequency_bins": 161, "channels": [2, 3, 4, 4, 4], "lstm_layers": 2},
+    "baseline": {"units": 8, "lstm_layers": 4},
+    "data": {"corpus": "mini", "per_utterance": 1, "train_items": 5, "valid_items": 2, "max_train_seconds": None,
+             "seed": 0},
+    "test": {"snrs": [-5, 0, 5], "noise_types": None, "utterances": 2, "seed": 0},
+    "config_name": "tiny",
+}
 
 
 def randomize_batch_norm(model, seed=0):

@@ -12,7 +12,7 @@ def trainable_count(model):
 def test_paper_parameter_count_and_macs():
     from common.accounting import macs_per_second
     from reproductions.crn.crn import build_crn, crn_macs_per_frame
-    from reproductions.crn.recipe import pytorch_parameter_count
+    from reproductions.crn.networks import pytorch_parameter_count
 
     model = build_crn()
     # docs/crn.md#model: Keras (one LSTM bias) 17,571,267; PyTorch (two) 17,579,459 = the paper's 17.58 M.
@@ -176,7 +176,8 @@ def test_paper_yaml_builds_the_paper_counts():
     from pathlib import Path
 
     from common.config import load_config
-    from reproductions.crn.recipe import Recipe, build_model
+    from reproductions.crn.networks import build_model
+    from reproductions.crn.recipe import Recipe
 
     config = load_config("paper", Path(__file__).resolve().parents[3] / "reproductions" / "crn",
                          sections=Recipe.config_sections)

@@ -4,7 +4,7 @@ import numpy as np
 
 def test_paper_parameter_count():
     from reproductions.crn.lstm_baseline import build_lstm_baseline
-    from reproductions.crn.recipe import pytorch_parameter_count
+    from reproductions.crn.networks import pytorch_parameter_count
 
     model = build_lstm_baseline()
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))

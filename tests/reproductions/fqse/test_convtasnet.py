@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from reproductions.fqse import recipe
+from reproductions.fqse.asteroid import asteroid_state_to_core
 from reproductions.fqse.convtasnet import build_convtasnet_core
 from reproductions.fqse.fqse import build_waveform_model
 
@@ -103,7 +104,7 @@ def test_forward_matches_numpy_asteroid_with_mapped_state_dict():
     rng = np.random.default_rng(0)
     state = asteroid_state(TINY, rng)
     core = build_convtasnet_core(TINY)
-    assert recipe.asteroid_state_to_core(state, core) == len(state)
+    assert asteroid_state_to_core(state, core) == len(state)
     model = build_waveform_model(core)
     waveform = rng.standard_normal(203).astype(np.float32)  # (203 - 8) % 4 != 0: exercises the end padding
     expected = numpy_convtasnet({k: v.astype(np.float64) for k, v in state.items()}, TINY, waveform)
@@ -116,7 +117,7 @@ def test_asteroid_mapping_rejects_wrong_shapes():
     state = asteroid_state(TINY, rng)
     state["masker.bottleneck.1.weight"] = state["masker.bottleneck.1.weight"][:2]
     with pytest.raises(ValueError, match="bottleneck.1.weight"):
-        recipe.asteroid_state_to_core(state, build_convtasnet_core(TINY))
+        asteroid_state_to_core(state, build_convtasnet_core(TINY))
 
 
 def test_paper_parameter_counts():
@@ -181,15 +182,15 @@ def test_deployment_graph_exports_shared_prelu_as_leaky_relu(tmp_path):
 
 def test_paper_yaml_builds_the_paper_counts():
     from common.config import load_config
-    from reproductions.fqse import convtasnet, fqse
+    from reproductions.fqse import convtasnet, fqse, variants
 
     config = load_config("paper", Path(recipe.__file__).resolve().parent, sections=recipe.Recipe.config_sections)
     assert convtasnet.build_from_config(config["model"]).count_params() == 5_000_881
     # plus the splitter's second encoder channel and the RQB's re-encoder, N x L = 512 x 32 weights each
     assert fqse.build_from_config(config["model"], config["fqse"]).count_params() == 5_000_881 + 2 * 512 * 32
     # the recipe's cores are the same models
-    assert recipe.build_core(config, "float").count_params() == 5_000_881
-    assert recipe.build_core(config, "fqse", quantized=False).count_params() == 5_033_649
+    assert variants.build_core(config, "float").count_params() == 5_000_881
+    assert variants.build_core(config, "fqse", quantized=False).count_params() == 5_033_649
 
 
 def test_model_and_fqse_section_errors_name_the_key():

@@ -7,8 +7,11 @@ import pytest
 
 from common.compression import fqse_quantizers as fq
 from common.tfkeras import keras, tf
-from reproductions.fqse import fqse, recipe
+from reproductions.fqse import fqse
 from reproductions.fqse.convtasnet import build_convtasnet_core
+from reproductions.fqse.inference import int8_input_floor
+from reproductions.fqse.report import reproduction_targets
+from reproductions.fqse.variants import negative_si_sdr
 
 TINY = dict(filters=8, kernel_size=8, stride=4, bottleneck=4, hidden=8, skip=4, conv_kernel=3, blocks=2, repeats=1)
 TINY_FQSE = dict(TINY, input_channels=2, residual_stages=2)
@@ -118,7 +121,7 @@ def test_qat_starts_close_to_the_float_model(trained_tiny_models):
 def test_train_step_runs_and_exports_to_int8_tflite_close_to_keras(trained_tiny_models, tmp_path):
     _, models, noisy = trained_tiny_models
     core, wrapper, _ = models["fqse"]
-    wrapper.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=5.0), loss=recipe.negative_si_sdr)
+    wrapper.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=5.0), loss=negative_si_sdr)
     wrapper.optimizer.build(wrapper.trainable_variables)  # slots first: the train step is traced once
     clean = noisy * 0.5
     # The EMA observation period (training steps: FQSE trains the weights meanwhile), then quantized steps.
@@ -170,10 +173,10 @@ def test_int8_input_floor_is_the_snr_of_the_rounding_error():
     mixture = speech + (0.01 * rng.standard_normal(speech.size)).astype(np.float32)
     scale = 1 / 128
     expected = 10 * np.log10(np.mean(speech.astype(np.float64) ** 2) / (scale ** 2 / 12))
-    assert recipe.int8_input_floor(speech, mixture, (scale, 0)) == pytest.approx(expected, abs=0.1)
+    assert int8_input_floor(speech, mixture, (scale, 0)) == pytest.approx(expected, abs=0.1)
     # a finer grid raises the floor by 20 log10(2) per halving of the step
-    finer = recipe.int8_input_floor(speech, mixture, (scale / 2, 0))
-    assert finer - recipe.int8_input_floor(speech, mixture, (scale, 0)) == pytest.approx(6.02, abs=0.1)
+    finer = int8_input_floor(speech, mixture, (scale / 2, 0))
+    assert finer - int8_input_floor(speech, mixture, (scale, 0)) == pytest.approx(6.02, abs=0.1)
 
 
 def _summary(float_db=9.9, vanilla=9.4, fqse_int8=9.75, noisy=4.7, high_snr=(17.0, 16.6, 17.2)):
@@ -184,11 +187,11 @@ def _summary(float_db=9.9, vanilla=9.4, fqse_int8=9.75, noisy=4.7, high_snr=(17.
 
 
 def test_targets_flip_with_each_condition():
-    assert all(recipe.reproduction_targets(_summary()).values())
-    assert not recipe.reproduction_targets(_summary(fqse_int8=9.65))["fqse_int8_within_tolerance_of_float"]
-    assert not recipe.reproduction_targets(_summary(vanilla=4.6))["vanilla_beats_noisy"]
+    assert all(reproduction_targets(_summary()).values())
+    assert not reproduction_targets(_summary(fqse_int8=9.65))["fqse_int8_within_tolerance_of_float"]
+    assert not reproduction_targets(_summary(vanilla=4.6))["vanilla_beats_noisy"]
     # Only buckets from 12 dB count: the 0-dB bucket above, where FQSE is further from float, does not.
-    assert not recipe.reproduction_targets(_summary(high_snr=(17.0, 16.8, 16.7)))["fqse_high_snr_gap_smaller"]
+    assert not reproduction_targets(_summary(high_snr=(17.0, 16.8, 16.7)))["fqse_high_snr_gap_smaller"]
 
 
 def test_int8_tflite_tracks_the_fake_quant_keras_model_on_long_input(tmp_path):

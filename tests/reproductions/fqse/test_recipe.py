@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from common.config import load_config
-from reproductions.fqse.recipe import ROBUSTNESS_SYSTEMS, SCORED_SYSTEMS, Recipe
+from reproductions.fqse.recipe import Recipe
+from reproductions.fqse.scoring import ROBUSTNESS_SYSTEMS, SCORED_SYSTEMS, load_summary, save_summary
 
 RECIPE_DIR = Path(__file__).resolve().parents[3] / "reproductions" / "fqse"
 
@@ -33,26 +34,26 @@ def evaluated(files=3, seed=0):
 
 def test_saved_scores_give_back_the_evaluation_summary(tmp_path):
     scores, summary = evaluated()
-    Recipe.save_summary(tmp_path, scores, summary, {"config_name": "mini"}, "fqse/mini")
+    save_summary(tmp_path, scores, summary, {"config_name": "mini"}, "fqse/mini")
     assert sorted(path.name for path in (tmp_path / "scores").glob("*.json")) == sorted(
         f"{name}.json" for name in (*SCORED_SYSTEMS, "noisy"))
     document = json.loads((tmp_path / "scores" / "fqse_tflite.json").read_text())
     assert [row["si_snr"] for row in document["rows"]] == scores["fqse_tflite"]
     assert document["provenance"]["run"] == "fqse/mini"
     # No robustness scores were written, so the summary has none, as an evaluation without them.
-    assert Recipe.load_summary(tmp_path) == json.loads(json.dumps(summary))
+    assert load_summary(tmp_path) == json.loads(json.dumps(summary))
 
 
 def test_summary_without_buckets(tmp_path):
     scores, summary = evaluated(files=2, seed=1)
     del summary["buckets"]
-    Recipe.save_summary(tmp_path, scores, summary, None, None)
-    assert Recipe.load_summary(tmp_path) == json.loads(json.dumps(summary))
+    save_summary(tmp_path, scores, summary, None, None)
+    assert load_summary(tmp_path) == json.loads(json.dumps(summary))
 
 
 def test_table_needs_every_system_scored(tmp_path):
     scores, summary = evaluated()
-    Recipe.save_summary(tmp_path, scores, summary, None, None)
+    save_summary(tmp_path, scores, summary, None, None)
     (tmp_path / "scores" / "vanilla_keras.json").unlink()
     config = load_config("mini", RECIPE_DIR)
     with pytest.raises(ValueError, match=r"scores/vanilla_keras\.json: missing; run 'evaluate' first"):
@@ -61,7 +62,7 @@ def test_table_needs_every_system_scored(tmp_path):
 
 def test_table_prints_and_saves_the_saved_scores(tmp_path, capsys):
     scores, summary = evaluated()
-    Recipe.save_summary(tmp_path, scores, summary, None, None)
+    save_summary(tmp_path, scores, summary, None, None)
     config = load_config("mini", RECIPE_DIR)
     Recipe().table(config, Namespace(results_dir=str(tmp_path)))
     printed = capsys.readouterr().out
@@ -70,27 +71,6 @@ def test_table_prints_and_saves_the_saved_scores(tmp_path, capsys):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["extra"]["evaluation"] == json.loads(json.dumps(summary))
     assert saved["extra"]["targets"]["fqse_high_snr_gap_smaller"]
-
-
-def test_each_corpus_name_gives_the_examples_of_its_adapter(tmp_path, mini_data_dir, mini_corpus):
-    from data_prep.adapters.librimix import librimix_pairs
-    from data_prep.paper_sets import fqse_set
-    from reproductions.fqse.recipe import load_examples
-    from tests.corpus_trees import describe, librimix_fixture
-
-    config = load_config("mini", RECIPE_DIR, overrides=[f"data.data_dir={mini_data_dir}", "data.seed=5"])
-    for split in ("train", "test"):
-        assert describe(load_examples(config, split, 4)) == describe(
-            fqse_set(mini_corpus, split, segment_seconds=1.0, seed=5, max_items=4))
-
-    librimix_fixture(tmp_path)
-    config = load_config("paper", RECIPE_DIR, overrides=[f"data.librimix_root={tmp_path}"])
-    examples = load_examples(config, "test", 1)
-    assert len(examples) == 1 and describe(examples) == describe(librimix_pairs(tmp_path, subset="test")[:1])
-    config = load_config("paper", RECIPE_DIR, overrides=[f"data.librimix_root={tmp_path / 'moved'}"])
-    with pytest.raises(ValueError, match=rf"paper\.yaml: data\.librimix_root = '.*moved': folder {tmp_path / 'moved'} "
-                                         "does not exist"):
-        load_examples(config, "test")
 
 
 def test_a_configuration_with_the_old_section_name_is_refused_naming_file_and_section(tmp_path, capsys):

@@ -11,8 +11,11 @@ import pytest
 import yaml
 
 from common.cli import main
+from reproductions.icse.data import peak_normalise
 from reproductions.icse.fcn import build_fcn, conv_layers, load_keras1_weights
-from reproductions.icse.recipe import Recipe, keras_enhancer, models_dir, peak_normalise
+from reproductions.icse.recipe import Recipe
+from reproductions.icse.scoring import keras_enhancer
+from reproductions.icse.variants import models_dir
 
 ANCHORS = Path(__file__).resolve().parents[3] / ".." / "shared" / "anchors" / "icse"
 UNPRUNED = ANCHORS / "FCNN_0509.hdf5"
@@ -248,113 +251,3 @@ def test_enhance_gives_the_same_output_for_a_quiet_and_a_loud_file(tmp_path, min
     loud, _ = soundfile.read(outputs / "loud.wav", dtype="float32")
     assert np.max(np.abs(loud)) == pytest.approx(1.0, abs=1e-3)  # Fu's protocol: the output peak-normalised
     np.testing.assert_allclose(quiet, loud, atol=1e-4)
-
-
-def test_training_pair_divides_the_target_by_its_own_or_by_the_noisy_peak():
-    from reproductions.icse.recipe import training_pair
-
-    rng = np.random.default_rng(0)
-    clean = (0.2 * rng.standard_normal(800)).astype(np.float32)
-    noisy = clean + (0.5 * rng.standard_normal(800)).astype(np.float32)
-    own_input, own_target = training_pair(noisy, clean, "own")
-    assert np.max(np.abs(own_input)) == pytest.approx(1.0) and np.max(np.abs(own_target)) == pytest.approx(1.0)
-    shared_input, shared_target = training_pair(noisy, clean, "noisy")
-    np.testing.assert_allclose(shared_input, own_input, rtol=1e-6)
-    # One gain for both: the target stays the speech component of the input, the noise their difference.
-    np.testing.assert_allclose(shared_target, clean / np.max(np.abs(noisy)), rtol=1e-6)
-    with pytest.raises(ValueError, match="data.target_peak"):
-        training_pair(noisy, clean, "rms")
-
-
-def test_the_authors_files_come_from_a_folder_the_user_gives(tmp_path, monkeypatch):
-    from argparse import Namespace
-
-    from reproductions.icse.recipe import keras1_path, released_dir
-
-    monkeypatch.delenv("ICSE_RELEASED_DIR", raising=False)
-    with pytest.raises(ValueError, match="--released-dir DIR or set ICSE_RELEASED_DIR"):
-        released_dir(Namespace(released_dir=None))
-    monkeypatch.setenv("ICSE_RELEASED_DIR", str(tmp_path))
-    assert released_dir(Namespace(released_dir=None)) == tmp_path
-    assert released_dir(Namespace(released_dir=tmp_path / "given")) == tmp_path / "given"
-    config = {"released": {"unpruned": "FCNN_0509.hdf5"}, "config_path": "conf/mini.yaml"}
-    with pytest.raises(ValueError, match=r"FCNN_0509.hdf5: the authors' file is missing \(released.unpruned"):
-        keras1_path(config, "unpruned", tmp_path)
-    (tmp_path / "FCNN_0509.hdf5").write_bytes(b"")
-    assert keras1_path(config, "unpruned", tmp_path) == tmp_path / "FCNN_0509.hdf5"
-
-
-def test_negative_si_snr_loss_matches_the_metric_and_ignores_the_gain():
-    from common.metrics import si_snr
-    from reproductions.icse.recipe import negative_si_snr
-
-    rng = np.random.default_rng(1)
-    clean = rng.standard_normal((3, 400)).astype(np.float32)
-    estimate = clean + 0.5 * rng.standard_normal((3, 400)).astype(np.float32)
-    expected = -np.mean([si_snr(clean[index], estimate[index]) for index in range(3)])
-    loss = float(negative_si_snr(clean[..., None], estimate[..., None]))
-    assert loss == pytest.approx(expected, abs=1e-3)
-    assert float(negative_si_snr(clean[..., None], 7.0 * estimate[..., None])) == pytest.approx(loss, abs=1e-3)
-    assert float(negative_si_snr(clean[..., None], clean[..., None])) < -60
-
-
-def test_segment_batches_are_fixed_length_crops_of_the_training_pairs(mini_corpus):
-    from reproductions.icse.recipe import make_sequence_class, training_pair
-
-    config = {"seed": 0, "data": {"train_snrs": [0], "target_peak": "noisy"}}
-    sequence = make_sequence_class()(mini_corpus, config, "train", 5, batch_size=2, segment_samples=4000)
-    assert len(sequence) == 3  # 5 crops in batches of 2, the last batch holds one
-    noisy, clean = sequence[0]
-    assert noisy.shape == clean.shape == (2, 4000, 1)
-    assert sequence[2][0].shape == (1, 4000, 1)
-    np.testing.assert_array_equal(sequence[0][0], noisy)  # the same crop when a resumed epoch reads it again
-    # Each crop is a window of the whole peak-normalised pair (or the pair zero-padded when it is shorter).
-    whole_noisy, whole_clean = training_pair(*sequence.examples[0].load()[:2], "noisy")
-    padded = np.pad(whole_noisy, (0, max(0, 4000 - len(whole_noisy))))
-    starts = [start for start in range(len(padded) - 4000 + 1)
-              if np.array_equal(padded[start:start + 4000], noisy[0, :, 0])]
-    assert starts
-    padded_clean = np.pad(whole_clean, (0, max(0, 4000 - len(whole_clean))))
-    np.testing.assert_array_equal(padded_clean[starts[0]:starts[0] + 4000], clean[0, :, 0])
-
-
-@pytest.mark.parametrize("training, message", [
-    ({"loss": "l1"}, "training.loss"),
-    ({"batch_size": 4}, "training.batch_size 4 needs training.segment_seconds"),
-    ({"batch_size": 0, "segment_seconds": 1.0}, "training.batch_size"),
-    ({"segment_seconds": -1.0}, "training.segment_seconds"),
-])
-def test_bad_training_settings_are_value_errors(training, message):
-    from reproductions.icse.recipe import training_settings
-
-    with pytest.raises(ValueError, match=message):
-        training_settings({"config_path": "mini.yaml", "training": training})
-
-
-def test_each_corpus_name_gives_the_examples_of_its_adapter(tmp_path, mini_data_dir, mini_corpus):
-    from data_prep.adapters.timit import timit_corpus
-    from reproductions.icse.recipe import load_corpus, test_examples, training_examples
-    from tests.corpus_trees import describe, timit_fixture
-
-    config = yaml.safe_load((Path(__file__).resolve().parents[3] / "reproductions/icse/conf/mini.yaml").read_text())
-    config["data"].update(data_dir=str(mini_data_dir), max_train_seconds=None)
-    config["config_path"] = "conf/tiny.yaml"
-    corpus = load_corpus(config)
-    assert corpus.root == mini_corpus.root
-    assert describe(training_examples(corpus, config, "train", 1, 5)) == describe(
-        training_examples(mini_corpus, config, "train", 1, 5))
-    assert describe(test_examples(corpus, config, 6)) == describe(test_examples(mini_corpus, config, 6))
-
-    # TIMIT's validation speakers are drawn with the top-level seed (3 holds one out of the fixture's four)
-    timit_fixture(tmp_path)
-    config["seed"] = 3
-    config["data"].update(corpus="timit", timit_root=str(tmp_path / "TIMIT"),
-                          noise_train_dir=str(tmp_path / "noise" / "train"), noise_test_dir=str(tmp_path / "noise" / "test"))
-    expected = timit_corpus(tmp_path / "TIMIT", tmp_path / "noise" / "train", tmp_path / "noise" / "test", seed=3)
-    opened = load_corpus(config)
-    assert opened.speakers("valid") == expected.speakers("valid") == ["FCJF0"]
-    assert describe(training_examples(opened, config, "train", 0, None)) == describe(
-        training_examples(expected, config, "train", 0, None))
-    config["data"]["corpus"] = "librimix"
-    with pytest.raises(ValueError, match=r"^conf/tiny\.yaml: data\.corpus = 'librimix' .* 'mini', 'folder', 'timit'$"):
-        load_corpus(config)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from common.config import load_config
-from reproductions.tfgridnet.recipe import build_model, progressive_snrs
+from reproductions.tfgridnet.data import progressive_snrs
+from reproductions.tfgridnet.strategies import build_model
 
 RECIPE_DIR = Path(__file__).resolve().parents[3] / "reproductions" / "tfgridnet"
 

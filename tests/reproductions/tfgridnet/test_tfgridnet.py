@@ -189,7 +189,7 @@ def test_custom_layers_round_trip_their_config(layer):
 
 
 def test_folded_macs_count_every_sequence(tiny_models):
-    from reproductions.tfgridnet.recipe import macs_breakdown
+    from reproductions.tfgridnet.strategies import macs_breakdown
 
     direct, _ = tiny_models
     rows = {row["layer"]: row for row in macs_breakdown(direct, seconds=1.0)}

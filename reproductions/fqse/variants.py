@@ -1,0 +1,59 @@
+"""FQSE's three variants (docs/fqse.md#model, docs/fqse.md#training): the Conv-TasNet core of the float model, of
+vanilla 8-bit QAT and of FQSE 8-bit, the waveform model trained around it with asteroid's negative SI-SDR, and the
+core weights each variant stores.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def negative_si_sdr(clean, estimate):
+    """asteroid ``pairwise_neg_sisdr`` for one source: zero-mean, EPS 1e-8, ``-10 log10``."""
+    from common.tfkeras import tf
+
+    epsilon = 1e-8
+    clean, estimate = tf.cast(clean, tf.float32), tf.cast(estimate, tf.float32)
+    clean = clean - tf.reduce_mean(clean, axis=-1, keepdims=True)
+    estimate = estimate - tf.reduce_mean(estimate, axis=-1, keepdims=True)
+    dot = tf.reduce_sum(clean * estimate, axis=-1, keepdims=True)
+    target = dot * clean / (tf.reduce_sum(clean**2, axis=-1, keepdims=True) + epsilon)
+    noise = estimate - target
+    ratio = tf.reduce_sum(target**2, axis=-1) / (tf.reduce_sum(noise**2, axis=-1) + epsilon)
+    return -10.0 * tf.math.log(ratio + epsilon) / tf.math.log(10.0)
+
+
+def build_core(config: dict, variant: str, quantized: bool = True):
+    """The Conv-TasNet core of ``variant`` (float, vanilla or fqse); ``quantized=False`` gives its float version."""
+    from reproductions.fqse import convtasnet, fqse
+
+    source = config.get("config_path")
+    quantization = None
+    if variant != "float" and quantized:
+        quantization = {"bits": int(config["quantization"]["bits"]), "trainable_ranges": variant == "fqse"}
+    if variant == "fqse":
+        return fqse.build_from_config(config["model"], config["fqse"], quantization=quantization,
+                                      name=f"convtasnet_{variant}", source=source)
+    # vanilla QAT quantizes the core's input (FQSE's in_quant True).
+    return convtasnet.build_from_config(config["model"], quantization=quantization,
+                                        quantize_input=quantization is not None, name=f"convtasnet_{variant}",
+                                        source=source)
+
+
+def build_trainable(config: dict, variant: str, core):
+    from reproductions.fqse.fqse import build_waveform_model
+
+    stages = int(config["fqse"]["splitter_stages"]) if variant == "fqse" else 1
+    return build_waveform_model(core, splitter_stages=stages, name=f"waveform_{variant}")
+
+
+def core_weights_path(exp_dir: Path, variant: str) -> Path:
+    return Path(exp_dir) / variant / "core.weights.h5"
+
+
+def load_core(config: dict, exp_dir: Path, variant: str, checkpoint=None):
+    path = Path(checkpoint) if checkpoint else core_weights_path(exp_dir, variant)
+    if not path.is_file():
+        raise ValueError(f"{path}: no trained {variant} model; run 'train --variant {variant}' first")
+    core = build_core(config, variant)
+    core.load_weights(str(path))
+    return core
