@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.pareto import pareto_frontier
+from common.figures import pyplot, save_figure
 
 MARKERS = {"float": "o", "tflite": "s", "pruned": "v", "clustered": "^", "pruned_clustered": "D",
            "ptq_int8": "P", "qat_int8": "X", "fqse": "*", "icse": "h", "dynamic": "p"}
@@ -32,10 +33,7 @@ def frontier_panels(rows, quality_key: str = "pesq_wb"):
 def plot_frontiers(rows, path, quality_key: str = "pesq_wb", quality_label: str = "PESQ (WB, P.862.2)",
                    title: str = "Size-quality-speed frontier") -> Path | None:
     """Write the two-panel PNG to ``path``; returns the path, or None when no row has both coordinates."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = frontier_panels(rows, quality_key)
     if not any(panel["frontier"] for panel in panels):
@@ -64,9 +62,4 @@ def plot_frontiers(rows, path, quality_key: str = "pesq_wb", quality_label: str 
         unique = dict(zip(labels, handles))
         axis.legend(unique.values(), unique.keys(), fontsize=7, loc="lower right")
     figure.suptitle(title)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=120)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.figures import pyplot, save_figure
+
 COLUMN_FORMAT = "{0:<16} {1:<16}"
 RULE = "-" * 33
 
@@ -101,10 +103,7 @@ def plot_log_spectrograms(path: Path, mixture_log: np.ndarray, clean_log: np.nda
                           title: str, snr_db: float = 0) -> Path:
     """Write the three log-magnitude spectrograms (frames x 257) as one PNG, as sednn's ``--visualize``
     (``main_dnn.py inference``: three ``matshow`` panels, origin lower, 'jet', the same titles)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(3, 1, sharex=True, figsize=(8, 7))
     low = min(array.min() for array in (mixture_log, clean_log, enhanced_log))
@@ -118,20 +117,12 @@ def plot_log_spectrograms(path: Path, mixture_log: np.ndarray, clean_log: np.nda
         axis.set_ylabel("frequency bin")
     axes[-1].set_xlabel("frame")
     figure.suptitle(title)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def plot_training_history(path: Path, history: list) -> Path:
     """sednn ``evaluate.py plot_training_stat``: train and test MAE against the iteration."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(6, 4))
     iterations = [int(row["iteration"]) for row in history]
@@ -140,12 +131,7 @@ def plot_training_history(path: Path, history: list) -> Path:
     axis.set_xlabel("Iteration")
     axis.set_ylabel("Loss (MAE, scaled log-magnitude)")
     axis.legend(loc="upper right")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 RUN_LABELS = {

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from common.enhancement import inference_level
+from common.figures import pyplot, save_figure
 from reproductions.tfgridnet.export import USABLE_SI_SNR_DROP_DB, distinct_lines, int8_usability
 from reproductions.tfgridnet.scoring import load_evaluation, load_robustness
 from reproductions.tfgridnet.strategies import ABLATION, STRATEGIES, STRATEGY_LABELS
@@ -55,10 +56,7 @@ def learning_curve(log_path, steps_per_epoch: int) -> dict:
 
 def plot_learning_curves(curves: dict, path, noisy_si_snr=None) -> Path:
     """Validation SI-SNR and loss against the optimiser step, one line per strategy, as a PNG at ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, (si_snr_axis, loss_axis) = plt.subplots(1, 2, figsize=(10, 4))
     for strategy, curve in curves.items():
@@ -72,12 +70,7 @@ def plot_learning_curves(curves: dict, path, noisy_si_snr=None) -> Path:
     for axis in (si_snr_axis, loss_axis):
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 PAIRED_METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
