@@ -164,6 +164,6 @@ def print_tables(config, exp_dir, results_dir, run):
         table.save(results_dir / folder if folder else results_dir, config=config, run=run)
         printed.append(table.render())
     if not printed:
-        raise ValueError(f"{results_dir}/metrics has no scores yet: run the evaluate step first")
+        raise ValueError(f"{Path(results_dir) / 'scores'} has no scores yet: run the evaluate stage first")
     print("\n\n".join(printed))
     return None
