@@ -1,4 +1,4 @@
-"""sednn's result table and spectrogram figures.
+"""sednn's result tables and figures: the per-noise table, the compression and robustness tables, the spectrograms.
 
 ``evaluate.py get_stats`` groups the per-file PESQ by noise type, prints ``mean +- std`` per noise (numpy
 ``std``, ddof 0) and an ``Avg.`` row that is the mean of the per-noise means ± the mean of the per-noise stds (not
@@ -217,3 +217,50 @@ def build_tables(documents: dict, config: dict, sizes: dict):
             compression.add_row(RUN_LABELS[run], values)
         text += [compression.render()]
     return "\n".join(text), (main, compression)
+
+
+def model_sizes(config, args) -> dict:
+    """run -> size report (parameters, non-zero, .tflite raw and gzip bytes) of the model that run used."""
+    from common.accounting import size_report
+    from reproductions.sednn.systems import SEDNN_VARIANTS, TFLITE_MODES, compressed_path, float_checkpoint, tflite_path
+    from reproductions.sednn.trainer import load_checkpoint
+
+    sizes = {}
+    for variant in SEDNN_VARIANTS:
+        path = float_checkpoint(config, args) if variant == "float" else compressed_path(args.exp_dir, variant)
+        if not path.is_file():
+            continue
+        model, _ = load_checkpoint(path)
+        float32 = tflite_path(args.exp_dir, variant, "float32")
+        sizes[variant] = size_report(model, float32 if float32.is_file() else None)
+        for mode in TFLITE_MODES:
+            exported = tflite_path(args.exp_dir, variant, mode)
+            if exported.is_file():
+                # gzip -9 of a 50 MB file takes seconds: the float32 export was measured just above.
+                sizes[f"{variant}_{mode}_tflite"] = (sizes[variant] if mode == "float32"
+                                                     else size_report(model, exported))
+    return sizes
+
+
+def robustness_table(config, results_dir, documents):
+    """The shared robustness table of the runs that ``evaluate`` scored on the robustness sets, or None."""
+    from common.evaluation import load_robustness, robustness_table as shared_robustness_table
+    from reproductions.sednn.systems import ROBUSTNESS_RUNS
+
+    # The noisy input first, then the systems in the order of ROBUSTNESS_RUNS.
+    scores = load_robustness(results_dir, ROBUSTNESS_RUNS)
+    nominal = {run: documents[run]["summary"] for run in ROBUSTNESS_RUNS
+               if run in documents and any(run in by_system for by_system in scores.values())}
+    robustness_dir = Path(results_dir) / "scores" / "robustness"
+    if not scores:
+        print(f"no robustness scores under {robustness_dir}: run the evaluate stages (run.sh stages 3 and 6)",
+              flush=True)
+        return None
+    if any("noisy" not in by_system for by_system in scores.values()):
+        raise FileNotFoundError(f"{robustness_dir}: no scores of the noisy input; evaluate the float model first "
+                                "(run.sh stage 3)")
+    snr = _snr_label(config["data"]["snr_db"])
+    level = config["inference"].get("level_dbfs")
+    title = (f"sednn DNN robustness, {config['data']['corpus']} corpus: unseen voices x unseen noises, and the "
+             f"{snr} dB test set at other input levels (inference.level_dbfs {level})")
+    return shared_robustness_table(scores, title, nominal=nominal)

@@ -69,3 +69,17 @@ def test_side_by_side_keeps_both_tables():
 def test_no_scores_is_an_error():
     with pytest.raises(ValueError, match="no scored files"):
         average_row(per_noise_statistics([{"noise_type": "white", "pesq_nb_raw": None}]))
+
+
+def test_enhancement_check_reports_the_gains_against_the_targets():
+    from reproductions.sednn.report import enhancement_check
+
+    def stats(value):
+        return {"white": (value, 0.1, 3)}
+
+    per_metric = {"si_snr": stats(4.0), "noisy_si_snr": stats(0.5), "pesq_wb": stats(1.5), "noisy_pesq_wb": stats(1.2),
+                  "stoi": stats(0.80), "noisy_stoi": stats(0.75)}
+    line = enhancement_check(per_metric)
+    assert "SI-SNR (dB) +3.500 (target >= +3)" in line and line.endswith("-> met")
+    per_metric["stoi"] = stats(0.76)
+    assert enhancement_check(per_metric).endswith("-> NOT met")
