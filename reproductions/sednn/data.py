@@ -129,4 +129,5 @@ def snr_cycled(make_set, snrs) -> list:
 
 
 def snr_text(snr) -> str:
+    """An SNR as sednn writes it in file and table names: ``0``, ``-5``, ``2.5``."""
     return str(int(snr)) if float(snr).is_integer() else str(snr)

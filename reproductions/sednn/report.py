@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common.figures import pyplot, save_figure
+from reproductions.sednn.data import snr_text
 
 COLUMN_FORMAT = "{0:<16} {1:<16}"
 RULE = "-" * 33
@@ -70,7 +71,7 @@ def average_row(statistics: dict) -> tuple:
 
 def format_sednn_table(statistics: dict, snr_db: float) -> list:
     """The table as sednn prints it, one string per line."""
-    lines = [COLUMN_FORMAT.format(f"Noise({_snr_label(snr_db)}dB)", "PESQ").rstrip(), RULE]
+    lines = [COLUMN_FORMAT.format(f"Noise({snr_text(snr_db)}dB)", "PESQ").rstrip(), RULE]
     for noise, (mean, std, _) in statistics.items():
         lines.append(COLUMN_FORMAT.format(noise, "%.2f +- %.2f" % (mean, std)).rstrip())
     lines.append(RULE)
@@ -95,10 +96,6 @@ def side_by_side(left: list, right: list, left_title: str, right_title: str, gap
     return "\n".join((a.ljust(width) + b).rstrip() for a, b in zip(left, right))
 
 
-def _snr_label(snr_db: float) -> str:
-    return str(int(snr_db)) if float(snr_db).is_integer() else str(snr_db)
-
-
 def plot_log_spectrograms(path: Path, mixture_log: np.ndarray, clean_log: np.ndarray, enhanced_log: np.ndarray,
                           title: str, snr_db: float = 0) -> Path:
     """Write the three log-magnitude spectrograms (frames x 257) as one PNG, as sednn's ``--visualize``
@@ -109,7 +106,7 @@ def plot_log_spectrograms(path: Path, mixture_log: np.ndarray, clean_log: np.nda
     low = min(array.min() for array in (mixture_log, clean_log, enhanced_log))
     high = max(array.max() for array in (mixture_log, clean_log, enhanced_log))
     for axis, array, name in zip(axes, (mixture_log, clean_log, enhanced_log),
-                                 (f"{_snr_label(snr_db)}db mixture log spectrogram", "Clean speech log spectrogram",
+                                 (f"{snr_text(snr_db)}db mixture log spectrogram", "Clean speech log spectrogram",
                                   "Enhanced speech log spectrogram")):
         axis.matshow(array.T, origin="lower", aspect="auto", cmap="jet", vmin=low, vmax=high)
         axis.set_title(name)
@@ -176,14 +173,14 @@ def build_tables(documents: dict, config: dict, sizes: dict):
     rows = documents["float"]["rows"]
     statistics = per_noise_statistics(rows)
     corpus = config["data"]["corpus"]
-    ours_title = f"Ours: {corpus} corpus, {_snr_label(snr_db)} dB, {config['training']['iterations']} iterations"
+    ours_title = f"Ours: {corpus} corpus, {snr_text(snr_db)} dB, {config['training']['iterations']} iterations"
     text = [side_by_side(format_sednn_table(statistics, snr_db), format_paper_table(), ours_title,
                          "sednn README: full TIMIT + NOISEX-92, 0 dB, 10000 iterations"),
             "PESQ = raw narrow-band P.862 (sednn's ITU tool, +16000), mean +- std over files; Avg. = mean of the "
             "per-noise means +- mean of the per-noise stds.", ""]
 
     columns = list(NOISY_COLUMNS) + [(key, header) for key, header in METRIC_HEADERS.items()]
-    main = ResultTable(f"sednn DNN, {_snr_label(snr_db)} dB, {corpus} corpus: per noise type (mean ± std over files)",
+    main = ResultTable(f"sednn DNN, {snr_text(snr_db)} dB, {corpus} corpus: per noise type (mean ± std over files)",
                        columns, notes=[
                            "paper = sednn README full-data table (TIMIT + NOISEX-92), raw NB P.862 only",
                            "Avg. = mean of per-noise means ± mean of per-noise stds (sednn get_stats)"])
@@ -200,7 +197,7 @@ def build_tables(documents: dict, config: dict, sizes: dict):
     compared = [run for run in RUN_LABELS if run in documents]
     if len(compared) > 1:
         compression = ResultTable(
-            f"sednn compression, {corpus} corpus, {_snr_label(snr_db)} dB: size vs PESQ (Avg. over noise types)",
+            f"sednn compression, {corpus} corpus, {snr_text(snr_db)} dB: size vs PESQ (Avg. over noise types)",
             [("parameters", "params", 0), ("nonzero_parameters", "non-zero", 0), ("tflite_bytes", ".tflite bytes", 0),
              ("tflite_gzip_bytes", "gzip bytes", 0)] + [(key, header) for key, header in METRIC_HEADERS.items()],
             notes=["Keras rows list the size of their float32 .tflite export; the int8 row is measured by running the "
@@ -259,7 +256,7 @@ def robustness_table(config, results_dir, documents):
     if any("noisy" not in by_system for by_system in scores.values()):
         raise FileNotFoundError(f"{robustness_dir}: no scores of the noisy input; evaluate the float model first "
                                 "(run.sh stage 3)")
-    snr = _snr_label(config["data"]["snr_db"])
+    snr = snr_text(config["data"]["snr_db"])
     level = config["inference"].get("level_dbfs")
     title = (f"sednn DNN robustness, {config['data']['corpus']} corpus: unseen voices x unseen noises, and the "
              f"{snr} dB test set at other input levels (inference.level_dbfs {level})")
