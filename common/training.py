@@ -479,3 +479,17 @@ def paper_callbacks(early_stop_patience=None, halve_lr_patience=None, step_decay
     if step_decay is not None:
         callbacks.append(StepDecay(*step_decay))
     return callbacks
+
+
+def load_trained(build, path, missing: str):
+    """Build a model with ``build()`` and load the trained weights at ``path`` into it.
+
+    The file is checked before the model is built, so a missing file costs no graph construction; its error names
+    the file and ``missing``, the step that writes it (``"run 'train --model crn' first"``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no trained model; {missing}")
+    model = build()
+    model.load_weights(str(path))
+    return model

@@ -32,12 +32,10 @@ def weights_path(args, which) -> Path:
 
 
 def load_trained(config, args, which, checkpoint=None):
-    path = Path(checkpoint) if checkpoint else weights_path(args, which)
-    if not path.is_file():
-        raise ValueError(f"no trained {which} weights at {path}: run 'train --model {which}' first")
-    model = build_model(config, which)
-    model.load_weights(str(path))
-    return model
+    from common import training
+
+    return training.load_trained(lambda: build_model(config, which), checkpoint or weights_path(args, which),
+                                 f"run 'train --model {which}' first")
 
 
 def pytorch_parameter_count(model) -> int:

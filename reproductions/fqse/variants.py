@@ -51,9 +51,8 @@ def core_weights_path(exp_dir: Path, variant: str) -> Path:
 
 
 def load_core(config: dict, exp_dir: Path, variant: str, checkpoint=None):
-    path = Path(checkpoint) if checkpoint else core_weights_path(exp_dir, variant)
-    if not path.is_file():
-        raise ValueError(f"{path}: no trained {variant} model; run 'train --variant {variant}' first")
-    core = build_core(config, variant)
-    core.load_weights(str(path))
-    return core
+    from common import training
+
+    return training.load_trained(lambda: build_core(config, variant),
+                                 checkpoint or core_weights_path(exp_dir, variant),
+                                 f"run 'train --variant {variant}' first")

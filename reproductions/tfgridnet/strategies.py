@@ -59,9 +59,8 @@ def trained_weights(args, strategy: str) -> Path:
 
 
 def load_trained(config: dict, args, strategy: str):
-    model = build_strategy_model(config, strategy)
-    path = Path(args.checkpoint) if getattr(args, "checkpoint", None) else trained_weights(args, strategy)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no trained {strategy} model; run 'train --strategy {strategy}' first")
-    model.load_weights(str(path))
-    return model
+    from common import training
+
+    return training.load_trained(lambda: build_strategy_model(config, strategy),
+                                 getattr(args, "checkpoint", None) or trained_weights(args, strategy),
+                                 f"run 'train --strategy {strategy}' first")

@@ -171,3 +171,22 @@ def test_mirrored_strategy_on_two_logical_cpus():
                             timeout=300, env={key: value for key, value in os.environ.items() if key != "TF_CONFIG"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["MirroredStrategy", "2", "True"]
+
+
+def test_load_trained_names_a_missing_file_before_building_and_loads_saved_weights(tmp_path):
+    from common.training import load_trained
+
+    built = []
+
+    def build():
+        built.append(True)
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    with pytest.raises(FileNotFoundError, match=rf"^{tmp_path / 'absent.weights.h5'}: no trained model; run 'train' first$"):
+        load_trained(build, tmp_path / "absent.weights.h5", "run 'train' first")
+    assert built == []
+    source = build()
+    source.layers[0].set_weights([np.arange(6, dtype=np.float32).reshape(3, 2), np.array([1, -1], np.float32)])
+    source.save_weights(str(tmp_path / "model.weights.h5"))
+    loaded = load_trained(build, tmp_path / "model.weights.h5", "run 'train' first")
+    np.testing.assert_array_equal(loaded.predict(np.ones((1, 3), np.float32), verbose=0), [[7.0, 8.0]])
