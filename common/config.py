@@ -181,8 +181,9 @@ def check_keys(section, name: str, required, optional=(), source=None) -> dict:
 def check_sections(config: dict, path, sections) -> None:
     """Raise ValueError naming ``path`` when ``config`` lacks one of ``sections`` or has a top-level key beyond them.
 
-    A section that a recipe renamed (fqse's ``evaluate:``, now ``evaluation:``) would otherwise surface as a bare
-    KeyError deep inside a command; the unknown sections are named beside the missing one, so the old name shows.
+    A section under another name (``evaluate:`` where the recipe reads ``evaluation:``) would otherwise surface as a
+    bare KeyError deep inside a command; the unknown sections are named beside the missing one, so the misnamed one
+    shows.
     """
     unknown = [str(key) for key in config if key not in sections]
     missing = [section for section in sections if section not in config]
