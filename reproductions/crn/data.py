@@ -49,17 +49,17 @@ def training_examples(corpus, config, split):
 
 
 def test_examples(corpus, config):
-    """Test mixtures: test speech with the unseen test noises at ``test.snrs``; the same utterances in every
-    condition (the first ``test.utterances`` test utterances in name order)."""
+    """Test mixtures: test speech with the unseen test noises at ``evaluation.snrs``; the same utterances in every
+    condition (the first ``evaluation.utterances`` test utterances in name order)."""
     from data_prep.paper_sets import crn_set
 
-    test = config["test"]
+    test = config["evaluation"]
     examples = crn_set(corpus, "test_unseen_noise", snrs=test["snrs"], seed=test["seed"])
     if test.get("noise_types"):
         wanted = set(test["noise_types"])
         missing = wanted - {e.meta["noise_type"] for e in examples}
         if missing:
-            raise ValueError(f"{config_file(config)}: test.noise_types {sorted(missing)} are not "
+            raise ValueError(f"{config_file(config)}: evaluation.noise_types {sorted(missing)} are not "
                              "in the test noise split")
         examples = [e for e in examples if e.meta["noise_type"] in wanted]
     if test.get("utterances"):

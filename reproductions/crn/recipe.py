@@ -43,7 +43,7 @@ class Recipe:
 
     name = "crn"
     # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
-    config_sections = ("model", "baseline", "data", "training", "test", "export", "inference", "evaluation")
+    config_sections = ("model", "baseline", "data", "training", "export", "inference", "evaluation")
 
     def add_arguments(self, command, parser):
         if command in ("train", "enhance"):
@@ -161,7 +161,7 @@ class Recipe:
         from common.evaluation import score_robustness
         from data_prep.paper_sets import robustness_sets
 
-        sets = robustness_sets(load_corpus(config), examples, seed=config["test"]["seed"],
+        sets = robustness_sets(load_corpus(config), examples, seed=config["evaluation"]["seed"],
                                max_items=config["evaluation"].get("robustness_items"))
         scores = score_robustness(enhancers, sets, processes=config["evaluation"]["processes"],
                                   results_dir=args.results_dir, config=config,

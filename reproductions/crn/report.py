@@ -31,7 +31,7 @@ def print_tables(config, args, info):
 
     export_report_path = Path(args.exp_dir) / "export" / "report.json"
     export_report = json.loads(export_report_path.read_text()) if export_report_path.is_file() else {}
-    snrs = [float(snr) for snr in config["test"]["snrs"]]
+    snrs = [float(snr) for snr in config["evaluation"]["snrs"]]
     columns = []
     for snr in snrs:
         columns += [(f"stoi_{snr:g}", f"STOI % {snr:g} dB", 1), (f"pesq_{snr:g}", f"PESQ raw NB {snr:g} dB", 2)]

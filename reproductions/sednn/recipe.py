@@ -275,7 +275,7 @@ class Recipe:
         evaluation = config["evaluation"]
         started = time.time()
         sets = robustness_sets(load_corpus(config), mixture_examples(config, "test"), seed=config["data"]["seed"],
-                               max_items=evaluation["robustness_max_items"])
+                               max_items=evaluation["robustness_items"])
         # The noisy input's scores come with the float model's run.
         scores = score_robustness({run: enhance}, sets, sample_rate=config["data"]["sample_rate"],
                                   processes=evaluation["processes"], results_dir=args.results_dir,

@@ -8,7 +8,7 @@ MINI = {
     "baseline": {"units": 8, "lstm_layers": 4},
     "data": {"corpus": "mini", "per_utterance": 1, "train_items": 5, "valid_items": 2, "max_train_seconds": None,
              "seed": 0},
-    "test": {"snrs": [-5, 0, 5], "noise_types": None, "utterances": 2, "seed": 0},
+    "evaluation": {"snrs": [-5, 0, 5], "noise_types": None, "utterances": 2, "seed": 0},
     "config_name": "tiny",
 }
 

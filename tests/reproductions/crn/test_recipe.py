@@ -66,7 +66,7 @@ def test_evaluate_and_table_print_the_robustness_rows_and_checks(tmp_path, capsy
     config = yaml.safe_load(open("reproductions/crn/conf/mini.yaml"))
     config["model"]["channels"] = [2, 3, 4, 4, 4]
     config["baseline"]["units"] = 8
-    config["test"].update(utterances=1, noise_types=["babble"])
+    config["evaluation"].update(utterances=1, noise_types=["babble"])
     config["evaluation"].update(processes=1, robustness_items=2)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))

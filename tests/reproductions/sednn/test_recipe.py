@@ -22,7 +22,7 @@ def run(mini_corpus_root, tmp_path_factory):
         "training.log_interval=10", "training.save_interval=15", "inference.iteration=30",
         "evaluation.processes=1", "evaluation.visualize_count=1",
         "compression.pruning.iterations=10", "compression.pruning.frequency=2", "compression.clustering.iterations=4",
-        "compression.calibration_segments=20", "evaluation.robustness_max_items=2",
+        "compression.calibration_segments=20", "evaluation.robustness_items=2",
     ]
     common = ["--config", "mini", "--exp-dir", str(root / "exp"), "--results-dir", str(root / "results")]
     for item in overrides:
