@@ -24,7 +24,7 @@ def test_one_training_step(mini_corpus, tiny_config):
     assert np.isfinite(logs["loss"])
     assert any(not np.array_equal(old, new) for old, new in zip(before, model.get_weights()))
     # the mini configuration's SI-SNR weight reaches the compiled loss (the paper configuration keeps upstream's 1)
-    assert model.loss.sisnr_weight == tiny_config["loss"]["sisnr_weight"] == 30
+    assert model.loss.sisnr_weight == tiny_config["loss"]["sisnr_weight"] == 100
     assert "sisnr_weight" not in load_config("paper", RECIPE_DIR)["loss"]
 
 
