@@ -85,9 +85,9 @@ class Adapter:
     torch_comparison = False
 
     def recipe_config(self, config_name):
-        from common.config import load_config
+        from common.config import load_recipe_config
 
-        return load_config(config_name, REPOSITORY_ROOT / "reproductions" / self.name)
+        return load_recipe_config(self.name, config_name)
 
     def exp_dir(self, config_name) -> Path:
         return REPOSITORY_ROOT / "exp" / self.name / config_name

@@ -228,9 +228,9 @@ BENCHES = {"icse": IcseBench, "sednn": SednnBench, "crn": CrnBench, "fqse": Fqse
 
 
 def load_bench(name, config_name_or_path, overrides, size):
-    from common.config import load_config
+    from common.config import load_recipe_config
 
-    config = load_config(config_name_or_path, REPOSITORY_ROOT / "reproductions" / name, overrides)
+    config = load_recipe_config(name, config_name_or_path, overrides)
     if "segment_seconds" not in config.get("data", {}) and name in ("fqse", "tfgridnet"):
         raise ValueError(f"{config['config_path']}: data.segment_seconds is missing")
     return BENCHES[name](name, config, size)

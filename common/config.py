@@ -234,6 +234,21 @@ def load_config(name_or_path: str, recipe_dir: Path, overrides=(), sections=None
     return config
 
 
+def load_recipe_config(recipe: str, name_or_path, overrides=()) -> dict:
+    """Load a configuration of ``reproductions/<recipe>`` with the section check its own command line applies.
+
+    For callers outside the recipe's command line (the benchmarks, ``sednn.snr_config``): a misnamed section is
+    refused here with the file named, as ``python -m reproductions.<recipe>`` would refuse it.
+    """
+    import importlib
+
+    recipe_dir = Path(__file__).resolve().parents[1] / "reproductions" / recipe
+    if not (recipe_dir / "recipe.py").is_file():
+        raise ValueError(f"no recipe {recipe!r} (reproductions/{recipe}/recipe.py does not exist)")
+    sections = importlib.import_module(f"reproductions.{recipe}.recipe").Recipe.config_sections
+    return load_config(name_or_path, recipe_dir, overrides, sections=sections)
+
+
 def overrides_tag(overrides) -> str:
     """Return an 8-hex tag of ``--set`` overrides (``""`` for none), independent of their order.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from common.config import load_config
+from common.config import load_recipe_config
 
 
 def main(argv=None) -> int:
@@ -16,7 +16,7 @@ def main(argv=None) -> int:
     parser.add_argument("snr_db", type=float, help="training and test SNR in dB")
     parser.add_argument("output", type=Path, help="the YAML file to write")
     args = parser.parse_args(argv)
-    config = load_config(args.config, Path(__file__).resolve().parent)
+    config = load_recipe_config("sednn", args.config)
     for key in ("config_name", "config_path", "overrides"):
         config.pop(key, None)
     config["data"]["snr_db"] = args.snr_db

@@ -1,12 +1,14 @@
 import pytest
 
 import hashlib
+from pathlib import Path
 
 from common.config import (
     apply_override,
     check_keys,
     experiment_name,
     load_config,
+    load_recipe_config,
     overrides_tag,
     record_experiment,
 )
@@ -163,6 +165,21 @@ def test_recipes_sections_are_their_yaml_sections():
             text = (root / recipe.name / "conf" / f"{name}.yaml").read_text(encoding="utf-8")
             assert list(yaml.safe_load(text)) == list(recipe.config_sections), (recipe.name, name)
             load_config(name, root / recipe.name, sections=recipe.config_sections)
+
+
+def test_recipe_config_outside_the_command_line_gets_the_recipes_section_check(tmp_path):
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "reproductions"
+    assert load_recipe_config("crn", "mini")["evaluation"]["snrs"] == [-5, 0, 5]
+    config = yaml.safe_load((root / "crn" / "conf" / "mini.yaml").read_text(encoding="utf-8"))
+    config["test"] = config.pop("evaluation")
+    path = tmp_path / "renamed.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"^{path}: no section 'evaluation' \(found 'test'\)"):
+        load_recipe_config("crn", str(path))
+    with pytest.raises(ValueError, match="no recipe 'crm'"):
+        load_recipe_config("crm", "mini")
 
 
 def test_check_keys_names_the_unknown_or_missing_key_and_the_accepted_ones():
