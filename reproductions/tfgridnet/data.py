@@ -48,8 +48,9 @@ def training_pair(example, segment_samples: int, snrs=None):
     return fit_length(noisy, segment_samples), fit_length(targets, segment_samples)
 
 
-def make_batches(config: dict, corpus, split: str, progressive: bool, fresh_every_epoch: bool):
-    """Keras ``Sequence`` of fixed-length batches; with ``fresh_every_epoch`` each epoch draws new mixtures."""
+def make_batches(config: dict, corpus, split: str, progressive: bool, fresh_every_epoch: bool, first_epoch: int = 0):
+    """Keras ``Sequence`` of fixed-length batches; with ``fresh_every_epoch`` each epoch draws new mixtures, starting
+    with those of ``first_epoch`` (a resumed training's next epoch)."""
     from common.tfkeras import keras
 
     data, training = config["data"], config["training"]
@@ -62,7 +63,7 @@ def make_batches(config: dict, corpus, split: str, progressive: bool, fresh_ever
     class MixtureBatches(keras.utils.Sequence):
         def __init__(self):
             super().__init__()
-            self.epoch = 0
+            self.epoch = int(first_epoch)
             self.draw()
 
         def draw(self):

@@ -131,12 +131,11 @@ class Recipe:
             set_seed(int(training["seed"]))
             model = build_strategy_model(config, strategy, fused_lstm=fused_lstm_setting(config))
             compile_model(model, config, len(model.outputs))
-            train_batches = make_batches(config, corpus, "train", progressive, fresh_every_epoch=True)
-            valid_batches = make_batches(config, corpus, "valid", progressive, fresh_every_epoch=False)
             exp_dir = Path(args.exp_dir) / strategy
             trainer = ResumableTraining(model, exp_dir, monitor="val_loss", mode="min")
-            train_batches.epoch = trainer.initial_epoch
-            train_batches.draw()
+            train_batches = make_batches(config, corpus, "train", progressive, fresh_every_epoch=True,
+                                         first_epoch=trainer.initial_epoch)
+            valid_batches = make_batches(config, corpus, "valid", progressive, fresh_every_epoch=False)
             _log(f"[tfgridnet] training {STRATEGY_LABELS[strategy]} ({model.count_params():,} parameters, "
                  f"{len(train_batches)} steps/epoch, {training['epochs']} epochs) in {exp_dir}")
             started = time.time()
