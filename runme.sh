@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 ALL_REPRODUCTIONS=(icse fqse sednn crn tfgridnet)
 PYTHON=.venv/bin/python
+source common/allocator.sh
 
 usage() {
   cat <<'EOF'
@@ -18,7 +19,7 @@ Usage: ./runme.sh [COMMAND] [OPTIONS]
 Commands:
   (none)      set up, build the embedded mini corpus, run every reproductions/*/run.sh, print all tables
   test        set up, then run the test suite (extra arguments are passed to pytest)
-  setup       create .venv, install requirements.txt, the project (editable) and the corpus' Debian packages
+  setup       create .venv, install requirements.txt, the project (editable), the corpus' Debian packages and TCMalloc
 
 Options for the main run:
   --only NAME     run only this reproduction (repeatable): icse fqse sednn crn tfgridnet
@@ -63,7 +64,24 @@ setup() {
   # The Debian packages the embedded corpus is made from (installed with apt-get as root, otherwise the
   # command to run is printed); the list lives in data_prep/build_mini.py.
   $PYTHON -c "from data_prep.build_mini import ensure_packages; ensure_packages()"
+  install_tcmalloc
+  use_tcmalloc
   log "set-up done in $((SECONDS - started)) s"
+}
+
+# The recipes train 1.4-3.6x faster per step on TCMalloc (common/allocator.sh); without root the set-up says so.
+install_tcmalloc() {
+  [[ -n $(tcmalloc_library) ]] && return 0
+  local command=(apt-get install -y -q --no-install-recommends libtcmalloc-minimal4)
+  if [[ $(id -u) -ne 0 ]]; then
+    log "note: TCMalloc is not installed, training runs on glibc's malloc (slower); to install it run:" \
+        "sudo ${command[*]}"
+    return 0
+  fi
+  log "installing libtcmalloc-minimal4 with apt-get"
+  DEBIAN_FRONTEND=noninteractive "${command[@]}" >/dev/null || {
+    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive "${command[@]}" >/dev/null
+  } || log "note: apt-get could not install libtcmalloc-minimal4; training runs on glibc's malloc (slower)"
 }
 
 run_tests() {

@@ -11,8 +11,15 @@ Options (a row each, ratios against the float32 row of the same run):
 * ``float32``: the float32 policy;
 * ``bf16``: Keras' ``mixed_bfloat16`` policy (the float32 pins of the models hold);
 * ``fused_lstm`` (CRN, TF-GridNet): bf16 with the builders' ``fused_lstm=True`` where they take that keyword;
-* ``data_path`` (ICSE, mini): bf16 on the recipe's own training mixtures read by the overlapped data path
-  (``common.training.BackgroundBatches``), beside ``data_serial``, the same mixtures read in the step's thread.
+* ``data_path`` (ICSE and TF-GridNet, mini): bf16 on the recipe's own training mixtures read by the overlapped data path
+  (``common.training.BackgroundBatches``), beside ``data_serial``, the same mixtures read in the step's thread;
+* ``fit``: float32, the steps timed inside ``model.fit`` over a Keras ``Sequence`` (how the recipes train: the
+  batches are made in a worker thread and reach the step through tf.data) instead of ``train_on_batch``; at mini
+  size ICSE and TF-GridNet read their own corpus mixtures, the others random batches;
+* ``tcmalloc``, ``glibc_malloc``: the ``fit`` row measured again in a child process that runs on TCMalloc
+  (``LD_PRELOAD``, ``common/allocator.sh``) or on glibc's malloc, with oneDNN as the recipes train (off unless
+  ``TF_ENABLE_ONEDNN_OPTS`` is set). The other rows run on the allocator of this process, which the table names.
+  glibc's malloc slows the Eigen kernels' steps inside ``fit`` (docs/toolchain.md#memory-allocator).
 
 The other rows time random batches of the configuration's training shapes (no corpus needed), so paper sizes
 run anywhere. oneDNN is turned on (``TF_ENABLE_ONEDNN_OPTS=1`` unless set) because CPU bf16 needs it.
@@ -22,17 +29,24 @@ The table is printed and saved with its provenance to ``results/benchmark_traini
 from __future__ import annotations
 
 import argparse
+import glob
 import inspect
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ("icse", "fqse", "sednn", "crn", "tfgridnet")
-OPTIONS = ("float32", "bf16", "fused_lstm", "data_serial", "data_path")
+OPTIONS = ("float32", "bf16", "fused_lstm", "data_serial", "data_path", "fit", "tcmalloc", "glibc_malloc")
+ALLOCATOR_OPTIONS = ("tcmalloc", "glibc_malloc")
 SAMPLE_RATE = 16000
+# oneDNN as the recipes have it (common/tfkeras.py), read before main() turns it on for the benchmark's rows.
+RECIPES_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "0")
 # The random batches stand for utterances of this length where a configuration trains on whole utterances.
 DEFAULT_UTTERANCE_SECONDS = 3.0
 
@@ -41,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.training",
         description="Time each recipe's training step and end-to-end time per example under float32, bf16, the "
-                    "fused LSTM and the overlapped data path; print the table and save results.json.")
+                    "fused LSTM, the overlapped data path and each memory allocator; print the table and save "
+                    "results.json.")
     parser.add_argument("--config", default="mini", choices=("mini", "paper"),
                         help="which configurations' model and batch sizes to time (default mini)")
     parser.add_argument("--recipes", default=",".join(RECIPES),
@@ -223,6 +238,15 @@ class TfgridnetBench(Bench):
         clean = random.uniform(-0.5, 0.5, (self.batch_size(), self.utterance_samples())).astype("float32")
         return clean + 0.1 * random.standard_normal(clean.shape).astype("float32"), clean
 
+    def data_sequence(self, count):
+        import copy
+
+        from reproductions.tfgridnet.data import make_batches, open_corpus
+
+        config = copy.deepcopy(self.config)
+        config["training"]["examples_per_epoch"] = count * self.batch_size()
+        return make_batches(config, open_corpus(config), "train", progressive=False, fresh_every_epoch=False)
+
 
 BENCHES = {"icse": IcseBench, "sednn": SednnBench, "crn": CrnBench, "fqse": FqseBench, "tfgridnet": TfgridnetBench}
 
@@ -260,10 +284,15 @@ def measure(bench, option, steps, warmup, seed=0):
             sequence = BackgroundBatches(sequence)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    keras.mixed_precision.set_global_policy("float32" if option == "float32" else "mixed_bfloat16")
+    keras.mixed_precision.set_global_policy("float32" if option in ("float32", "fit") else "mixed_bfloat16")
     try:
         model = bench.build(fused)
         random = np.random.default_rng(seed)
+        if option == "fit":
+            sequence = bench.data_sequence(warmup + steps) if bench.size == "mini" else None
+            if sequence is None:
+                sequence = [bench.random_batch(random) for _ in range(warmup + steps)]
+            return _measure_fit(model, sequence, warmup)
         step_times, example_times = [], []
         for index in range(warmup + steps):
             started = time.perf_counter()
@@ -283,23 +312,114 @@ def measure(bench, option, steps, warmup, seed=0):
             "batch_size": int(len(inputs)), "input_shape": list(np.shape(inputs))}
 
 
+def _measure_fit(model, batches, warmup):
+    """Time each step of one ``model.fit`` epoch over ``batches`` (the recipe's Keras ``Sequence`` of corpus
+    batches, or a list of random ones); the first ``warmup`` steps are not counted. Keras makes the next batch
+    in a worker thread during the step, so the per-example time is the step over the batch size."""
+    import numpy as np
+
+    from common.tfkeras import keras
+
+    class Batches(keras.utils.Sequence):
+        def __len__(self):
+            return len(batches)
+
+        def __getitem__(self, index):
+            return batches[index]
+
+    class StepTimes(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter() - self.started)
+
+    timer = StepTimes()
+    model.fit(batches if isinstance(batches, keras.utils.Sequence) else Batches(), epochs=1, verbose=0,
+              callbacks=[timer])
+    step_times = timer.times[warmup:]
+    batch_size = len(batches[0][0])
+    example_times = [step / batch_size for step in step_times]
+    return {"status": "measured", "step": spread(step_times), "example": spread(example_times),
+            "step_times_s": step_times, "example_times_s": example_times,
+            "batch_size": int(batch_size), "input_shape": list(np.shape(batches[0][0]))}
+
+
+def tcmalloc_library():
+    """Path of Debian's ``libtcmalloc_minimal.so.4`` (the library ``common/allocator.sh`` preloads), or None."""
+    found = sorted(glob.glob("/usr/lib/*/libtcmalloc_minimal.so.4") + glob.glob("/usr/lib/libtcmalloc_minimal.so.4"))
+    return found[0] if found else None
+
+
+def allocator_environment(option):
+    """The environment of a child process running on ``option``'s allocator; None where it is not installed."""
+    preloaded = [entry for entry in os.environ.get("LD_PRELOAD", "").replace(" ", ":").split(":")
+                 if entry and "tcmalloc" not in entry and "jemalloc" not in entry]
+    if option == "tcmalloc":
+        library = tcmalloc_library()
+        if library is None:
+            return None
+        preloaded.insert(0, library)
+    # oneDNN as the recipes train (common/tfkeras.py: off unless set), not the benchmark's own setting: glibc's
+    # malloc slows TensorFlow's Eigen kernels, not oneDNN's.
+    environment = dict(os.environ, LD_PRELOAD=":".join(preloaded), SE_ALLOCATOR="system",
+                       TF_ENABLE_ONEDNN_OPTS=RECIPES_ONEDNN)
+    environment.setdefault("TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD", str(1 << 40))
+    return environment
+
+
+def measure_in_child(bench, option, args, config_path):
+    """The ``fit`` row of ``bench`` measured by ``python -m benchmarks.training`` in a child on ``option``'s
+    allocator (same steps, warm-up and overrides)."""
+    environment = allocator_environment(option)
+    if environment is None:
+        return {"status": "not available: libtcmalloc_minimal.so.4 not found (apt-get install libtcmalloc-minimal4)"}
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "benchmarks.training", "--config", args.config, "--recipes", bench.name,
+                   "--options", "fit", "--steps", str(args.steps), "--warmup", str(args.warmup),
+                   "--recipe-config", f"{bench.name}={config_path}", "--results-dir", folder]
+        for value in args.set:
+            if value.startswith(f"{bench.name}:"):
+                command += ["--set", value]
+        child = subprocess.run(command, env=environment, cwd=REPOSITORY_ROOT, capture_output=True, text=True)
+        if child.returncode != 0:
+            last_line = (child.stderr.strip().splitlines() or ["no message"])[-1]
+            return {"status": f"failed in the child process (exit {child.returncode}): {last_line}"}
+        document = json.loads((Path(folder) / "results.json").read_text())
+    row = document["extra"]["results"][bench.name]["fit"]
+    row["allocator"] = document["provenance"]["config"]["allocator"]
+    row["onednn"] = document["provenance"]["config"]["onednn"]
+    return row
+
+
 def add_ratios(results):
-    """Speed-up of every measured row against its recipe's float32 row (median over median)."""
+    """Speed-up of every measured row against its recipe's float32 row (median over median); the allocator rows
+    against the glibc_malloc row."""
     for recipe, rows in results.items():
-        reference = rows.get("float32", {})
-        for row in rows.values():
+        for option, row in rows.items():
+            reference = rows.get("glibc_malloc" if option in ALLOCATOR_OPTIONS else "float32", {})
             if row.get("status") == "measured" and reference.get("status") == "measured":
                 row["step_speedup"] = reference["step"]["median_s"] / row["step"]["median_s"]
                 row["example_speedup"] = reference["example"]["median_s"] / row["example"]["median_s"]
 
 
-def result_table(results, config_name):
+def result_table(results, config_name, allocator):
     from common.tables import ResultTable
 
     notes = ["step: train_on_batch alone; per example: batch production + step over the batch size; "
-             "median (min-max) over the timed steps; x: speed-up against float32 of the same run",
+             "median (min-max) over the timed steps; x: speed-up against float32 of the same run (tcmalloc, "
+             "glibc_malloc: against glibc_malloc)",
              "data_serial / data_path train on the corpus' own utterances (their lengths, not the random batches' "
-             "shape): compare them with each other"]
+             "shape): compare them with each other",
+             "fit: float32 steps timed inside model.fit over a Sequence, as the recipes train (mini ICSE and "
+             "TF-GridNet: their corpus mixtures)",
+             f"tcmalloc / glibc_malloc: the fit row in a child process on that allocator, oneDNN "
+             f"{'on' if RECIPES_ONEDNN == '1' else 'off'} as the recipes train; the other rows ran on {allocator}, "
+             "oneDNN on"]
     table = ResultTable(f"Training speed, {config_name} sizes", [
         ("step_median_s", "step s", 4), ("step_min_s", "min", 4), ("step_max_s", "max", 4),
         ("example_median_ms", "per example ms", 2), ("example_min_ms", "min", 2), ("example_max_ms", "max", 2),
@@ -329,7 +449,7 @@ def main(argv=None) -> int:
         overrides = _overrides(args.set, recipes)
         configs = _recipe_configs(args.recipe_config, args.config, recipes)
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-        from common.training import cpu_flags, onednn_enabled
+        from common.training import cpu_flags, memory_allocator, onednn_enabled
 
         benches = [load_bench(name, configs[name], overrides[name], args.config) for name in recipes]
         total = len(benches) * len(options)
@@ -338,7 +458,10 @@ def main(argv=None) -> int:
             results[bench.name] = {}
             for option in options:
                 count += 1
-                row = measure(bench, option, args.steps, args.warmup)
+                if option in ALLOCATOR_OPTIONS:
+                    row = measure_in_child(bench, option, args, bench.config["config_path"])
+                else:
+                    row = measure(bench, option, args.steps, args.warmup)
                 results[bench.name][option] = row
                 if row["status"] == "measured":
                     text = (f"step {row['step']['median_s']:.4f} s ({row['step']['min_s']:.4f}-"
@@ -347,13 +470,14 @@ def main(argv=None) -> int:
                     text = row["status"]
                 print(f"[{count}/{total}] {bench.name} {option}: {text}", flush=True)
         add_ratios(results)
-        table = result_table(results, args.config)
+        allocator = memory_allocator()
+        table = result_table(results, args.config, allocator)
         print(table.render())
         results_dir = args.results_dir or REPOSITORY_ROOT / "results" / "benchmark_training" / args.config
         settings = {"config": args.config, "recipe_config_files": {bench.name: bench.config.get("config_path")
                                                                    for bench in benches},
                     "recipes": recipes, "options": options, "steps": args.steps,
-                    "warmup": args.warmup, "set": list(args.set), "onednn": onednn_enabled(),
+                    "warmup": args.warmup, "set": list(args.set), "onednn": onednn_enabled(), "allocator": allocator,
                     "bf16_cpu_flags": sorted(cpu_flags() & {"amx_bf16", "avx512_bf16"}),
                     "recipe_configs": {bench.name: bench.config for bench in benches}}
         path = table.save(results_dir, config=settings, extra={"results": results}, run="benchmark_training")

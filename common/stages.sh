@@ -25,6 +25,8 @@ if [[ -z "${PYTHON:-}" ]]; then
   if [[ -x "$repository_root/.venv/bin/python" ]]; then PYTHON="$repository_root/.venv/bin/python"; else PYTHON=python3; fi
 fi
 export PYTHONUNBUFFERED=1
+source "$repository_root/common/allocator.sh"
+use_tcmalloc
 
 log() {
   echo "$(date '+%Y-%m-%d %H:%M:%S') [${recipe}] $*"

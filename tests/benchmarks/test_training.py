@@ -1,4 +1,5 @@
-"""``python -m benchmarks.training`` on a tiny ICSE FCN, 2 steps: the saved JSON's structure (no timings asserted)."""
+"""``python -m benchmarks.training`` on a tiny ICSE FCN, 2 steps: the saved JSON's structure (no timings asserted);
+the allocator rows run in child processes whose allocator the row records."""
 import json
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def test_tiny_icse_run_saves_every_option_with_provenance(tmp_path, mini_corpus_
                           "--recipe-config", f"icse={tmp_path / 'tiny.yaml'}",
                           "--results-dir", str(results_dir)]) == 0
     printed = capsys.readouterr().out
-    assert "[1/5] icse float32: step" in printed and "[3/5] icse fused_lstm: not available" in printed
+    assert "[1/8] icse float32: step" in printed and "[3/8] icse fused_lstm: not available" in printed
     assert keras.mixed_precision.global_policy().name == "float32"
 
     document = json.loads((results_dir / "results.json").read_text())
@@ -30,18 +31,26 @@ def test_tiny_icse_run_saves_every_option_with_provenance(tmp_path, mini_corpus_
     rows = document["extra"]["results"]["icse"]
     assert list(rows) == list(training.OPTIONS)
     assert rows["fused_lstm"]["status"].startswith("not available")
-    for option in ("float32", "bf16", "data_serial", "data_path"):
+    allocator_rows = ["glibc_malloc"] + (["tcmalloc"] if training.tcmalloc_library() else [])
+    if not training.tcmalloc_library():
+        assert rows["tcmalloc"]["status"].startswith("not available: libtcmalloc_minimal.so.4 not found")
+    assert rows["glibc_malloc"]["allocator"] == "glibc malloc"
+    assert rows.get("tcmalloc", {}).get("allocator", "tcmalloc") == "tcmalloc"
+    assert provenance["config"]["allocator"] in ("glibc malloc", "tcmalloc", "jemalloc")
+    for option in ["float32", "bf16", "data_serial", "data_path", "fit"] + allocator_rows:
         row = rows[option]
         assert row["status"] == "measured", option
         assert len(row["step_times_s"]) == len(row["example_times_s"]) == 2
         for figure in ("step", "example"):
             assert row[figure]["min_s"] <= row[figure]["median_s"] <= row[figure]["max_s"]
         assert row[figure]["median_s"] > 0
-        assert row["step_speedup"] == pytest.approx(rows["float32"]["step"]["median_s"] / row["step"]["median_s"])
+        reference = rows["glibc_malloc" if option in training.ALLOCATOR_OPTIONS else "float32"]
+        assert row["step_speedup"] == pytest.approx(reference["step"]["median_s"] / row["step"]["median_s"])
     assert rows["float32"]["step_speedup"] == 1.0
     assert rows["float32"]["input_shape"] == [1, 48000, 1]  # 3 s where the config keeps whole utterances
     labels = [row["label"] for row in document["table"]["rows"]]
-    assert labels == ["icse float32", "icse bf16", "icse data_serial", "icse data_path"]
+    assert labels == ["icse float32", "icse bf16", "icse data_serial", "icse data_path", "icse fit"] + [
+        f"icse {option}" for option in ("tcmalloc", "glibc_malloc") if option in allocator_rows]
 
 
 def test_bad_arguments_name_the_flag(capsys):

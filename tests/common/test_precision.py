@@ -8,6 +8,7 @@ from common.training import (
     compression_precision,
     config_precision,
     cpu_flags,
+    memory_allocator,
     training_precision,
 )
 
@@ -69,7 +70,17 @@ def test_training_precision_sets_logs_and_restores(restore_policy):
         assert policy == "mixed_bfloat16"
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"
-    assert len(lines) == 1 and lines[0].startswith("precision: mixed_bfloat16")
+    assert len(lines) == 2 and lines[0].startswith("memory allocator: ")
+    assert lines[1].startswith("precision: mixed_bfloat16")
+
+
+def test_memory_allocator_reads_the_mapped_libraries(tmp_path):
+    maps = tmp_path / "maps"
+    maps.write_text("7f00-7f10 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n")
+    assert memory_allocator(maps) == "glibc malloc"
+    maps.write_text(maps.read_text() + "7f20-7f30 r-xp 0 08:01 2 /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4\n")
+    assert memory_allocator(maps) == "tcmalloc"
+    assert memory_allocator(tmp_path / "missing") == "unknown"
 
 
 def _small_dense_model():
@@ -105,7 +116,8 @@ def test_tfmot_wrappers_fail_under_bf16_and_train_under_compression_precision(wr
     with compression_precision("bfloat16", stage=wrapper, log=lines.append):
         model = one_step()
     assert {variable.dtype for variable in model.variables if variable.dtype.is_floating} == {tf.float32}
-    assert lines == [f"precision: float32 for {wrapper}, not mixed_bfloat16 (TFMOT's pruning, clustering and QAT "
+    assert lines[0].startswith("memory allocator: ")
+    assert lines[1:] == [f"precision: float32 for {wrapper}, not mixed_bfloat16 (TFMOT's pruning, clustering and QAT "
                      "wrappers keep float32 masks, centroids and ranges that do not mix with bf16 activations)"]
     assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
 

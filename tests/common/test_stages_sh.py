@@ -93,3 +93,25 @@ def test_a_stage_that_skips_itself_is_not_marked_done(recipe):
     assert lines == ["ran 0 mini", "ran 1", "ran 2"] and "Stage 2 skipped: not marked done" in result.stdout
     result, lines = run(script, log)
     assert lines == ["ran 2"] and "Stage 2 finished in" in result.stdout
+
+
+ALLOCATOR_RUN_SH = """
+recipe=stagetest
+stage_titles=([0]="allocator")
+stage_0() { if grep -q libtcmalloc /proc/self/maps; then echo tcmalloc >> "$LOG"; else echo glibc >> "$LOG"; fi; }
+source "{root}/common/stages.sh"
+run_stages --force "$@"
+"""
+
+
+@pytest.mark.skipif(not list(Path("/usr/lib").glob("*/libtcmalloc_minimal.so.4")),
+                    reason="libtcmalloc_minimal.so.4 is not installed (./runme.sh setup installs it)")
+def test_stage_commands_run_on_tcmalloc_unless_told_otherwise(tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text(ALLOCATOR_RUN_SH.replace("{root}", str(REPOSITORY_ROOT)))
+    log = tmp_path / "log.txt"
+    try:
+        assert run(script, log)[1] == ["tcmalloc"]
+        assert run(script, log, SE_ALLOCATOR="system")[1] == ["glibc"]
+    finally:
+        subprocess.run(["rm", "-rf", str(REPOSITORY_ROOT / "exp" / "stagetest")])
