@@ -659,7 +659,7 @@ class SednnAdapter(Adapter):
                 scaler, scaled = packed()
                 # The recipe's export (free batch axis, int8 I/O in int8 mode).
                 export_variant(load(), scaler, path, mode, scaled,
-                               int(config["compression"]["calibration_segments"]), seed=RANDOM_WEIGHTS_SEED)
+                               int(config["export"]["calibration_segments"]), seed=RANDOM_WEIGHTS_SEED)
 
             row = self.tflite_variant(label, kind, path, prepare, finish, keras_model=load, build=build,
                                       runner=_batched_runner)

@@ -29,7 +29,7 @@ def quantize_and_retrain(model, corpus, config, run_dir, clusters, spec):
 
     output_clusters = min(int(config["quantization"]["output_clusters_per_sign"]), int(clusters))
     result = icse_kmeans(model, clusters_per_sign={output_layer_name(model): output_clusters}, default=int(clusters),
-                         seed=int(config["seed"]))
+                         seed=int(config["training"]["seed"]))
     train_model(model, corpus, config, run_dir, spec, callbacks=[CentroidHolder(result.assignments)])
     return quantized_levels(model, clusters, output_clusters), output_clusters
 

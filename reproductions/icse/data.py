@@ -21,7 +21,7 @@ def load_corpus(config):
 
     data = config["data"]
     corpus = open_corpus(data, config.get("config_path"), names=CORPORA, root=REPOSITORY_ROOT,
-                         adapter_options={"timit": {"seed": int(config["seed"])}})
+                         adapter_options={"timit": {"seed": int(data["seed"])}})
     limit = data.get("max_train_seconds")
     if limit is None:
         return corpus
@@ -59,7 +59,7 @@ def training_pair(noisy, clean, target_peak="own"):
 def training_examples(corpus, config, split, epoch, count):
     from data_prep.paper_sets import fcn_set
 
-    seed = int(config["seed"]) * 100_003 + (epoch if split == "train" else 0)
+    seed = int(config["data"]["seed"]) * 100_003 + (epoch if split == "train" else 0)
     snrs = config["data"]["train_snrs"]
     examples = fcn_set(corpus, split, snrs=snrs, seed=seed, max_items=count)
     if not examples:
@@ -70,7 +70,7 @@ def training_examples(corpus, config, split, epoch, count):
 def test_examples(corpus, config, max_items):
     from data_prep.paper_sets import fcn_set
 
-    return fcn_set(corpus, "test", snrs=config["data"]["test_snrs"], seed=int(config["seed"]) + 7,
+    return fcn_set(corpus, "test", snrs=config["data"]["test_snrs"], seed=int(config["data"]["seed"]) + 7,
                    max_items=max_items)
 
 def crop_segment(noisy, clean, length, rng):
@@ -109,7 +109,7 @@ def make_sequence_class():
                 noisy, clean = self._pair(index)
                 return noisy[None, :, None], clean[None, :, None]
             # The crop positions are a function of seed, epoch and batch, so a resumed epoch sees the same data.
-            rng = np.random.default_rng([int(self.config["seed"]), self.epoch, index, 29])
+            rng = np.random.default_rng([int(self.config["data"]["seed"]), self.epoch, index, 29])
             indices = range(index * self.batch_size, min((index + 1) * self.batch_size, len(self.examples)))
             pairs = [crop_segment(*self._pair(item), self.segment_samples, rng) for item in indices]
             return (np.stack([noisy for noisy, _ in pairs])[:, :, None],

@@ -70,7 +70,7 @@ class Recipe:
 
     name = "icse"
     # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
-    config_sections = ("seed", "model", "data", "training", "pruning", "quantization", "export", "inference",
+    config_sections = ("model", "data", "training", "pruning", "quantization", "export", "inference",
                        "evaluation", "released")
 
     def add_arguments(self, command, parser):
@@ -134,7 +134,7 @@ class Recipe:
     def _train(self, config, args):
         from common.training import set_seed
 
-        set_seed(int(config["seed"]))
+        set_seed(int(config["training"]["seed"]))
         variant = getattr(args, "variant", "fcn")
         exp_dir = Path(args.exp_dir)
         if variant == "released":

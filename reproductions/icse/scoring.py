@@ -127,7 +127,7 @@ def evaluate_robustness(config, exp_dir, results_dir, corpus, examples, processe
             enhance = configured_enhancer(config, keras_enhancer(load_variant(config, exp_dir, system)[0]))
         # Scored as the test set is: the enhanced output peak-normalised, as the authors' MATLAB does.
         enhancers[system] = lambda noisy, enhance=enhance: peak_normalise(enhance(noisy))
-    sets = robustness_sets(corpus, examples, seed=int(config["seed"]),
+    sets = robustness_sets(corpus, examples, seed=int(config["data"]["seed"]),
                            max_items=config["evaluation"]["robustness_items"])
     scores = score_robustness(enhancers, sets, processes=processes, results_dir=results_dir, config=config,
                               run=run)

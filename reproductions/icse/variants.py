@@ -44,8 +44,9 @@ def robustness_path(results_dir) -> Path:
 def build_model(config, settings=None):
     """The FCN of ``config``'s model section, or of ``settings`` (the layer sizes a Keras-1 file's variant records)."""
     if settings is None:
-        return build_from_config(config["model"], seed=int(config["seed"]), source=config.get("config_path"))
-    return build_from_config(settings, seed=int(config["seed"]))
+        return build_from_config(config["model"], seed=int(config["training"]["seed"]),
+                                 source=config.get("config_path"))
+    return build_from_config(settings, seed=int(config["training"]["seed"]))
 
 
 def output_layer_name(model) -> str:

@@ -30,12 +30,12 @@ def _batches(inputs, targets, batch_size: int, seed: int):
         iteration += 1
 
 
-def fine_tune_compressed(model, variant: str, compression: dict, scaler, train_inputs, train_targets, output: Path,
+def fine_tune_compressed(model, variant: str, config: dict, scaler, train_inputs, train_targets, output: Path,
                          batch_size: int, seed: int, log=print):
     """Compress ``model`` (``variant`` 'pruned' or 'clustered'), fine-tune, strip and save to ``output``.
 
     Args:
-        compression: the ``compression:`` section of the config (``pruning`` / ``clustering`` sub-sections).
+        config: the configuration; its ``pruning:`` or ``clustering:`` section sets the variant's schedule.
         train_inputs, train_targets: scaled packed training features.
     Returns:
         The stripped Keras model.
@@ -45,7 +45,7 @@ def fine_tune_compressed(model, variant: str, compression: dict, scaler, train_i
     names = dense_layer_names(model)
     if variant == "pruned":
         section = "pruning"
-        settings = compression[section]
+        settings = config[section]
         iterations = int(settings["iterations"])
         frequency = max(1, int(settings["frequency"]))
         # The polynomial ramp must end on a pruning step (TFMOT prunes when (step - begin) % frequency == 0).
@@ -56,7 +56,7 @@ def fine_tune_compressed(model, variant: str, compression: dict, scaler, train_i
         callbacks = pruning.pruning_callbacks()
     elif variant == "clustered":
         section = "clustering"
-        settings = compression[section]
+        settings = config[section]
         iterations = int(settings["iterations"])
         wrapped = clustering.cluster_weights(model, {name: int(settings["clusters"]) for name in names},
                                              centroid_init=settings["centroid_init"], preserve_sparsity=False)
@@ -64,7 +64,7 @@ def fine_tune_compressed(model, variant: str, compression: dict, scaler, train_i
     else:
         raise ValueError(f"unknown variant {variant!r}; use 'pruned' or 'clustered'")
     if iterations < 1:
-        raise ValueError(f"compression.{section}.iterations must be >= 1, got {iterations}")
+        raise ValueError(f"{section}.iterations must be >= 1, got {iterations}")
     compile_model(wrapped, settings["learning_rate"])
     history = wrapped.fit(_batches(train_inputs, train_targets, batch_size, seed), steps_per_epoch=iterations,
                           epochs=1, callbacks=callbacks, verbose=0)

@@ -60,7 +60,8 @@ class Recipe:
 
     name = "sednn"
     # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
-    config_sections = ("data", "features", "model", "training", "inference", "evaluation", "compression")
+    config_sections = ("data", "features", "model", "training", "inference", "evaluation", "pruning", "clustering",
+                       "export")
     # Checkpoints depend on the mixtures and features as much as on the network.
     experiment_sections = ("data", "features", "model")
 
@@ -172,7 +173,7 @@ class Recipe:
         model, checkpoint_scaler = load_checkpoint(float_checkpoint(config, args))
         train_x, train_y = arrays["train"]
         started = time.time()
-        fine_tune_compressed(model, args.variant, config["compression"], checkpoint_scaler,
+        fine_tune_compressed(model, args.variant, config, checkpoint_scaler,
                              checkpoint_scaler.transform(train_x), checkpoint_scaler.transform(train_y), output,
                              batch_size=config["training"]["batch_size"], seed=config["training"]["seed"], log=_log)
         _log(f"{args.variant}: {time.time() - started:.1f} s -> {output}")
@@ -194,7 +195,7 @@ class Recipe:
             for mode in modes:
                 target = tflite_path(args.exp_dir, variant, mode)
                 export_variant(model, scaler, target, mode, scaler.transform(arrays["train"][0]),
-                               config["compression"]["calibration_segments"], seed=config["training"]["seed"])
+                               config["export"]["calibration_segments"], seed=config["training"]["seed"])
                 _log(f"Exported {target} ({target.stat().st_size:,} bytes)")
         return None
 

@@ -145,7 +145,7 @@ def test_speed_only_rows_are_measured_without_quality(monkeypatch, tmp_path):
 
     adapter = _adapter_on("sednn", monkeypatch, tmp_path)
     small = load_config("paper", models.REPOSITORY_ROOT / "reproductions" / "sednn",
-                        ["model.hidden_units=32", "model.hidden_layers=1", "compression.calibration_segments=8"])
+                        ["model.hidden_units=32", "model.hidden_layers=1", "export.calibration_segments=8"])
     monkeypatch.setattr(type(adapter), "recipe_config", lambda self, config_name: small)
     adapter.timing_seconds = 0.5
     rows = {variant.kind: variant for variant in adapter.variants("paper") if not variant.missing}

@@ -79,10 +79,10 @@ def test_bad_depth_and_index_are_refused():
 def test_icse_mixtures_through_the_data_path_follow_the_seed(mini_corpus):
     from reproductions.icse.data import make_sequence_class
 
-    config = {"seed": 0, "data": {"train_snrs": [-6, 0, 6]}}
+    config = {"data": {"seed": 0, "train_snrs": [-6, 0, 6]}}
 
     def epochs(seed):
-        sequence = BackgroundBatches(make_sequence_class()(mini_corpus, dict(config, seed=seed), "train", 3))
+        sequence = BackgroundBatches(make_sequence_class()(mini_corpus, {"data": dict(config["data"], seed=seed)}, "train", 3))
         try:
             return two_epochs(sequence)
         finally:

@@ -26,7 +26,7 @@ def test_training_pair_divides_the_target_by_its_own_or_by_the_noisy_peak():
 def test_segment_batches_are_fixed_length_crops_of_the_training_pairs(mini_corpus):
     from reproductions.icse.data import make_sequence_class, training_pair
 
-    config = {"seed": 0, "data": {"train_snrs": [0], "target_peak": "noisy"}}
+    config = {"data": {"seed": 0, "train_snrs": [0], "target_peak": "noisy"}}
     sequence = make_sequence_class()(mini_corpus, config, "train", 5, batch_size=2, segment_samples=4000)
     assert len(sequence) == 3  # 5 crops in batches of 2, the last batch holds one
     noisy, clean = sequence[0]
@@ -57,9 +57,9 @@ def test_each_corpus_name_gives_the_examples_of_its_adapter(tmp_path, mini_data_
         training_examples(mini_corpus, config, "train", 1, 5))
     assert describe(test_examples(corpus, config, 6)) == describe(test_examples(mini_corpus, config, 6))
 
-    # TIMIT's validation speakers are drawn with the top-level seed (3 holds one out of the fixture's four)
+    # TIMIT's validation speakers are drawn with data.seed (3 holds one out of the fixture's four)
     timit_fixture(tmp_path)
-    config["seed"] = 3
+    config["data"]["seed"] = 3
     config["data"].update(corpus="timit", timit_root=str(tmp_path / "TIMIT"),
                           noise_train_dir=str(tmp_path / "noise" / "train"), noise_test_dir=str(tmp_path / "noise" / "test"))
     expected = timit_corpus(tmp_path / "TIMIT", tmp_path / "noise" / "train", tmp_path / "noise" / "test", seed=3)

@@ -137,7 +137,7 @@ def test_paper_yaml_builds_the_released_count():
     from reproductions.icse.recipe import RECIPE_DIR, Recipe
 
     config = load_config("paper", RECIPE_DIR, sections=Recipe.config_sections)
-    model = build_from_config(config["model"], seed=config["seed"], source=config["config_path"])
+    model = build_from_config(config["model"], seed=config["training"]["seed"], source=config["config_path"])
     assert model.count_params() == 300_931
     assert [layer.kernel.shape[0] for layer in conv_layers(model)] == [55] * 8
 

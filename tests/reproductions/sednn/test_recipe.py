@@ -21,8 +21,8 @@ def run(mini_corpus_root, tmp_path_factory):
         "model.hidden_units=64", "training.iterations=31", "training.batch_size=100", "training.learning_rate=0.001",
         "training.log_interval=10", "training.save_interval=15", "inference.iteration=30",
         "evaluation.processes=1", "evaluation.visualize_count=1",
-        "compression.pruning.iterations=10", "compression.pruning.frequency=2", "compression.clustering.iterations=4",
-        "compression.calibration_segments=20", "evaluation.robustness_items=2",
+        "pruning.iterations=10", "pruning.frequency=2", "clustering.iterations=4",
+        "export.calibration_segments=20", "evaluation.robustness_items=2",
     ]
     common = ["--config", "mini", "--exp-dir", str(root / "exp"), "--results-dir", str(root / "results")]
     for item in overrides:
