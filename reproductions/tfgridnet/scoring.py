@@ -12,8 +12,8 @@ METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos")
 
 
 def evaluation_examples(config, args, corpus):
-    """The lazy examples of the built-in test split (``--max-files`` or ``evaluation.max_files`` of them)."""
-    limit = args.max_files if getattr(args, "max_files", None) else config["evaluation"]["max_files"]
+    """The lazy examples of the built-in test split (``--max-files`` or ``evaluation.max_items`` of them)."""
+    limit = args.max_files if getattr(args, "max_files", None) else config["evaluation"]["max_items"]
     return draw_examples(config, corpus, config["evaluation"]["split"], int(config["evaluation"]["seed"]),
                          max_items=limit, segmented=False)
 
