@@ -17,8 +17,9 @@ Options (a row each, ratios against the float32 row of the same run):
   batches are made in a worker thread and reach the step through tf.data) instead of ``train_on_batch``; at mini
   size ICSE and TF-GridNet read their own corpus mixtures, the others random batches;
 * ``tcmalloc``, ``glibc_malloc``: the ``fit`` row measured again in a child process that runs on TCMalloc
-  (``LD_PRELOAD``, ``common/allocator.sh``) or on glibc's malloc, with oneDNN as the recipes train (off unless
-  ``TF_ENABLE_ONEDNN_OPTS`` is set). The other rows run on the allocator of this process, which the table names.
+  (``LD_PRELOAD``, ``common/allocator.sh``) or on glibc's malloc, with oneDNN as ``TF_ENABLE_ONEDNN_OPTS`` was
+  when the benchmark started: off unless set, as the recipes train (ICSE's run.sh sets it to 1, so time ICSE's
+  rows with ``TF_ENABLE_ONEDNN_OPTS=1``). The other rows run on the allocator of this process, which the table names.
   glibc's malloc slows the Eigen kernels' steps inside ``fit`` (docs/toolchain.md#memory-allocator).
 
 The other rows time random batches of the configuration's training shapes (no corpus needed), so paper sizes
@@ -45,7 +46,7 @@ RECIPES = ("icse", "fqse", "sednn", "crn", "tfgridnet")
 OPTIONS = ("float32", "bf16", "fused_lstm", "data_serial", "data_path", "fit", "tcmalloc", "glibc_malloc")
 ALLOCATOR_OPTIONS = ("tcmalloc", "glibc_malloc")
 SAMPLE_RATE = 16000
-# oneDNN as the recipes have it (common/tfkeras.py), read before main() turns it on for the benchmark's rows.
+# oneDNN as the recipes have it (common/tfkeras.py: off unless set), read before main() turns it on for the other rows.
 RECIPES_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "0")
 # The random batches stand for utterances of this length where a configuration trains on whole utterances.
 DEFAULT_UTTERANCE_SECONDS = 3.0
@@ -418,8 +419,8 @@ def result_table(results, config_name, allocator):
              "fit: float32 steps timed inside model.fit over a Sequence, as the recipes train (mini ICSE and "
              "TF-GridNet: their corpus mixtures)",
              f"tcmalloc / glibc_malloc: the fit row in a child process on that allocator, oneDNN "
-             f"{'on' if RECIPES_ONEDNN == '1' else 'off'} as the recipes train; the other rows ran on {allocator}, "
-             "oneDNN on"]
+             f"{'on' if RECIPES_ONEDNN == '1' else 'off'} (TF_ENABLE_ONEDNN_OPTS as given; the recipes' default is "
+             f"off, ICSE's run.sh turns it on); the other rows ran on {allocator}, oneDNN on"]
     table = ResultTable(f"Training speed, {config_name} sizes", [
         ("step_median_s", "step s", 4), ("step_min_s", "min", 4), ("step_max_s", "max", 4),
         ("example_median_ms", "per example ms", 2), ("example_min_ms", "min", 2), ("example_max_ms", "max", 2),
