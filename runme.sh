@@ -65,7 +65,6 @@ setup() {
   # command to run is printed); the list lives in data_prep/build_mini.py.
   $PYTHON -c "from data_prep.build_mini import ensure_packages; ensure_packages()"
   install_tcmalloc
-  use_tcmalloc
   log "set-up done in $((SECONDS - started)) s"
 }
 

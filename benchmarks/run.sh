@@ -20,5 +20,8 @@ stage_1() { "$PYTHON" -m benchmarks status --config "$config" ${set_arguments[@]
 stage_2() { "$PYTHON" -m benchmarks run --config "$config" ${set_arguments[@]+"${set_arguments[@]}"}; }
 stage_3() { "$PYTHON" -m benchmarks table --config "$config" ${set_arguments[@]+"${set_arguments[@]}"}; }
 
+# Deployment figures on glibc's malloc: TCMalloc (common/allocator.sh) keeps freed pages resident, so the peak
+# resident memory of a variant would miss what reuses them.
+export SE_ALLOCATOR="${SE_ALLOCATOR:-system}"
 source "$(dirname "${BASH_SOURCE[0]}")/../common/stages.sh"
 run_stages "$@"

@@ -1,4 +1,6 @@
-# TCMalloc for every Python process a pipeline starts (sourced by common/stages.sh and runme.sh).
+# TCMalloc for every Python process a reproduction's run.sh starts (sourced by common/stages.sh; runme.sh uses
+# tcmalloc_library to install it). The deployment benchmark and the test suite keep glibc's malloc: TCMalloc keeps
+# freed pages resident, which hides peaks from the resident-memory measurements.
 #
 # With glibc's malloc, TensorFlow's Eigen CPU kernels give their large per-step buffers back to the kernel and
 # fault them in again on the next step: the recipes' training steps took 1.4-3.6x as long as under TCMalloc on the

@@ -1,13 +1,17 @@
 """The shared run.sh stage driver: ranges, skipping finished stages, --force, --help, failures."""
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+# One name per test worker process: the workers share the repository's exp/ folder.
+STAGE_TEST_NAME = f"stagetest{os.getpid()}"
+EXP = REPOSITORY_ROOT / "exp" / STAGE_TEST_NAME
 
 RUN_SH = """
-recipe=stagetest
+recipe={recipe}
 stage_titles=([0]="prepare" [1]="train" [2]="evaluate")
 stage_0() { echo "ran 0 $config" >> "$LOG"; }
 stage_1() { echo "ran 1${set_arguments[*]:+ ${set_arguments[*]}}" >> "$LOG"; }
@@ -20,10 +24,10 @@ run_stages "$@"
 @pytest.fixture
 def recipe(tmp_path):
     script = tmp_path / "run.sh"
-    script.write_text(RUN_SH.replace("{root}", str(REPOSITORY_ROOT)))
+    script.write_text(RUN_SH.replace("{root}", str(REPOSITORY_ROOT)).replace("{recipe}", STAGE_TEST_NAME))
     log = tmp_path / "log.txt"
     yield script, log
-    subprocess.run(["rm", "-rf", str(REPOSITORY_ROOT / "exp" / "stagetest")])
+    subprocess.run(["rm", "-rf", str(EXP)])
 
 
 def run(script, log, *arguments, **environment):
@@ -42,7 +46,7 @@ def test_stages_run_once_then_skip(recipe):
     assert "Stage 1 finished in" in result.stdout
     result, lines = run(script, log)
     assert lines == [] and "done before, skipped" in result.stdout
-    times = (REPOSITORY_ROOT / "exp" / "stagetest" / "mini" / "stages" / "times.tsv").read_text().splitlines()
+    times = (EXP / "mini" / "stages" / "times.tsv").read_text().splitlines()
     assert [line.split("\t")[1] for line in times] == ["0", "1", "2"]
 
 
@@ -55,7 +59,7 @@ def test_overrides_have_their_own_stage_markers(recipe):
     result, lines = run(script, log, "--set", "b=2", "--set", "a=1")
     assert result.returncode == 0, result.stderr
     assert lines == ["ran 0 mini", "ran 1 --set b=2 --set a=1", "ran 2"]
-    tagged = REPOSITORY_ROOT / "exp" / "stagetest" / experiment_name("mini", ["a=1", "b=2"]) / "stages"
+    tagged = EXP / experiment_name("mini", ["a=1", "b=2"]) / "stages"
     assert sorted(path.name for path in tagged.glob("*.done")) == ["0.done", "1.done", "2.done"]
     result, lines = run(script, log, "--set", "a=1", "--set", "b=2")
     assert lines == [] and "done before, skipped" in result.stdout
@@ -96,7 +100,7 @@ def test_a_stage_that_skips_itself_is_not_marked_done(recipe):
 
 
 ALLOCATOR_RUN_SH = """
-recipe=stagetest
+recipe={recipe}
 stage_titles=([0]="allocator")
 stage_0() { if grep -q libtcmalloc /proc/self/maps; then echo tcmalloc >> "$LOG"; else echo glibc >> "$LOG"; fi; }
 source "{root}/common/stages.sh"
@@ -108,10 +112,10 @@ run_stages --force "$@"
                     reason="libtcmalloc_minimal.so.4 is not installed (./runme.sh setup installs it)")
 def test_stage_commands_run_on_tcmalloc_unless_told_otherwise(tmp_path):
     script = tmp_path / "run.sh"
-    script.write_text(ALLOCATOR_RUN_SH.replace("{root}", str(REPOSITORY_ROOT)))
+    script.write_text(ALLOCATOR_RUN_SH.replace("{root}", str(REPOSITORY_ROOT)).replace("{recipe}", STAGE_TEST_NAME))
     log = tmp_path / "log.txt"
     try:
         assert run(script, log)[1] == ["tcmalloc"]
         assert run(script, log, SE_ALLOCATOR="system")[1] == ["glibc"]
     finally:
-        subprocess.run(["rm", "-rf", str(REPOSITORY_ROOT / "exp" / "stagetest")])
+        subprocess.run(["rm", "-rf", str(EXP)])
