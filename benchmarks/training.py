@@ -30,7 +30,6 @@ The table is printed and saved with its provenance to ``results/benchmark_traini
 from __future__ import annotations
 
 import argparse
-import glob
 import inspect
 import json
 import os
@@ -350,14 +349,10 @@ def _measure_fit(model, batches, warmup):
             "batch_size": int(batch_size), "input_shape": list(np.shape(batches[0][0]))}
 
 
-def tcmalloc_library():
-    """Path of Debian's ``libtcmalloc_minimal.so.4`` (the library ``common/allocator.sh`` preloads), or None."""
-    found = sorted(glob.glob("/usr/lib/*/libtcmalloc_minimal.so.4") + glob.glob("/usr/lib/libtcmalloc_minimal.so.4"))
-    return found[0] if found else None
-
-
 def allocator_environment(option):
     """The environment of a child process running on ``option``'s allocator; None where it is not installed."""
+    from common.training import tcmalloc_library
+
     preloaded = [entry for entry in os.environ.get("LD_PRELOAD", "").replace(" ", ":").split(":")
                  if entry and "tcmalloc" not in entry and "jemalloc" not in entry]
     if option == "tcmalloc":
@@ -369,7 +364,6 @@ def allocator_environment(option):
     # malloc slows TensorFlow's Eigen kernels, not oneDNN's.
     environment = dict(os.environ, LD_PRELOAD=":".join(preloaded), SE_ALLOCATOR="system",
                        TF_ENABLE_ONEDNN_OPTS=RECIPES_ONEDNN)
-    environment.setdefault("TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD", str(1 << 40))
     return environment
 
 

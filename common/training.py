@@ -14,6 +14,7 @@ learning-rate schedules, and continues with the next epoch.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import random
@@ -131,6 +132,12 @@ def memory_allocator(maps_path="/proc/self/maps") -> str:
         if f"lib{name}" in maps:
             return name
     return "glibc malloc"
+
+
+def tcmalloc_library():
+    """Path of Debian's ``libtcmalloc_minimal.so.4`` (what ``common/allocator.sh`` preloads), or None."""
+    found = sorted(glob.glob("/usr/lib/*/libtcmalloc_minimal.so.4") + glob.glob("/usr/lib/libtcmalloc_minimal.so.4"))
+    return found[0] if found else None
 
 
 def log_allocator(log=print) -> str:

@@ -8,6 +8,7 @@ import yaml
 
 from benchmarks import training
 from common.tfkeras import keras
+from common.training import tcmalloc_library
 
 
 def test_tiny_icse_run_saves_every_option_with_provenance(tmp_path, mini_corpus_root, capsys):
@@ -31,8 +32,8 @@ def test_tiny_icse_run_saves_every_option_with_provenance(tmp_path, mini_corpus_
     rows = document["extra"]["results"]["icse"]
     assert list(rows) == list(training.OPTIONS)
     assert rows["fused_lstm"]["status"].startswith("not available")
-    allocator_rows = ["glibc_malloc"] + (["tcmalloc"] if training.tcmalloc_library() else [])
-    if not training.tcmalloc_library():
+    allocator_rows = ["glibc_malloc"] + (["tcmalloc"] if tcmalloc_library() else [])
+    if not tcmalloc_library():
         assert rows["tcmalloc"]["status"].startswith("not available: libtcmalloc_minimal.so.4 not found")
     assert rows["glibc_malloc"]["allocator"] == "glibc malloc"
     assert rows.get("tcmalloc", {}).get("allocator", "tcmalloc") == "tcmalloc"

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from common.training import tcmalloc_library
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 # One name per test worker process: the workers share the repository's exp/ folder.
 STAGE_TEST_NAME = f"stagetest{os.getpid()}"
@@ -108,7 +110,7 @@ run_stages --force "$@"
 """
 
 
-@pytest.mark.skipif(not list(Path("/usr/lib").glob("*/libtcmalloc_minimal.so.4")),
+@pytest.mark.skipif(tcmalloc_library() is None,
                     reason="libtcmalloc_minimal.so.4 is not installed (./runme.sh setup installs it)")
 def test_stage_commands_run_on_tcmalloc_unless_told_otherwise(tmp_path):
     script = tmp_path / "run.sh"
