@@ -94,9 +94,9 @@ def tiny_config(tmp_path, corpus_root):
     config["training"].update(epochs=1, utterances_per_epoch=3)
     config["pruning"].update(thetas=[0.65])
     config["quantization"]["fp16_sweep"] = True
-    config["pruning"]["retrain"].update(utterances_per_epoch=2)
+    config["pruning"]["retrain"].update(epochs=1, utterances_per_epoch=2)
     config["quantization"].update(clusters_per_sign=2, output_clusters_per_sign=1, sweep=[2], theta_sweep=[2])
-    config["quantization"]["retrain"].update(utterances_per_epoch=2)
+    config["quantization"]["retrain"].update(epochs=1, utterances_per_epoch=2)
     config["quantization"]["sweep_retrain"].update(utterances_per_epoch=1)
     config["export"]["representative_utterances"] = 2
     config["evaluation"].update(max_items=2, processes=1, robustness_items=1)
