@@ -44,7 +44,7 @@ from reproductions.fqse.scoring import (
     save_summary,
     tflite_report,
 )
-from reproductions.fqse.variants import build_core, build_trainable, core_weights_path, load_core, negative_si_sdr
+from reproductions.fqse.variants import build_core, build_trainable, core_weights_path, load_core
 
 VARIANTS = ("float", "vanilla", "fqse")
 
@@ -58,7 +58,7 @@ class Recipe:
 
     name = "fqse"
     # Every top-level section of conf/*.yaml: a renamed or missing one fails on loading, not as a KeyError later.
-    config_sections = ("model", "data", "training", "qat", "quantization", "inference", "fqse", "export", "evaluation")
+    config_sections = ("model", "data", "loss", "training", "qat", "quantization", "inference", "fqse", "export", "evaluation")
 
     def add_arguments(self, command, parser):
         if command in ("train", "enhance"):
@@ -104,6 +104,7 @@ class Recipe:
 
     def _train(self, config, args):
         from common.tfkeras import keras
+        from common.losses import waveform_loss
         from common.training import ResumableTraining, paper_callbacks, set_seed
         from reproductions.fqse.fqse import transfer_float_weights
 
@@ -125,7 +126,7 @@ class Recipe:
             _log(f"{variant}: started from the float model; new layers {untouched}")
         model = build_trainable(config, variant, core)
         model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"], global_clipnorm=settings["clip_norm"]),
-                      loss=negative_si_sdr)
+                      loss=waveform_loss(config["loss"]["pre_emphasis"]))
         # Optimizer slots before the first step: otherwise Keras traces the train step twice (once to create them).
         model.optimizer.build(model.trainable_variables)
         augment = variant == "fqse" or (variant == "vanilla" and config["qat"]["vanilla_augment"])

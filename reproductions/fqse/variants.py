@@ -8,18 +8,10 @@ from pathlib import Path
 
 
 def negative_si_sdr(clean, estimate):
-    """asteroid ``pairwise_neg_sisdr`` for one source: zero-mean, EPS 1e-8, ``-10 log10``."""
-    from common.tfkeras import tf
+    """asteroid ``pairwise_neg_sisdr`` for one source: zero-mean, EPS 1e-8, ``-10 log10`` (``common.losses``)."""
+    from common.losses import negative_si_snr
 
-    epsilon = 1e-8
-    clean, estimate = tf.cast(clean, tf.float32), tf.cast(estimate, tf.float32)
-    clean = clean - tf.reduce_mean(clean, axis=-1, keepdims=True)
-    estimate = estimate - tf.reduce_mean(estimate, axis=-1, keepdims=True)
-    dot = tf.reduce_sum(clean * estimate, axis=-1, keepdims=True)
-    target = dot * clean / (tf.reduce_sum(clean**2, axis=-1, keepdims=True) + epsilon)
-    noise = estimate - target
-    ratio = tf.reduce_sum(target**2, axis=-1) / (tf.reduce_sum(noise**2, axis=-1) + epsilon)
-    return -10.0 * tf.math.log(ratio + epsilon) / tf.math.log(10.0)
+    return negative_si_snr(clean, estimate)
 
 
 def build_core(config: dict, variant: str, quantized: bool = True):

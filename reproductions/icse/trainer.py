@@ -14,8 +14,9 @@ SCHEDULES = ("constant", "cosine")
 
 def training_settings(config) -> dict:
     """The batching and objective of every training step (``training`` in the config, shared by the FCN and the
-    compression retrainings): ``loss`` (``mse``, Fu's, or ``negative_si_snr``), ``batch_size`` and
-    ``segment_seconds`` (null: one whole utterance per batch, Fu's; else ``batch_size`` crops of that length)."""
+    compression retrainings): ``loss`` (``mse``, Fu's, or ``negative_si_snr``), ``pre_emphasis`` (of the
+    ``negative_si_snr`` loss, ``common.losses``; 0 = plain SI-SNR), ``batch_size`` and ``segment_seconds`` (null:
+    one whole utterance per batch, Fu's; else ``batch_size`` crops of that length)."""
     training = config["training"]
     where = f"{config.get('config_path', 'config')}: training"
     loss = training.get("loss", "mse")
@@ -30,24 +31,13 @@ def training_settings(config) -> dict:
     if segment is None and batch_size != 1:
         raise ValueError(f"{where}.batch_size {batch_size} needs training.segment_seconds: whole utterances differ "
                          "in length, so they go one per batch")
-    return {"loss": loss, "batch_size": batch_size,
+    pre_emphasis = float(training.get("pre_emphasis", 0.0))
+    if not 0.0 <= pre_emphasis < 1.0:
+        raise ValueError(f"{where}.pre_emphasis must be in [0, 1), got {pre_emphasis!r}")
+    if pre_emphasis and loss != "negative_si_snr":
+        raise ValueError(f"{where}.pre_emphasis applies to the negative_si_snr loss, not to {loss!r}")
+    return {"loss": loss, "batch_size": batch_size, "pre_emphasis": pre_emphasis,
             "segment_samples": None if segment is None else int(round(float(segment) * SAMPLE_RATE))}
-
-
-def negative_si_snr(target, estimate, eps=1e-8):
-    """Mean over the batch of minus the SI-SNR in dB of ``(batch, T, 1)`` waveforms (zero-mean, as
-    ``common.metrics.si_snr``)."""
-    from common.tfkeras import tf
-
-    target = tf.cast(target, tf.float32)[..., 0]
-    estimate = tf.cast(estimate, tf.float32)[..., 0]
-    target = target - tf.reduce_mean(target, axis=1, keepdims=True)
-    estimate = estimate - tf.reduce_mean(estimate, axis=1, keepdims=True)
-    projection = (tf.reduce_sum(estimate * target, axis=1, keepdims=True)
-                  / (tf.reduce_sum(target * target, axis=1, keepdims=True) + eps)) * target
-    error = estimate - projection
-    ratio = tf.reduce_sum(projection * projection, axis=1) / (tf.reduce_sum(error * error, axis=1) + eps)
-    return -tf.reduce_mean(10.0 * tf.math.log(ratio + eps) / tf.math.log(10.0))
 
 
 def learning_rate(spec, steps):
@@ -69,6 +59,7 @@ def train_model(model, corpus, config, run_dir, spec, callbacks=()):
     {epochs, utterances_per_epoch, learning_rate, schedule}; validation on whole utterances, one per batch, with the
     same loss; the best epoch by validation loss is loaded back. Returns the model."""
     from common.tfkeras import keras
+    from common.losses import waveform_loss
     from common.training import BackgroundBatches, ResumableTraining
 
     epochs = int(spec["epochs"])
@@ -78,7 +69,7 @@ def train_model(model, corpus, config, run_dir, spec, callbacks=()):
     sequence = make_sequence_class()
     count = int(spec["utterances_per_epoch"])
     steps = epochs * int(math.ceil(count / settings["batch_size"]))
-    loss = negative_si_snr if settings["loss"] == "negative_si_snr" else "mse"
+    loss = waveform_loss(settings["pre_emphasis"]) if settings["loss"] == "negative_si_snr" else "mse"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate(spec, steps)), loss=loss)
     training = ResumableTraining(model, run_dir)
     train_data = BackgroundBatches(sequence(corpus, config, "train", count, epoch=training.initial_epoch,
