@@ -237,6 +237,18 @@ def test_icse_enhance_end_to_end_through_its_command_line(tmp_path, capsys):
     assert not (tmp_path / "x.wav").exists()
 
 
+def test_least_squares_gain_puts_a_scaled_speech_estimate_at_the_speech_level_of_the_mixture():
+    from common.enhancement import least_squares_gain
+
+    rng = np.random.default_rng(4)
+    speech, noise = rng.standard_normal(64000), rng.standard_normal(64000)
+    mixture = speech + noise
+    gain = least_squares_gain(mixture, -3.0 * speech)
+    assert gain == pytest.approx(-1.0 / 3.0, rel=0.02)
+    assert least_squares_gain(mixture, np.zeros(100)) == 1.0
+    assert least_squares_gain(mixture[:10], 2.0 * mixture[:10]) == pytest.approx(0.5)
+
+
 def test_level_normalized_enhancement_is_the_same_at_any_level():
     from common.enhancement import level_normalized
 
@@ -250,6 +262,8 @@ def test_level_normalized_enhancement_is_the_same_at_any_level():
         np.testing.assert_allclose(enhance(signal * gain) / gain, reference, rtol=1e-4, atol=1e-7)
     assert not np.allclose(level_dependent(signal * 0.01) / 0.01, level_dependent(signal), rtol=1e-2)
     np.testing.assert_allclose(level_normalized(lambda x: x, -25.0)(signal * 0.2), signal * 0.2, rtol=1e-5)
+    # An output at an arbitrary scale and sign (SI-SNR training fixes neither) comes back at the input's level.
+    np.testing.assert_allclose(level_normalized(lambda x: -4.0 * x, -25.0)(signal * 0.2), signal * 0.2, rtol=1e-5)
     assert level_normalized(level_dependent, None) is level_dependent
     with pytest.raises(ValueError, match="level_dbfs"):
         level_normalized(level_dependent, 3.0)
