@@ -82,8 +82,8 @@ def test_a_configuration_with_the_old_section_name_is_refused_naming_file_and_se
     path.write_text(text.replace("\nevaluation:\n", "\nevaluate:\n"), encoding="utf-8")
     assert main(Recipe(), ["info", "--config", str(path), "--set", "training.epochs=2"]) == 2
     assert capsys.readouterr().err == (f"error: {path}: no section 'evaluation' (found 'evaluate'); the recipe reads "
-                                       "the sections model, data, training, qat, quantization, inference, fqse, "
-                                       "export, evaluation\n")
+                                       "the sections model, data, loss, training, qat, quantization, inference, "
+                                       "fqse, export, evaluation\n")
     # The recipe's own files load with their overrides.
     config = load_config("mini", RECIPE_DIR, ["evaluation.processes=1"], sections=Recipe.config_sections)
     assert config["evaluation"]["processes"] == 1

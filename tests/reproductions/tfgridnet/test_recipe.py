@@ -59,7 +59,7 @@ def test_evaluate_scores_a_folder_of_pairs_with_a_checkpoint(tmp_path, capsys):
     assert not (tmp_path / "results" / "scores" / "direct.json").exists()  # the test set's scores, which table reads
 
 
-def test_inference_level_is_checked_and_restores_the_gain():
+def test_inference_level_is_checked_and_returns_the_speech_at_the_input_level():
     from common.enhancement import configured_enhancer, inference_level
 
     config = load_config("mini", RECIPE_DIR)
@@ -75,5 +75,6 @@ def test_inference_level_is_checked_and_restores_the_gain():
 
     signal = 0.01 * np.random.default_rng(5).standard_normal(4000).astype(np.float32)
     enhance = configured_enhancer(dict(config, inference={"level_dbfs": -20.0}), halve)
-    np.testing.assert_allclose(enhance(signal), signal / 2, rtol=1e-5)
+    # The output is fitted to the input (least-squares gain): a model that only halves returns the input.
+    np.testing.assert_allclose(enhance(signal), signal, rtol=1e-5)
     assert seen[0] == pytest.approx(10 ** (-20 / 20), rel=1e-4)
