@@ -206,10 +206,10 @@ class FqseBench(Bench):
 
     def build(self, fused):
         from common.tfkeras import keras
-        from reproductions.fqse.variants import build_core, build_trainable, negative_si_sdr
+        from reproductions.fqse.variants import build_core, build_trainable, configured_loss
 
         model = build_trainable(self.config, "float", build_core(self.config, "float"))
-        model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])), loss=negative_si_sdr)
+        model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])), loss=configured_loss(self.config))
         return model
 
     def random_batch(self, random):

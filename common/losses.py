@@ -15,6 +15,15 @@ from __future__ import annotations
 from common.tfkeras import tf
 
 
+def checked_pre_emphasis(value, where: str = "pre_emphasis") -> float:
+    """``value`` as a float in ``[0, 1)``, the range of a stable first-order pre-emphasis; ``ValueError`` naming
+    ``where`` otherwise."""
+    coefficient = float(value)
+    if not 0.0 <= coefficient < 1.0:
+        raise ValueError(f"{where} must be in [0, 1), got {value!r}")
+    return coefficient
+
+
 def pre_emphasize(signal, coefficient: float):
     """``e[n] = x[n] - c x[n-1]`` along the last axis (the first sample is kept as it is)."""
     if coefficient == 0.0:
@@ -34,13 +43,12 @@ def negative_si_snr(target, estimate, pre_emphasis: float = 0.0, epsilon: float 
     Returns:
         A ``(batch,)`` tensor.
     """
-    if not 0.0 <= float(pre_emphasis) < 1.0:
-        raise ValueError(f"pre_emphasis must be in [0, 1), got {pre_emphasis!r}")
+    pre_emphasis = checked_pre_emphasis(pre_emphasis)
     target, estimate = tf.cast(target, tf.float32), tf.cast(estimate, tf.float32)
     if target.shape.rank == 3:
         target, estimate = target[..., 0], estimate[..., 0]
-    target = pre_emphasize(target - tf.reduce_mean(target, axis=-1, keepdims=True), float(pre_emphasis))
-    estimate = pre_emphasize(estimate - tf.reduce_mean(estimate, axis=-1, keepdims=True), float(pre_emphasis))
+    target = pre_emphasize(target - tf.reduce_mean(target, axis=-1, keepdims=True), pre_emphasis)
+    estimate = pre_emphasize(estimate - tf.reduce_mean(estimate, axis=-1, keepdims=True), pre_emphasis)
     dot = tf.reduce_sum(target * estimate, axis=-1, keepdims=True)
     projection = dot * target / (tf.reduce_sum(tf.square(target), axis=-1, keepdims=True) + epsilon)
     error = estimate - projection
@@ -48,11 +56,10 @@ def negative_si_snr(target, estimate, pre_emphasis: float = 0.0, epsilon: float 
     return -10.0 * tf.math.log(ratio + epsilon) / tf.math.log(10.0)
 
 
-def waveform_loss(pre_emphasis: float = 0.0):
-    """A Keras loss function: :func:`negative_si_snr` with the given pre-emphasis, named after it."""
-    coefficient = float(pre_emphasis)
-    if not 0.0 <= coefficient < 1.0:
-        raise ValueError(f"pre_emphasis must be in [0, 1), got {pre_emphasis!r}")
+def waveform_loss(pre_emphasis: float = 0.0, where: str = "pre_emphasis"):
+    """A Keras loss function: :func:`negative_si_snr` with the given pre-emphasis (checked, a bad value named as
+    ``where``), named after it."""
+    coefficient = checked_pre_emphasis(pre_emphasis, where)
 
     def loss(target, estimate):
         return negative_si_snr(target, estimate, pre_emphasis=coefficient)

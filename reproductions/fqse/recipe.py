@@ -44,7 +44,7 @@ from reproductions.fqse.scoring import (
     save_summary,
     tflite_report,
 )
-from reproductions.fqse.variants import build_core, build_trainable, core_weights_path, load_core
+from reproductions.fqse.variants import build_core, build_trainable, configured_loss, core_weights_path, load_core
 
 VARIANTS = ("float", "vanilla", "fqse")
 
@@ -104,7 +104,6 @@ class Recipe:
 
     def _train(self, config, args):
         from common.tfkeras import keras
-        from common.losses import waveform_loss
         from common.training import ResumableTraining, paper_callbacks, set_seed
         from reproductions.fqse.fqse import transfer_float_weights
 
@@ -126,7 +125,7 @@ class Recipe:
             _log(f"{variant}: started from the float model; new layers {untouched}")
         model = build_trainable(config, variant, core)
         model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"], global_clipnorm=settings["clip_norm"]),
-                      loss=waveform_loss(config["loss"]["pre_emphasis"]))
+                      loss=configured_loss(config))
         # Optimizer slots before the first step: otherwise Keras traces the train step twice (once to create them).
         model.optimizer.build(model.trainable_variables)
         augment = variant == "fqse" or (variant == "vanilla" and config["qat"]["vanilla_augment"])

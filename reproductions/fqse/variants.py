@@ -7,11 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def negative_si_sdr(clean, estimate):
-    """asteroid ``pairwise_neg_sisdr`` for one source: zero-mean, EPS 1e-8, ``-10 log10`` (``common.losses``)."""
-    from common.losses import negative_si_snr
+def configured_loss(config: dict):
+    """asteroid's negative SI-SDR (``pairwise_neg_sisdr`` for one source: zero-mean, EPS 1e-8, ``-10 log10``), with
+    the configuration's ``loss.pre_emphasis`` (``common.losses``; 0 in both configurations)."""
+    from common.losses import waveform_loss
 
-    return negative_si_snr(clean, estimate)
+    where = f"{config.get('config_path', 'config')}: loss.pre_emphasis"
+    return waveform_loss(config["loss"]["pre_emphasis"], where)
 
 
 def build_core(config: dict, variant: str, quantized: bool = True):

@@ -17,6 +17,8 @@ def training_settings(config) -> dict:
     compression retrainings): ``loss`` (``mse``, Fu's, or ``negative_si_snr``), ``pre_emphasis`` (of the
     ``negative_si_snr`` loss, ``common.losses``; 0 = plain SI-SNR), ``batch_size`` and ``segment_seconds`` (null:
     one whole utterance per batch, Fu's; else ``batch_size`` crops of that length)."""
+    from common.losses import checked_pre_emphasis
+
     training = config["training"]
     where = f"{config.get('config_path', 'config')}: training"
     loss = training.get("loss", "mse")
@@ -31,9 +33,7 @@ def training_settings(config) -> dict:
     if segment is None and batch_size != 1:
         raise ValueError(f"{where}.batch_size {batch_size} needs training.segment_seconds: whole utterances differ "
                          "in length, so they go one per batch")
-    pre_emphasis = float(training.get("pre_emphasis", 0.0))
-    if not 0.0 <= pre_emphasis < 1.0:
-        raise ValueError(f"{where}.pre_emphasis must be in [0, 1), got {pre_emphasis!r}")
+    pre_emphasis = checked_pre_emphasis(training.get("pre_emphasis", 0.0), f"{where}.pre_emphasis")
     if pre_emphasis and loss != "negative_si_snr":
         raise ValueError(f"{where}.pre_emphasis applies to the negative_si_snr loss, not to {loss!r}")
     return {"loss": loss, "batch_size": batch_size, "pre_emphasis": pre_emphasis,
@@ -58,8 +58,8 @@ def train_model(model, corpus, config, run_dir, spec, callbacks=()):
     """Resumable training of ``model`` (Adam; loss and batching from :func:`training_settings`) for ``spec`` =
     {epochs, utterances_per_epoch, learning_rate, schedule}; validation on whole utterances, one per batch, with the
     same loss; the best epoch by validation loss is loaded back. Returns the model."""
-    from common.tfkeras import keras
     from common.losses import waveform_loss
+    from common.tfkeras import keras
     from common.training import BackgroundBatches, ResumableTraining
 
     epochs = int(spec["epochs"])

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from common.compression import fqse_quantizers as fq
+from common.losses import waveform_loss
 from common.tfkeras import keras, tf
 from reproductions.fqse import fqse
 from reproductions.fqse.convtasnet import build_convtasnet_core
 from reproductions.fqse.inference import int8_input_floor
 from reproductions.fqse.report import reproduction_targets
-from reproductions.fqse.variants import negative_si_sdr
 
 TINY = dict(filters=8, kernel_size=8, stride=4, bottleneck=4, hidden=8, skip=4, conv_kernel=3, blocks=2, repeats=1)
 TINY_FQSE = dict(TINY, input_channels=2, residual_stages=2)
@@ -121,7 +121,7 @@ def test_qat_starts_close_to_the_float_model(trained_tiny_models):
 def test_train_step_runs_and_exports_to_int8_tflite_close_to_keras(trained_tiny_models, tmp_path):
     _, models, noisy = trained_tiny_models
     core, wrapper, _ = models["fqse"]
-    wrapper.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=5.0), loss=negative_si_sdr)
+    wrapper.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=5.0), loss=waveform_loss())
     wrapper.optimizer.build(wrapper.trainable_variables)  # slots first: the train step is traced once
     clean = noisy * 0.5
     # The EMA observation period (training steps: FQSE trains the weights meanwhile), then quantized steps.
