@@ -413,7 +413,7 @@ class FqseAdapter(Adapter):
         The Conv-TasNet decoder's output length is computed in the graph, and XNNPACK cannot re-prepare it
         after a resize ("failed to reshape"): timing runs a static-shape file at the timing length with
         XNNPACK; other lengths (the quality clips) run the dynamic file on LiteRT's built-in kernels."""
-        from common.compression.fqse_quantizers import deployment_graph
+        from reproductions.fqse.quantizers import deployment_graph
 
         rows = []
         representative = lambda: [s[None, :, None] for s in calibration()]  # noqa: E731
@@ -508,7 +508,7 @@ def _with_initial_ranges(core, inputs, observation_seconds: float = 0.5):
     call) and activation ranges from training-mode calls on ``inputs`` (the quantizers' observation steps, each
     input cut to ``observation_seconds``). The quantizers' ranges start at zero, where the converter cannot
     quantize a convolution (zero points off zero); the int8 graph and its speed do not depend on the values."""
-    from common.compression import fqse_quantizers
+    from reproductions.fqse import quantizers as fqse_quantizers
 
     fqse_quantizers.initialize_weight_ranges(core)
     samples = int(observation_seconds * SAMPLE_RATE)

@@ -3,13 +3,6 @@
 Sizes (``docs/toolchain.md#size``): parameter count, non-zero parameters, float32 bytes, raw .tflite
 bytes and gzip .tflite bytes (TFMOT's own compression figures are gzip sizes after strip_pruning/strip_clustering).
 
-ICSE's size rule (``docs/icse.md#size-rule``, reproduced exactly on the released model):
-
-    size = sum_layers(non-zero conv weights * log2(k_layer)) / (all conv weights * 32 bit)
-
-with k = 16 for conv1-7 and k = 8 for conv8 ("16C" code book; conv8 has 8 levels) -> 937,750 / 9,609,600 =
-9.758 % ("9.76 %"); pruned weights cost nothing, code books, biases and norm parameters are not counted.
-
 MACs: :func:`macs_breakdown` runs the Functional graph node by node on a concrete (batch 1) input, so every layer is
 counted with its real input and output shapes; custom layers report through ``compute_macs(input_shape,
 output_shape)``.  Element-wise work (activations, norms, additions) is not counted as MACs.
@@ -23,13 +16,12 @@ import argparse
 import gzip
 import json
 import logging
-import math
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -56,40 +48,6 @@ def tflite_bytes(path) -> int:
 def gzip_bytes(path) -> int:
     """Size of the file compressed with gzip at maximum level (TFMOT's convention for pruned/clustered models)."""
     return len(gzip.compress(Path(path).read_bytes(), compresslevel=9))
-
-
-def icse_size_percent(kernels: Mapping[str, np.ndarray] | Sequence[np.ndarray], levels: Mapping[str, int] |
-                      Sequence[int] | int = 16) -> float:
-    """ICSE model size in percent of the float32 original (``docs/icse.md#size-rule``).
-
-    Args:
-        kernels: convolution kernels (layer name -> array, or a list in layer order); zeros are pruned weights.
-        levels: code-book size ``k`` per layer (same keys/order as ``kernels``) or one int for all layers; each
-            kept weight costs ``log2(k)`` bits.
-    Returns:
-        ``100 * sum(nonzero_l * log2(k_l)) / (sum(size_l) * 32)``.
-    """
-    if isinstance(kernels, Mapping):
-        names = list(kernels)
-        arrays = [np.asarray(kernels[name]) for name in names]
-        if isinstance(levels, Mapping):
-            missing = set(names) - set(levels)
-            if missing:
-                raise ValueError(f"icse_size_percent has no levels for layers {sorted(missing)}")
-            ks = [levels[name] for name in names]
-        else:
-            ks = [levels] * len(arrays) if isinstance(levels, int) else list(levels)
-    else:
-        arrays = [np.asarray(k) for k in kernels]
-        ks = [levels] * len(arrays) if isinstance(levels, int) else list(levels)
-    if len(ks) != len(arrays) or not arrays:
-        raise ValueError(f"icse_size_percent got {len(arrays)} kernels and {len(ks)} levels")
-    for k in ks:
-        if int(k) < 1:
-            raise ValueError(f"code-book size must be >= 1, got {k}")
-    bits = sum(np.count_nonzero(a) * math.log2(int(k)) for a, k in zip(arrays, ks))
-    total = sum(a.size for a in arrays) * 32
-    return 100.0 * bits / total
 
 
 def size_report(model, tflite_path=None) -> dict:

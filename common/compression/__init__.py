@@ -2,12 +2,12 @@
 
 Modules (import them directly; TFMOT is loaded only by the modules that need it):
 
-* :mod:`common.compression.icse` -- ICSE kernel ("channel of a filter") pruning with held masks, sign-separated
-  k-means with shared-centroid fine-tuning.
 * :mod:`common.compression.surgery` -- physically smaller models where masks empty whole channels.
 * :mod:`common.compression.pruning` -- TFMOT magnitude pruning (constant / polynomial), strip.
 * :mod:`common.compression.clustering` -- TFMOT weight clustering (per-layer clusters, sparsity preserving), strip.
 * :mod:`common.compression.qat` / :mod:`common.compression.quantize_configs` -- QAT with configs for the layers
   TFMOT leaves out, collaborative (prune/cluster preserving) schemes.
-* ``common.compression.fqse_quantizers`` -- FQSE's own quantizers (owned by the FQSE reproduction).
+
+The papers' own compression methods live in their reproductions: ICSE's channel pruning and signed k-means in
+``reproductions/icse/compression.py``, FQSE's quantizers in ``reproductions/fqse/quantizers.py``.
 """

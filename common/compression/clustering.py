@@ -4,7 +4,7 @@
 optimisation, ``docs/toolchain.md#collaborative-optimization``).  Conv1D, Conv1DTranspose, Dense, LSTM/GRU are
 clusterable; per-channel clustering applies only to Conv2D (``docs/toolchain.md#clustering``).  :func:`strip_clustering`
 must run before export, and the size gain shows only in the gzip size (``docs/toolchain.md#size``).  The ICSE
-sign-separated k-means is :func:`common.compression.icse.icse_kmeans`.
+sign-separated k-means is :func:`reproductions.icse.compression.icse_kmeans`.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Unstructured magnitude pruning through TFMOT (``prune_low_magnitude``), constant or polynomial schedule.
 
 TFMOT prunes Conv1D/Conv2D/Dense/LSTM cells but has no channel pruning (``docs/toolchain.md#channel-pruning``);
-structured ICSE pruning lives in :mod:`common.compression.icse`.  Training a pruned model needs the
+structured ICSE pruning lives in :mod:`reproductions.icse.compression`.  Training a pruned model needs the
 ``UpdatePruningStep`` callback (:func:`pruning_callbacks`), and the size gain appears only after
 :func:`strip_pruning` plus gzip (``docs/toolchain.md#size``).
 """

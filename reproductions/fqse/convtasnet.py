@@ -7,7 +7,7 @@ convolution and the output is zero-padded to the input length. Paper configurati
 H=512, P=3, X=8, R=3, non-causal, gLN, one source: 5,000,881 parameters
 (``docs/fqse.md#model``).
 
-Every layer can carry FQSE's fake quantizers (``common/compression/fqse_quantizers.py``): with
+Every layer can carry FQSE's fake quantizers (``reproductions/fqse/quantizers.py``): with
 ``quantization={"bits": 8, "trainable_ranges": False|True}`` the kernels are weight-quantized per output channel
 and the activation quantizers sit exactly where FQSE puts them (``docs/fqse.md#quantizers``): after the encoder, each
 fused conv+PReLU, each gLN, each res/skip conv, each residual and skip-sum add, the mask PReLU, the mask conv+ReLU, the
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.compression import fqse_quantizers as fq
+from reproductions.fqse import quantizers as fq
 from common.config import check_keys
 from common.normalization import normalise_by_own_statistics
 from common.tfkeras import keras, layers, tf

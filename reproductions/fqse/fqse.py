@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.compression import fqse_quantizers as fq
+from reproductions.fqse import quantizers as fq
 from common.config import check_keys
 from common.tfkeras import keras, layers, tf
 from reproductions.fqse.convtasnet import MODEL_KEYS, Encoder, activation_quantizer, build_convtasnet_core

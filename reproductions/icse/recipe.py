@@ -21,7 +21,7 @@ them (parent, theta, code-book sizes, per-layer pruning report); retraining runs
 folder of pairs (``evaluate --noisy-dir``) in ``results/icse/<config>/scores/folders/<variant>.json``.
 
 This file is the driver; the steps it runs live beside it: ``data.py`` (corpus, examples, batches), ``trainer.py``
-(training loop), ``compress.py`` (PP and PQ retraining), ``size_rule.py``, ``variants.py`` (stored models),
+(training loop), ``compression.py`` (PP and PQ, their retraining), ``size_rule.py``, ``variants.py`` (stored models),
 ``released.py`` (the authors' files), ``scoring.py`` (enhancers, scores, robustness) and ``report.py`` (tables).
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from common.enhancement import configured_enhancer
-from reproductions.icse.compress import prune_and_retrain, quantize_and_retrain, round_centroids_to_fp16
+from reproductions.icse.compression import prune_and_retrain, quantize_and_retrain, round_centroids_to_fp16
 from reproductions.icse.data import SAMPLE_RATE, load_corpus, peak_normalise, test_examples, training_examples
 from reproductions.icse.fcn import conv_layers, conv_weight_statistics, fcn_from_keras1, load_keras1_weights
 from reproductions.icse.released import RELEASED_DIR_VARIABLE, released_dir, train_released

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reproductions.icse.compress import prune_and_retrain, quantize_and_retrain
+from reproductions.icse.compression import prune_and_retrain, quantize_and_retrain
 from reproductions.icse.data import load_corpus
 from reproductions.icse.fcn import fcn_from_keras1
 from reproductions.icse.size_rule import float_levels, inferred_levels

@@ -5,6 +5,9 @@ conv weight at log2 of its layer's code-book size, and the code-book sizes of a 
 from __future__ import annotations
 
 import math
+from typing import Mapping, Sequence
+
+import numpy as np
 
 from reproductions.icse.fcn import conv_layers, conv_weight_statistics
 from reproductions.icse.variants import output_layer_name
@@ -44,12 +47,43 @@ def inferred_levels(model) -> dict:
 
 
 def icse_size(model, levels) -> float:
-    from common.accounting import icse_size_percent
-
-    return icse_size_percent({layer.name: layer.kernel.numpy() for layer in conv_layers(model)}, levels)
+    return size_percent({layer.name: layer.kernel.numpy() for layer in conv_layers(model)}, levels)
 
 
 def kept_fraction(model) -> float:
     statistics = conv_weight_statistics(model)
     return sum(row["nonzero"] for row in statistics) / sum(row["weights"] for row in statistics)
 
+
+def size_percent(kernels: Mapping[str, np.ndarray] | Sequence[np.ndarray], levels: Mapping[str, int] |
+                 Sequence[int] | int = 16) -> float:
+    """ICSE model size in percent of the float32 original (``docs/icse.md#size-rule``).
+
+    Args:
+        kernels: convolution kernels (layer name -> array, or a list in layer order); zeros are pruned weights.
+        levels: code-book size ``k`` per layer (same keys/order as ``kernels``) or one int for all layers; each
+            kept weight costs ``log2(k)`` bits.
+    Returns:
+        ``100 * sum(nonzero_l * log2(k_l)) / (sum(size_l) * 32)``.
+    """
+    if isinstance(kernels, Mapping):
+        names = list(kernels)
+        arrays = [np.asarray(kernels[name]) for name in names]
+        if isinstance(levels, Mapping):
+            missing = set(names) - set(levels)
+            if missing:
+                raise ValueError(f"size_percent has no levels for layers {sorted(missing)}")
+            ks = [levels[name] for name in names]
+        else:
+            ks = [levels] * len(arrays) if isinstance(levels, int) else list(levels)
+    else:
+        arrays = [np.asarray(k) for k in kernels]
+        ks = [levels] * len(arrays) if isinstance(levels, int) else list(levels)
+    if len(ks) != len(arrays) or not arrays:
+        raise ValueError(f"size_percent got {len(arrays)} kernels and {len(ks)} levels")
+    for k in ks:
+        if int(k) < 1:
+            raise ValueError(f"code-book size must be >= 1, got {k}")
+    bits = sum(np.count_nonzero(a) * math.log2(int(k)) for a, k in zip(arrays, ks))
+    total = sum(a.size for a in arrays) * 32
+    return 100.0 * bits / total

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from common.compression import icse, qat
+from common.compression import qat
+from reproductions.icse import compression as icse
 from common.tfkeras import keras, layers
 
 

@@ -159,7 +159,7 @@ def test_global_layer_norm_keeps_its_accuracy_in_full_int8_tflite(tmp_path):
 def test_deployment_graph_exports_shared_prelu_as_leaky_relu(tmp_path):
     """In a deployment graph every shared PReLU is LeakyReLU with the trained slope: the same function (checked
     against the training graph), and an int8 op XNNPACK runs (int8 PRELU fell back to the reference kernel)."""
-    from common.compression.fqse_quantizers import deployment_graph
+    from reproductions.fqse.quantizers import deployment_graph
     from common.tfkeras import tf
     from common.tflite import TFLiteModel, export_tflite
 

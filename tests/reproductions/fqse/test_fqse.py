@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.compression import fqse_quantizers as fq
+from reproductions.fqse import quantizers as fq
 from common.losses import waveform_loss
 from common.tfkeras import keras, tf
 from reproductions.fqse import fqse

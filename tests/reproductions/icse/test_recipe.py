@@ -48,15 +48,15 @@ def test_info_prints_one_json_line_with_the_paper_counts():
 
 
 def test_size_rule_on_the_released_pp_pq_model_gives_9_76_percent():
-    from common.accounting import icse_size_percent
+    from reproductions.icse.size_rule import size_percent
 
     path = require(RELEASED_PP_PQ)
     model = load_keras1_weights(build_fcn(), path)
     kernels = {layer.name: layer.kernel.numpy() for layer in conv_layers(model)}
     # docs/icse.md#size-rule: (233,200 x 4 + 1,650 x 3) / (300,300 x 32) = 9.758 %.
     levels = {name: 16 for name in kernels} | {"conv8": 8}
-    assert icse_size_percent(kernels, levels) == pytest.approx(100 * 937_750 / 9_609_600, abs=1e-9)
-    assert round(icse_size_percent(kernels, levels), 2) == 9.76
+    assert size_percent(kernels, levels) == pytest.approx(100 * 937_750 / 9_609_600, abs=1e-9)
+    assert round(size_percent(kernels, levels), 2) == 9.76
 
     lines = [line for line in run_cli("info", "--config", "paper", "--init-from-keras1", str(path)).splitlines()
              if line.startswith("{")]
@@ -106,7 +106,7 @@ def tiny_config(tmp_path, corpus_root):
 
 
 def test_pipeline_on_a_tiny_config(tmp_path, mini_corpus_root):
-    from common.compression.icse import icse_kernel_sparsity
+    from reproductions.icse.compression import icse_kernel_sparsity
 
     config = tiny_config(tmp_path, mini_corpus_root)
     exp_dir, results_dir = tmp_path / "exp", tmp_path / "results"

@@ -348,8 +348,46 @@ def distinct_values(kernel: np.ndarray) -> dict:
             "negative": int((values < 0).sum()), "positive": int((values > 0).sum())}
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# The recipe's compression stages: compress, then retrain with the structure held
+# ---------------------------------------------------------------------------------------------------------------------
+def prune_and_retrain(model, corpus, config, run_dir, theta, spec):
+    """ICSE PP at ``theta`` (output layer excluded) and soft-pruning retraining with the mask held."""
+    from reproductions.icse.trainer import train_model
+    from reproductions.icse.variants import output_layer_name
+
+    exclude = [output_layer_name(model)] if config["pruning"]["exclude_output_layer"] else []
+    result = icse_channel_prune(model, float(theta), exclude_layers=exclude)
+    train_model(model, corpus, config, run_dir, spec, callbacks=[MaskHolder(result.masks)])
+    return result
+
+
+def quantize_and_retrain(model, corpus, config, run_dir, clusters, spec):
+    """ICSE PQ: signed per-layer k-means (``clusters`` per sign; output layer its own, docs/icse.md#quantization),
+    shared-centroid retraining."""
+    from reproductions.icse.size_rule import quantized_levels
+    from reproductions.icse.trainer import train_model
+    from reproductions.icse.variants import output_layer_name
+
+    output_clusters = min(int(config["quantization"]["output_clusters_per_sign"]), int(clusters))
+    result = icse_kmeans(model, clusters_per_sign={output_layer_name(model): output_clusters}, default=int(clusters),
+                         seed=int(config["training"]["seed"]))
+    train_model(model, corpus, config, run_dir, spec, callbacks=[CentroidHolder(result.assignments)])
+    return quantized_levels(model, clusters, output_clusters), output_clusters
+
+
+def round_centroids_to_fp16(model) -> None:
+    """FP16 storage of the code books (the paper's "FP16" curves): every kernel value rounded to float16."""
+    from reproductions.icse.fcn import conv_layers
+
+    for layer in conv_layers(model):
+        kernel = layer.kernel.numpy()
+        layer.kernel.assign(kernel.astype(np.float16).astype(np.float32))
+
+
 __all__ = [
     "icse_kernel_sparsity", "icse_kernel_mask", "kernel_counts", "icse_channel_prune", "pruning_report",
     "PruningResult", "apply_masks", "MaskConstraint", "MaskHolder", "kmeans_signed", "icse_kmeans", "KMeansResult",
-    "CentroidHolder", "distinct_values",
+    "CentroidHolder", "distinct_values", "prune_and_retrain", "quantize_and_retrain",
+    "round_centroids_to_fp16",
 ]

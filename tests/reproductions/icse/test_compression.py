@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.compression import icse
+from reproductions.icse import compression as icse
 from common.tfkeras import keras, layers
 
 ANCHORS = Path(__file__).resolve().parents[3] / ".." / "shared" / "anchors" / "icse"

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common.compression import fqse_quantizers as fq
+from reproductions.fqse import quantizers as fq
 from common.tfkeras import keras, tf
 
 
