@@ -185,10 +185,11 @@ class CrnBench(Bench):
     def build(self, fused):
         from common.tfkeras import keras
         from reproductions.crn.crn import build_from_config
-        from reproductions.crn.data import masked_mse
+        from reproductions.crn.data import training_loss
 
         model = build_from_config(self.config["model"], fused_lstm=fused, source=self.config["config_path"])
-        model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])), loss=masked_mse)
+        model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])),
+                      loss=training_loss(self.config))
         return model
 
     def random_batch(self, random):

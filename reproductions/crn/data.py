@@ -4,11 +4,15 @@ valid-frame mask, and the masked MSE over those frames.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from common.enhancement import inference_level
 
 CORPORA = ("mini", "wsj0_si84")
+# Magnitude floor of the compressed loss, far below a -40 dBFS mixture's quiet bins.
+MAGNITUDE_FLOOR = 1e-4
 
 
 def config_file(config) -> str:
@@ -104,15 +108,30 @@ def make_dataset(examples, batch_size, frequency_bins=161, shuffle_seed=None):
     return dataset.padded_batch(batch_size).prefetch(2)
 
 
-def masked_mse(target_and_mask, estimate):
+def masked_mse(target_and_mask, estimate, exponent=1.0):
     """The author's loss: ``sum((est - lbl)^2 * mask) / (sum(n_frames) * F)`` (criteria.py, docs/crn.md#training).
 
     ``target_and_mask`` is ``(batch, frames, F + 1)``: the clean magnitude and, last, 1 on valid frames and 0 on
-    the zero padding.
+    the zero padding. ``exponent`` < 1 compares power-law compressed magnitudes ``(x + 1e-4)**exponent`` instead
+    (docs/crn.md#mini): quiet time-frequency bins weigh more than under the plain MSE, which loud low-frequency
+    bins dominate; 1e-4 keeps the gradient finite at a zero estimate.
     """
     from common.tfkeras import tf
 
     target, mask = target_and_mask[..., :-1], target_and_mask[..., -1:]
+    if exponent != 1.0:
+        target = tf.pow(target + MAGNITUDE_FLOOR, exponent)
+        estimate = tf.pow(estimate + MAGNITUDE_FLOOR, exponent)
     squared = tf.square(estimate - target) * mask
     frequency_bins = tf.cast(tf.shape(target)[-1], squared.dtype)
     return tf.reduce_sum(squared) / (tf.maximum(tf.reduce_sum(mask), 1.0) * frequency_bins)
+
+
+def training_loss(config):
+    """The configured objective: ``masked_mse`` at ``training.magnitude_exponent`` (1 in the paper)."""
+    exponent = float(config["training"]["magnitude_exponent"])
+    if not 0.0 < exponent <= 1.0:
+        raise ValueError(f"{config_file(config)}: training.magnitude_exponent must be in (0, 1], got {exponent}")
+    if exponent == 1.0:
+        return masked_mse
+    return functools.partial(masked_mse, exponent=exponent)

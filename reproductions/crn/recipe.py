@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from common.enhancement import inference_level
-from reproductions.crn.data import load_corpus, make_dataset, masked_mse, test_examples, training_examples
+from reproductions.crn.data import load_corpus, make_dataset, test_examples, training_examples, training_loss
 from reproductions.crn.export import export_streaming
 from reproductions.crn.networks import MODEL_NAMES, build_model, load_trained, pytorch_parameter_count
 from reproductions.crn.report import print_tables
@@ -114,7 +114,7 @@ class Recipe:
         train_data = make_dataset(train_set, training["batch_size"], frequency_bins, shuffle_seed=training["seed"])
         valid_data = make_dataset(valid_set, training["batch_size"], frequency_bins)
         model = build_model(config, args.model, fused_lstm=fused_lstm_setting(config))
-        model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]), loss=masked_mse)
+        model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]), loss=training_loss(config))
         run = ResumableTraining(model, Path(args.exp_dir) / args.model)
         step_decay = (training["learning_rate"], training["decay_factor"], training["decay_every_epochs"])
         run.fit(train_data, epochs=training["epochs"], validation_data=valid_data,

@@ -29,6 +29,27 @@ def test_masked_mse_matches_numpy():
     assert again == pytest.approx(expected, rel=1e-5)
 
 
+def test_compressed_magnitude_loss_matches_numpy_and_checks_its_exponent():
+    from common.tfkeras import tf
+    from reproductions.crn.data import MAGNITUDE_FLOOR, masked_mse, training_loss
+
+    rng = np.random.default_rng(1)
+    estimate = rng.uniform(0.0, 3.0, (2, 5, 161)).astype(np.float32)
+    target = rng.uniform(0.0, 3.0, (2, 5, 161)).astype(np.float32)
+    mask = np.ones((2, 5, 1), np.float32)
+    mask[1, 3:] = 0.0
+    compress = lambda x: (x.astype(np.float64) + MAGNITUDE_FLOOR) ** 0.3  # noqa: E731
+    expected = (((compress(estimate) - compress(target)) ** 2) * mask).sum() / (mask.sum() * 161)
+    config = {"config_path": "mini.yaml", "training": {"magnitude_exponent": 0.3}}
+    loss = training_loss(config)
+    actual = float(loss(tf.constant(np.concatenate([target, mask], -1)), tf.constant(estimate)))
+    assert actual == pytest.approx(expected, rel=1e-4)
+    assert training_loss({"training": {"magnitude_exponent": 1.0}}) is masked_mse
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match=r"mini.yaml: training.magnitude_exponent must be in \(0, 1\]"):
+            training_loss({"config_path": "mini.yaml", "training": {"magnitude_exponent": bad}})
+
+
 def test_padded_batches_of_whole_utterances_carry_the_valid_frame_mask(mini_corpus):
     from reproductions.crn.data import make_dataset, training_examples
 
