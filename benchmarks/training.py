@@ -210,7 +210,8 @@ class FqseBench(Bench):
         from reproductions.fqse.variants import build_core, build_trainable, configured_loss
 
         model = build_trainable(self.config, "float", build_core(self.config, "float"))
-        model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])), loss=configured_loss(self.config))
+        model.compile(keras.optimizers.Adam(float(self.config["training"]["learning_rate"])),
+                      loss=configured_loss(self.config))
         return model
 
     def random_batch(self, random):

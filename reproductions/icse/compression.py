@@ -29,6 +29,10 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from common.tfkeras import keras
+from reproductions.icse.fcn import conv_layers
+from reproductions.icse.size_rule import quantized_levels
+from reproductions.icse.trainer import train_model
+from reproductions.icse.variants import output_layer_name
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -353,9 +357,6 @@ def distinct_values(kernel: np.ndarray) -> dict:
 # ---------------------------------------------------------------------------------------------------------------------
 def prune_and_retrain(model, corpus, config, run_dir, theta, spec):
     """ICSE PP at ``theta`` (output layer excluded) and soft-pruning retraining with the mask held."""
-    from reproductions.icse.trainer import train_model
-    from reproductions.icse.variants import output_layer_name
-
     exclude = [output_layer_name(model)] if config["pruning"]["exclude_output_layer"] else []
     result = icse_channel_prune(model, float(theta), exclude_layers=exclude)
     train_model(model, corpus, config, run_dir, spec, callbacks=[MaskHolder(result.masks)])
@@ -365,10 +366,6 @@ def prune_and_retrain(model, corpus, config, run_dir, theta, spec):
 def quantize_and_retrain(model, corpus, config, run_dir, clusters, spec):
     """ICSE PQ: signed per-layer k-means (``clusters`` per sign; output layer its own, docs/icse.md#quantization),
     shared-centroid retraining."""
-    from reproductions.icse.size_rule import quantized_levels
-    from reproductions.icse.trainer import train_model
-    from reproductions.icse.variants import output_layer_name
-
     output_clusters = min(int(config["quantization"]["output_clusters_per_sign"]), int(clusters))
     result = icse_kmeans(model, clusters_per_sign={output_layer_name(model): output_clusters}, default=int(clusters),
                          seed=int(config["training"]["seed"]))
@@ -378,8 +375,6 @@ def quantize_and_retrain(model, corpus, config, run_dir, clusters, spec):
 
 def round_centroids_to_fp16(model) -> None:
     """FP16 storage of the code books (the paper's "FP16" curves): every kernel value rounded to float16."""
-    from reproductions.icse.fcn import conv_layers
-
     for layer in conv_layers(model):
         kernel = layer.kernel.numpy()
         layer.kernel.assign(kernel.astype(np.float16).astype(np.float32))

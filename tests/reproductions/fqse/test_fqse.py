@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reproductions.fqse import quantizers as fq
 from common.losses import waveform_loss
 from common.tfkeras import keras, tf
 from reproductions.fqse import fqse
+from reproductions.fqse import quantizers as fq
 from reproductions.fqse.convtasnet import build_convtasnet_core
 from reproductions.fqse.inference import int8_input_floor
 from reproductions.fqse.report import reproduction_targets
