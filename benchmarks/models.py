@@ -819,7 +819,8 @@ class CrnAdapter(Adapter):
             def build(path=path, mode=mode):
                 if path.is_file() and path.stat().st_mtime >= Path(load.source).stat().st_mtime:
                     return
-                streaming.export_streaming_tflite(load(), path, mode, calibration() if mode != "float32" else None)
+                streaming.export_streaming_tflite(load(), path, mode, calibration() if mode != "float32" else None,
+                                                  streaming.configured_lstm_form(config))
 
             row = self.tflite_variant(label, "tflite_streaming" if kind == "tflite" else kind, path, self.prepare,
                                       self.finish, keras_model=load, build=build, runner=_streaming_runner,

@@ -40,8 +40,9 @@ def export_streaming(config, args):
         model, [magnitude(example.load()[0]) for example in calibration_set], config["export"]["calibration_hops"])
     report["calibration"] = {"utterances": len(calibration_set), "hops": len(calibration), "split": "valid"}
     report["variants"] = {}
+    report["lstm_form"] = lstm_form = streaming.configured_lstm_form(config)
     for mode in sorted(args.modes or config["export"]["modes"], key=lambda m: m != "float32"):
-        path = streaming.export_streaming_tflite(model, tflite_path(args, mode), mode, calibration)
+        path = streaming.export_streaming_tflite(model, tflite_path(args, mode), mode, calibration, lstm_form)
         runner = streaming.StreamingTFLite(path, num_threads=1)
         output = runner.process(check_magnitude)
         difference = np.abs(output - offline)

@@ -14,7 +14,7 @@ stage_titles=(
   [2]="train the CRN: masked MSE, Adam, batches of 16 whole utterances, lr x0.98 every 2 epochs (resumable)"
   [3]="train the LSTM-2 baseline the same way"
   [4]="evaluate unprocessed, LSTM-2 and CRN (offline Keras) per noise and SNR, and on the robustness sets"
-  [5]="export streaming .tflite (float32, dynamic-range int8, full int8): state I/O, fused LSTM, equality checks, latency"
+  [5]="export streaming .tflite (float32, dynamic-range int8, full int8): state I/O, dense or fused LSTM steps (export.lstm_form), equality checks, latency"
   [6]="evaluate the streaming .tflite files hop by hop (full int8 on the robustness sets too)"
   [7]="table: ours beside the paper's figures, size and latency"
 )

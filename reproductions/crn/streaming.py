@@ -112,6 +112,16 @@ class LstmCellStep(layers.Layer):
 LSTM_FORMS = ("fused", "dense")
 
 
+def configured_lstm_form(config) -> str:
+    """The step model's LSTM form for the exports, ``export.lstm_form`` of a CRN configuration (default
+    ``fused``); ValueError naming the configuration file for any other value."""
+    form = config.get("export", {}).get("lstm_form", "fused")
+    if form not in LSTM_FORMS:
+        raise ValueError(f"{config.get('config_path', 'the CRN configuration')}: export.lstm_form must be one of "
+                         f"{list(LSTM_FORMS)}, got {form!r}")
+    return form
+
+
 def build_streaming_crn(offline_model, lstm_state_outputs=True, lstm_form="fused"):
     """Build the one-hop step model and copy the offline model's weights into it.
 

@@ -172,5 +172,24 @@ def test_targets_pass_and_fail_lines():
     assert any(line.startswith("[FAIL] sednn: real-time factor <= 0.1") for line in lines)
     assert lines[-2].startswith("[PASS] fqse: LiteRT int8 >= 2x ONNX") and lines[-1].startswith("[FAIL] fqse: LiteRT int8 >= 4x PyTorch")
     assert targets  # one entry per target line
+    assert any(line.startswith("[n/a ] crn: streaming <= 2 ms") for line in lines)
     mini = benchmark.format_targets(benchmark.evaluate_targets(rows, comparisons, "mini"))
     assert "[n/a ] icse: real-time factor <= 0.1 on one thread (paper config): best PTQ int8 .tflite: RTF 0.0100" in mini
+
+
+def test_crn_targets_judge_each_streaming_row_on_time_and_quality_against_float():
+    rows = [
+        {"model": "crn", "kind": "tflite_streaming", "variant": "streaming float", "hop_ms": 4.3, "stoi": 0.700},
+        {"model": "crn", "kind": "dynamic", "variant": "streaming dynamic", "hop_ms": 1.6, "stoi": 0.6995},
+        {"model": "crn", "kind": "ptq_int8", "variant": "streaming int8", "hop_ms": 3.6, "stoi": 0.512},
+    ]
+    lines = benchmark.format_targets(benchmark.evaluate_targets(rows, [], "paper")).splitlines()
+    hop_lines = [line for line in lines if "crn: streaming <= 2 ms" in line]
+    assert [line[:6] for line in hop_lines] == ["[FAIL]", "[PASS]", "[FAIL]"]
+    assert "1.600 ms (streaming dynamic)" in hop_lines[1]
+    quality = [line for line in lines if "within 0.5 STOI points" in line]
+    assert quality[0].startswith("[PASS]") and "+0.05 points below float (streaming dynamic)" in quality[0]
+    assert quality[1].startswith("[FAIL]") and "+18.80 points" in quality[1]
+    speed_only = [dict(row, stoi=None) for row in rows]
+    lines = benchmark.format_targets(benchmark.evaluate_targets(speed_only, [], "paper")).splitlines()
+    assert any(line.startswith("[n/a ] crn: quantized streaming") for line in lines)

@@ -74,3 +74,30 @@ def test_selective_int8_tracks_float_much_closer_than_full_int8(trained, tmp_pat
         errors[name] = float(np.abs(output - reference).mean() / np.abs(reference).mean())
     assert errors["selective"] < 0.5 * errors["full"], errors
     assert errors["selective"] < 0.03, errors
+
+
+def test_configured_lstm_form_reads_the_export_section_and_names_the_file_on_error():
+    from reproductions.crn.streaming import configured_lstm_form
+
+    assert configured_lstm_form({"export": {"modes": ["float32"]}}) == "fused"
+    assert configured_lstm_form({"export": {"lstm_form": "dense"}}) == "dense"
+    with pytest.raises(ValueError, match=r"conf/mini\.yaml: export\.lstm_form must be one of"):
+        configured_lstm_form({"config_path": "conf/mini.yaml", "export": {"lstm_form": "unrolled"}})
+
+
+def test_dense_dynamic_range_export_keeps_int8_gate_weights_and_tracks_float(trained, tmp_path):
+    from common.tflite import TFLiteModel
+    from reproductions.crn import streaming
+
+    model, noisy = trained
+    path = streaming.export_streaming_tflite(model, tmp_path / "dynamic.tflite", "dynamic", lstm_form="dense")
+    graph = TFLiteModel(path)
+    tensors = {d["index"]: d for d in graph.interpreter.get_tensor_details()}
+    gates = [op for op in graph.interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    assert len(gates) == 2 and all(tensors[op["inputs"][1]]["dtype"] == np.int8 for op in gates)
+    assert streaming.FUSED_LSTM_OP not in graph.op_names()
+
+    magnitude = _magnitudes(1, 80, seed=11)[0]
+    reference = streaming.StreamingCRN(model).process(magnitude)
+    output = streaming.StreamingTFLite(path).process(magnitude)
+    assert np.abs(output - reference).mean() / np.abs(reference).mean() < 0.03
