@@ -44,3 +44,26 @@ def test_crn_noisy_phase_resynthesis_of_the_mixture_magnitude_returns_the_mixtur
     np.testing.assert_allclose(resynthesised[:1600], mixture, atol=ROUND_TRIP_ATOL)  # 1600 = 10 hops: all kept
     with pytest.raises(ValueError, match="at least 2 frames"):
         crn_istft(np.zeros((1, 161), dtype=np.complex64))
+
+
+def test_long_inputs_in_frame_blocks_equal_the_whole_file_formulas(monkeypatch):
+    """Blocks of 7 frames (a stand-in for the 4096 of a long file) give the whole-file STFT, iSTFT and noisy-phase
+    resynthesis: the DFT and the overlap-add see the same frames in the same order."""
+    from reproductions.crn import features
+
+    mixture = waveform(16000, seed=5)
+    magnitude = (np.abs(crn_stft(mixture)) * np.linspace(0.5, 1.5, 161)).astype(np.float32)
+    padded = np.pad(mixture, (160, 160))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, 320)[::160]
+    whole_spectrum = np.fft.rfft(frames * np.hamming(320), axis=1)
+    phase = np.angle(whole_spectrum)
+    whole_estimate = magnitude.astype(np.float64) * np.exp(1j * phase)
+    whole = {"istft": crn_istft(whole_spectrum, length=mixture.size),
+             "resynthesis": crn_istft(whole_estimate, length=mixture.size)}
+    monkeypatch.setattr(features, "BLOCK_FRAMES", 7)
+    assert features.crn_stft(mixture).shape[0] > 7 * 10
+    np.testing.assert_allclose(features.crn_stft(mixture, np.complex128), whole_spectrum, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(features.crn_istft(whole_spectrum, length=mixture.size), whole["istft"], atol=1e-7)
+    np.testing.assert_allclose(features.crn_resynthesize(magnitude, mixture), whole["resynthesis"], atol=1e-6)
+    with pytest.raises(ValueError, match="magnitude shape"):
+        features.crn_resynthesize(magnitude[:-1], mixture)
