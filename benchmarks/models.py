@@ -35,7 +35,7 @@ import numpy as np
 
 from benchmarks.variant import REPOSITORY_ROOT, Variant, fixed_length, keras_function, missing_variant, relative_path
 from common.artifacts import stages_to_make
-from common.enhancement import chunked
+from common.enhancement import CONTEXT_SECONDS, chunked
 
 SAMPLE_RATE = 16000
 SPEED_ONLY_LABEL = "speed only (random weights)"
@@ -206,18 +206,24 @@ class Adapter:
                        notes=notes)
 
     def tflite_variant(self, label, kind, path, prepare, finish, keras_model=None, build=None, runner=None,
-                       core_inputs=None, core_seconds=None, notes="", streaming=False):
+                       core_inputs=None, core_seconds=None, notes="", streaming=False, window_length=None):
         """A LiteRT row on ``path``; ``runner(path, threads)`` defaults to :class:`common.tflite.TFLiteModel`.
         ``streaming``: the runner carries state hop by hop, so a long input runs whole (its memory is bounded by
-        the hop); other rows run a long input in overlapping windows (:func:`chunked`)."""
+        the hop); other rows run a long input in overlapping windows (:func:`chunked`), of exactly
+        ``window_length`` samples when given (a static-length file's length: every window then runs on it)."""
         from benchmarks.variant import litert_core
 
         make_runner = runner or litert_core
+        long_input = {}
+        if window_length is not None:
+            context = int(round(CONTEXT_SECONDS * SAMPLE_RATE))
+            long_input = dict(chunk_seconds=(int(window_length) - 2 * context) / SAMPLE_RATE,
+                              window_length=int(window_length))
 
         def make(threads):
             model = make_runner(path, threads)
             enhance = lambda signal: self._pipeline(model, prepare, finish, signal)  # noqa: E731
-            return enhance if streaming else chunked(enhance, SAMPLE_RATE)
+            return enhance if streaming else chunked(enhance, SAMPLE_RATE, **long_input)
 
         return Variant(self.name, label, kind, file=path, runtime="litert", make_enhancer=make, tflite_path=path,
                        keras_model=keras_model, build=build,
@@ -442,7 +448,10 @@ class FqseAdapter(Adapter):
                                             runner=lambda path, threads, dynamic=dynamic: _static_or_dynamic(
                                                 path, dynamic, threads),
                                             notes=f"timing: {static.name} (static, XNNPACK); quality: "
-                                                  f"{dynamic.name} (dynamic length, built-in kernels)"))
+                                                  f"{dynamic.name} (dynamic length, built-in kernels)",
+                                            # a long file in windows of the static length runs on XNNPACK: the
+                                            # built-in kernels take 1.4 GB for one 4-s window at paper size
+                                            window_length=static_length))
         return rows
 
     @staticmethod

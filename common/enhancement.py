@@ -84,16 +84,20 @@ def overlap_discard(enhance, signal, chunk: int, context: int, window_length: in
 
 
 def chunked(enhance, sample_rate: int, chunk_seconds: float = CHUNK_SECONDS,
-            context_seconds: float = CONTEXT_SECONDS, whole_seconds: float = WHOLE_SECONDS):
+            context_seconds: float = CONTEXT_SECONDS, whole_seconds: float = WHOLE_SECONDS,
+            window_length: int | None = None):
     """``enhance`` run whole on inputs up to ``whole_seconds``, through :func:`overlap_discard` on longer ones
-    (windows given in seconds at ``sample_rate``), so that memory stays bounded whatever the input length."""
+    (windows given in seconds at ``sample_rate``; ``window_length`` samples each for a model with one input
+    length), so that memory stays bounded whatever the input length."""
     chunk = int(round(chunk_seconds * sample_rate))
     context = int(round(context_seconds * sample_rate))
     whole = int(round(whole_seconds * sample_rate))
 
     def run(signal):
         signal = np.asarray(signal, np.float32)
-        return enhance(signal) if signal.shape[0] <= whole else overlap_discard(enhance, signal, chunk, context)
+        if signal.shape[0] <= whole:
+            return enhance(signal)
+        return overlap_discard(enhance, signal, chunk, context, window_length=window_length)
 
     return run
 

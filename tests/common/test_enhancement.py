@@ -206,6 +206,10 @@ def test_chunked_runs_short_inputs_whole_and_long_ones_in_bounded_windows():
     assert calls == [520] * 6
     with pytest.raises(ValueError, match="window_length 480 is shorter than chunk"):
         overlap_discard(enhance, signal, 400, 50, window_length=480)
+    calls.clear()
+    run = chunked(enhance, 100, chunk_seconds=3, context_seconds=0.5, whole_seconds=12, window_length=400)
+    np.testing.assert_array_equal(run(signal), 2 * signal)
+    assert calls == [400] * 7
 
 
 def test_icse_enhance_end_to_end_through_its_command_line(tmp_path, capsys):
