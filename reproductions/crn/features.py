@@ -16,7 +16,7 @@ from common.features import as_spectrogram, as_waveform
 CRN_WINDOW_LENGTH = 320
 CRN_HOP = 160
 # Frames per FFT block (41 s of audio): a long file's float64 temporaries stay a few tens of MB instead of growing
-# with its length (a 10-minute file's whole-file spectra took about 1 GB).
+# with its length (whole-file spectra of a 10-minute file take about 1 GB).
 BLOCK_FRAMES = 4096
 
 
