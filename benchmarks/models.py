@@ -35,7 +35,7 @@ import numpy as np
 
 from benchmarks.variant import REPOSITORY_ROOT, Variant, fixed_length, keras_function, missing_variant, relative_path
 from common.artifacts import stages_to_make
-from common.enhancement import CONTEXT_SECONDS, chunked
+from common.enhancement import chunked
 
 SAMPLE_RATE = 16000
 SPEED_ONLY_LABEL = "speed only (random weights)"
@@ -214,16 +214,11 @@ class Adapter:
         from benchmarks.variant import litert_core
 
         make_runner = runner or litert_core
-        long_input = {}
-        if window_length is not None:
-            context = int(round(CONTEXT_SECONDS * SAMPLE_RATE))
-            long_input = dict(chunk_seconds=(int(window_length) - 2 * context) / SAMPLE_RATE,
-                              window_length=int(window_length))
 
         def make(threads):
             model = make_runner(path, threads)
             enhance = lambda signal: self._pipeline(model, prepare, finish, signal)  # noqa: E731
-            return enhance if streaming else chunked(enhance, SAMPLE_RATE, **long_input)
+            return enhance if streaming else chunked(enhance, SAMPLE_RATE, window_length=window_length)
 
         return Variant(self.name, label, kind, file=path, runtime="litert", make_enhancer=make, tflite_path=path,
                        keras_model=keras_model, build=build,

@@ -87,10 +87,11 @@ def chunked(enhance, sample_rate: int, chunk_seconds: float = CHUNK_SECONDS,
             context_seconds: float = CONTEXT_SECONDS, whole_seconds: float = WHOLE_SECONDS,
             window_length: int | None = None):
     """``enhance`` run whole on inputs up to ``whole_seconds``, through :func:`overlap_discard` on longer ones
-    (windows given in seconds at ``sample_rate``; ``window_length`` samples each for a model with one input
-    length), so that memory stays bounded whatever the input length."""
-    chunk = int(round(chunk_seconds * sample_rate))
+    (windows given in seconds at ``sample_rate``), so that memory stays bounded whatever the input length.
+    ``window_length``: for a model with one input length, every window has exactly that many samples and keeps
+    its central ``window_length - 2 x context`` (``chunk_seconds`` is then not used)."""
     context = int(round(context_seconds * sample_rate))
+    chunk = int(round(chunk_seconds * sample_rate)) if window_length is None else int(window_length) - 2 * context
     whole = int(round(whole_seconds * sample_rate))
 
     def run(signal):

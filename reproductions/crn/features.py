@@ -82,8 +82,6 @@ def crn_istft(spec, length: int | None = None, author_window_envelope: bool = Tr
     """
     spectrum = as_spectrogram(spec, CRN_WINDOW_LENGTH // 2 + 1, "crn_istft")
     n_frames = spectrum.shape[0]
-    if n_frames < 2:
-        raise ValueError(f"crn_istft: needs at least 2 frames (the author's code asserts it), got {n_frames}")
     blocks = ((start, spectrum[start:start + BLOCK_FRAMES].astype(np.complex128))
               for start in range(0, n_frames, BLOCK_FRAMES))
     return _overlap_add(blocks, n_frames, length, author_window_envelope)
@@ -91,6 +89,8 @@ def crn_istft(spec, length: int | None = None, author_window_envelope: bool = Tr
 
 def _overlap_add(blocks, n_frames: int, length: int | None, author_window_envelope: bool) -> np.ndarray:
     """:func:`crn_istft` from ``(first frame, complex128 spectrum)`` blocks in frame order."""
+    if n_frames < 2:
+        raise ValueError(f"crn_istft: needs at least 2 frames (the author's code asserts it), got {n_frames}")
     pad = CRN_WINDOW_LENGTH - CRN_HOP
     total = (n_frames - 1) * CRN_HOP + CRN_WINDOW_LENGTH
     signal = np.zeros(total)
@@ -124,8 +124,6 @@ def crn_resynthesize(magnitude, mixture, author_window_envelope: bool = True) ->
         raise ValueError(
             f"crn_resynthesize: magnitude shape {magnitude.shape} differs from the mixture's STFT {expected}"
         )
-    if len(frames) < 2:
-        raise ValueError(f"crn_istft: needs at least 2 frames (the author's code asserts it), got {len(frames)}")
 
     def estimate_blocks():
         for start, spectrum in _spectrum_blocks(frames):
